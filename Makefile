@@ -1,0 +1,51 @@
+# Laotie — one entry point for people and CI. Everything runs through uv and the lock file.
+SHELL := /bin/bash
+UV ?= uv
+RUN := $(UV) run --locked
+PYTEST_ARGS ?=
+
+.PHONY: help sync up down status run smoke test test-unit test-integration lint fmt topics token
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+sync: ## install the workspace (Python packages from uv.lock)
+	@$(UV) sync --locked --quiet
+
+up: sync ## start Kafka, Postgres and every service; endpoints in .laotie/stack.env
+	@$(RUN) laotie up
+
+down: sync ## stop everything `make up` started
+	@$(RUN) laotie down
+
+status: sync ## what runs and whether it answers
+	@$(RUN) laotie status
+
+run: sync ## the whole system doing its job locally, ending with a report (SEED=n to replay)
+	@$(RUN) laotie up || { $(RUN) laotie down; exit 1; }; \
+	$(RUN) laotie smoke $(if $(SEED),--seed $(SEED)); rc=$$?; \
+	$(RUN) laotie down; exit $$rc
+
+test: sync ## unit and integration tests (integration starts its own Kafka and Postgres)
+	@$(RUN) pytest $(PYTEST_ARGS)
+
+test-unit: sync ## unit tests only, no infrastructure
+	@$(RUN) pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: sync ## integration tests against a real broker and database
+	@$(RUN) pytest -m integration $(PYTEST_ARGS)
+
+lint: sync ## ruff and mypy
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+	@$(RUN) mypy libs/common/src libs/contracts/src tools/devstack/src tests
+
+fmt: sync ## format and fix what ruff can
+	@$(RUN) ruff format .
+	@$(RUN) ruff check --fix .
+
+topics: sync ## list the topic registry
+	@$(RUN) laotie topics list
+
+token: sync ## mint a dev token: make token ROLE=seller SUB=u1 SHOP=s1
+	@$(RUN) laotie token --role $(or $(ROLE),operator) --sub $(or $(SUB),dev) $(if $(SHOP),--shop-id $(SHOP))

@@ -1,0 +1,32 @@
+"""asyncpg pools bound to one service's schema."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeAlias
+
+import asyncpg
+
+from laotie_common.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # What handlers and commands receive: a plain connection or one borrowed from a pool.
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:
+    Connection = asyncpg.Connection
+
+
+async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        server_settings={
+            "search_path": settings.schema_name,
+            "application_name": settings.service_name,
+            "timezone": "UTC",
+        },
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,95 @@
+"""The metric catalogue: every Prometheus metric Laotie exports, one line of meaning each.
+
+Dashboards and alert rules are generated against these names; a metric that is not here
+does not exist. Each process is one service, so no `service` label: Prometheus adds the
+job/pod labels from its scrape target.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# --- consumers (RED per consumer group and topic) ---
+CONSUMER_RECORDS = Counter(
+    "laotie_consumer_records_total",
+    "Records a consumer finished, by outcome: applied, duplicate, ignored, dead_lettered.",
+    ["consumer", "topic", "event_type", "outcome"],
+)
+CONSUMER_ERRORS = Counter(
+    "laotie_consumer_errors_total",
+    "Failed attempts to apply a record, by error class: transient, poison, unknown.",
+    ["consumer", "topic", "error_class"],
+)
+CONSUMER_HANDLE_SECONDS = Histogram(
+    "laotie_consumer_handle_seconds",
+    "Time to apply one record, from receipt to offset commit, retries included.",
+    ["consumer", "topic"],
+    buckets=LATENCY_BUCKETS,
+)
+CONSUMER_LAG = Gauge(
+    "laotie_consumer_lag_records",
+    "Records behind the partition's high watermark, per assigned partition.",
+    ["consumer", "topic", "partition"],
+)
+CONSUMER_ASSIGNED_PARTITIONS = Gauge(
+    "laotie_consumer_assigned_partitions",
+    "Partitions currently assigned to this replica's consumer.",
+    ["consumer"],
+)
+EVENT_AGE_SECONDS = Histogram(
+    "laotie_consumer_event_age_seconds",
+    "Age of an event when applied: its ce_time to the commit of its effect (end-to-end latency).",
+    ["consumer", "topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+DEAD_LETTERS = Counter(
+    "laotie_dead_letters_total",
+    "Records sent to the dead-letter topic, by original topic and reason class.",
+    ["consumer", "topic", "reason"],
+)
+
+# --- transactional outbox ---
+OUTBOX_BACKLOG = Gauge("laotie_outbox_backlog_events", "Outbox rows written but not yet published.")
+OUTBOX_OLDEST_AGE = Gauge(
+    "laotie_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0 if none)."
+)
+OUTBOX_PUBLISHED = Counter(
+    "laotie_outbox_published_total", "Events the relay published to Kafka.", ["topic"]
+)
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "laotie_outbox_publish_failures_total", "Relay batches that failed to publish (retried)."
+)
+OUTBOX_BATCH_SECONDS = Histogram(
+    "laotie_outbox_batch_seconds",
+    "Time to publish one relay batch and mark it sent.",
+    buckets=LATENCY_BUCKETS,
+)
+OUTBOX_PRUNED = Counter("laotie_outbox_pruned_total", "Sent outbox rows pruned after retention.")
+RELAY_LEADER = Gauge(
+    "laotie_outbox_relay_leader", "1 if this replica holds the relay lock and publishes, else 0."
+)
+
+# --- HTTP side (RED per route) ---
+HTTP_REQUESTS = Counter(
+    "laotie_http_requests_total",
+    "HTTP requests served, by route template, method and status code.",
+    ["method", "route", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "laotie_http_request_seconds",
+    "HTTP request latency by route template and method.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "laotie_http_idempotent_replays_total",
+    "Commands answered from the Idempotency-Key store instead of being run again.",
+    ["route"],
+)
+
+# --- readiness ---
+DEPENDENCY_UP = Gauge(
+    "laotie_dependency_up", "1 if the last readiness probe reached the dependency.", ["dependency"]
+)

@@ -1,0 +1,279 @@
+"""The composition root every service uses: settings, pool, broker, relay and HTTP side,
+wired in one place inside the ASGI lifespan (never a client created at import time).
+
+Start: pool → producer → relay → consumers (FastStream broker) → HTTP traffic.
+Graceful stop (SIGTERM): uvicorn stops taking requests and finishes in-flight ones; then
+consumers stop fetching, finish the record in hand and leave their groups (offsets of
+applied records are already committed); the relay publishes what is left in the outbox; the
+producer flushes; the pool closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl as ssl_module
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from laotie_contracts import dead_letter_topic
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from laotie_common import metrics
+from laotie_common.consumer import EventConsumer, Handler
+from laotie_common.db import create_pool
+from laotie_common.kafka import make_producer
+from laotie_common.logs import configure_logging, get_logger
+from laotie_common.migrations import COMMON_MIGRATIONS, migrate
+from laotie_common.problems import install_problem_handlers, problem_body, problem_response
+from laotie_common.relay import OutboxRelay
+from laotie_common.settings import ServiceSettings
+
+log = get_logger(__name__)
+MAX_BODY_BYTES = 1_000_000
+
+
+@dataclass
+class Subscription:
+    """Topics one consumer group reads and the handler of each event type it applies."""
+
+    topics: Sequence[str]
+    handlers: dict[str, Handler]
+    group: str | None = None  # defaults to the service name
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    version: str
+    migrations: Path | None
+    routers: Sequence[Callable[[Service], APIRouter]] = ()
+    subscriptions: Sequence[Subscription] = ()
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_broker(settings: ServiceSettings) -> KafkaBroker:
+    security: BaseSecurity | None = None
+    ssl = cast("ssl_module.SSLContext | None", settings.client_args().get("ssl_context"))
+    if settings.kafka_sasl_mechanism:
+        password = (
+            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        )
+        cls = {
+            "PLAIN": SASLPlaintext,
+            "SCRAM-SHA-256": SASLScram256,
+            "SCRAM-SHA-512": SASLScram512,
+        }[settings.kafka_sasl_mechanism]
+        security = cls(settings.kafka_sasl_username or "", password, ssl_context=ssl)
+    elif ssl is not None:
+        security = BaseSecurity(ssl_context=ssl)
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        security=security,
+        client_id=settings.service_name,
+        allow_auto_create_topics=False,  # topics come from the registry, never by accident
+        graceful_timeout=settings.graceful_timeout_s,
+        enable_idempotence=True,
+        logger=None,
+    )
+
+
+class Service:
+    """A running service: the objects its routes and handlers share."""
+
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.broker = make_broker(settings)
+        self.consumers = [
+            EventConsumer(
+                name=sub.group or spec.name,
+                topics=sub.topics,
+                handlers=sub.handlers,
+                settings=settings,
+                pool_getter=lambda: self.pool,
+                producer_getter=lambda: self.producer,
+                dead_letter_topic=dead_letter_topic(spec.name).name,
+            )
+            for sub in spec.subscriptions
+        ]
+        for consumer in self.consumers:
+            consumer.attach(self.broker)
+        self._lag_task: asyncio.Task[None] | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the pool is not open (service not started)")
+        return self._pool
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("the producer is not started (service not started)")
+        return self._producer
+
+    async def migrate(self) -> list[str]:
+        sources = [("common", COMMON_MIGRATIONS)]
+        if self.spec.migrations is not None:
+            sources.append((self.spec.name, self.spec.migrations))
+        return await migrate(self.settings.database_url, self.settings.schema_name, sources)
+
+    async def start(self) -> None:
+        self._pool = await create_pool(self.settings)
+        self._producer = make_producer(self.settings)
+        await self._producer.start()
+        self.relay = OutboxRelay(self.settings, self._producer)
+        self.relay.start()
+        if self.consumers:
+            await self.broker.start()
+        self._lag_task = asyncio.create_task(self._watch_lag())
+        log.info("service started", version=self.spec.version)
+
+    async def stop(self) -> None:
+        log.info("service stopping")
+        if self._lag_task:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+        for consumer in self.consumers:
+            consumer.stopping = True
+        if self.consumers:
+            await self.broker.stop()  # waits for in-flight handlers up to graceful_timeout
+        if self.relay:
+            await self.relay.stop(flush=True)
+        if self._producer:
+            await self._producer.stop()  # flushes pending sends
+        if self._pool:
+            await self._pool.close()
+        log.info("service stopped")
+
+    async def _watch_lag(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            for consumer in self.consumers:
+                with contextlib.suppress(Exception):
+                    await consumer.update_lag()
+
+    async def readiness(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {}
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1", timeout=2)
+            checks["postgres"] = True
+        except Exception:
+            checks["postgres"] = False
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=3)
+            checks["kafka"] = True
+        except Exception:
+            checks["kafka"] = False
+        for consumer in self.consumers:
+            checks[f"consumer:{consumer.name}"] = consumer.ready()
+        for dependency, up in checks.items():
+            metrics.DEPENDENCY_UP.labels(dependency).set(1 if up else 0)
+        return checks
+
+    # --- HTTP side --------------------------------------------------------------------
+    def asgi(self) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(
+            title=f"Laotie {self.spec.name}",
+            version=self.spec.version,
+            description=self.spec.description,
+            lifespan=lifespan,
+        )
+        app.state.settings = self.settings
+        app.state.service = self
+        install_problem_handlers(app)
+        app.add_middleware(_RedAndLimits)
+        app.include_router(self._ops_router())
+        for build in self.spec.routers:
+            app.include_router(build(self))
+        return app
+
+    def _ops_router(self) -> APIRouter:
+        router = APIRouter(tags=["operations"])
+
+        @router.get("/healthz", summary="Liveness: the process serves requests")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": self.spec.name}
+
+        @router.get("/readyz", summary="Readiness: Postgres, Kafka and consumer groups")
+        async def readyz() -> JSONResponse:
+            checks = await self.readiness()
+            ok = all(checks.values())
+            return JSONResponse(
+                {"status": "ready" if ok else "not ready", "checks": checks},
+                status_code=200 if ok else 503,
+            )
+
+        @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+        async def prometheus() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        return router
+
+    def run(self) -> None:
+        configure_logging(
+            self.spec.name, level=self.settings.log_level, fmt=self.settings.log_format
+        )
+        uvicorn.run(
+            self.asgi(),
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(self.settings.graceful_timeout_s),
+        )
+
+
+class _RedAndLimits(BaseHTTPMiddleware):
+    """RED metrics per route template, and a body size limit (413 with a problem body)."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return problem_response(
+                problem_body(
+                    413,
+                    "Payload too large",
+                    f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+                    "payload-too-large",
+                    request.url.path,
+                )
+            )
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            metrics.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+            metrics.HTTP_REQUEST_SECONDS.labels(request.method, route).observe(
+                time.perf_counter() - started
+            )

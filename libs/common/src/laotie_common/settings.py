@@ -1,0 +1,91 @@
+"""Configuration from environment variables only (pydantic-settings).
+
+Local defaults come from ``.laotie/stack.env``, which ``make up`` writes; any variable in
+the environment wins over it. Every *policy* number of DESIGN.md lives in a settings class.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STACK_ENV = os.environ.get("LAOTIE_STACK_ENV", ".laotie/stack.env")
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka. SASL/TLS are off locally and set from the environment in clusters."""
+
+    model_config = SettingsConfigDict(env_file=STACK_ENV, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        description="Comma-separated host:port list; written by `make up` locally."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+
+    def client_args(self) -> dict[str, object]:
+        """Keyword arguments shared by every aiokafka client we create."""
+        args: dict[str, object] = {
+            "bootstrap_servers": self.kafka_bootstrap_servers,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            args["ssl_context"] = create_ssl_context(cafile=self.kafka_ssl_cafile)
+        if self.kafka_sasl_mechanism:
+            args["sasl_mechanism"] = self.kafka_sasl_mechanism
+            args["sasl_plain_username"] = self.kafka_sasl_username
+            args["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        return args
+
+
+class ServiceSettings(KafkaSettings):
+    """Settings every service shares; a service subclasses it for its own policy."""
+
+    service_name: str = "laotie"
+    database_url: str = Field(description="Postgres URL; written by `make up` locally.")
+    db_schema: str | None = Field(
+        default=None, description="The service's own Postgres schema (defaults to its name)."
+    )
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    jwt_secret: SecretStr = Field(
+        default=SecretStr("laotie-local-dev-secret-change-me-in-every-cluster"),
+        description="HS256 key for bearer tokens; set from a Secret in clusters.",
+    )
+    jwt_issuer: str = "laotie"
+    jwt_audience: str = "laotie"
+
+    outbox_batch_size: int = 500
+    outbox_poll_interval_s: float = 1.0
+    outbox_retention_s: float = 24 * 3600
+    outbox_prune_interval_s: float = 60.0
+
+    consumer_max_attempts: int = Field(
+        default=5, description="Attempts for a record failing with an unknown error before DLQ."
+    )
+    consumer_backoff_initial_s: float = 0.1
+    consumer_backoff_max_s: float = 5.0
+    consumer_max_poll_interval_ms: int = 300_000
+
+    graceful_timeout_s: float = 20.0
+
+    @property
+    def schema_name(self) -> str:
+        return self.db_schema or self.service_name

@@ -1,0 +1,16 @@
+"""Laotie's event contracts: event models and the topic registry."""
+
+from laotie_contracts.events import CATALOGUE, Event, event, model_for
+from laotie_contracts.topics import TOPICS, TopicSpec, all_topics, dead_letter_topic, topic
+
+__all__ = [
+    "CATALOGUE",
+    "TOPICS",
+    "Event",
+    "TopicSpec",
+    "all_topics",
+    "dead_letter_topic",
+    "event",
+    "model_for",
+    "topic",
+]

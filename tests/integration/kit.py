@@ -1,0 +1,184 @@
+"""Helpers for integration tests: deadlines instead of sleeps, reading topics, probe processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from laotie_dev import probe
+from laotie_dev.probe import ProbeSettings
+from laotie_dev.procs import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE_MIGRATIONS = Path(probe.__file__).parent / "probe_migrations"
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float = 30.0,
+    what: str = "condition",
+    interval: float = 0.1,
+) -> Any:
+    """Await ``check()`` until it returns a truthy value; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the beginning, once at least ``expect`` have arrived
+    (and a short quiet period has shown no more are coming)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = await eventually(
+            lambda: _partitions(consumer, topic), what=f"metadata of {topic}"
+        )
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = time.monotonic() + timeout
+        quiet_until = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            fresh = [r for rs in batch.values() for r in rs]
+            records.extend(fresh)
+            if len(records) >= expect:
+                if fresh or quiet_until is None:
+                    quiet_until = time.monotonic() + 0.5
+                elif time.monotonic() >= quiet_until:
+                    break
+        if len(records) < expect:
+            raise AssertionError(f"{topic}: expected {expect} records, got {len(records)}")
+        records.sort(key=lambda r: (r.partition, r.offset))
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int] | None:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic)
+
+
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
+    for key, value in record.headers:
+        if key == name:
+            return str(value.decode())
+    raise AssertionError(f"record {record.topic}/{record.partition}@{record.offset} has no {name}")
+
+
+@dataclass
+class ProbeProcess:
+    """The probe service as a real OS process, configured like a deployment: by environment."""
+
+    settings: ProbeSettings
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith("FAULTS")},
+            "KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
+            "DATABASE_URL": s.database_url,
+            "DB_SCHEMA": s.schema_name,
+            "PROBE_TOPIC": s.probe_topic,
+            "HTTP_PORT": str(self.port),
+            "LOG_FORMAT": "json",
+            "CONSUMER_BACKOFF_INITIAL_S": "0.05",
+            "CONSUMER_BACKOFF_MAX_S": "0.5",
+            "OUTBOX_POLL_INTERVAL_S": "0.2",
+            "GRACEFUL_TIMEOUT_S": "10",
+            **self.extra_env,
+        }
+
+    def start(self) -> ProbeProcess:
+        log_dir = ROOT / ".laotie" / "test-logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"probe-{self.settings.schema_name}-{self.port}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "laotie_dev.probe", "serve"],
+                env=self.env(),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
+
+            async def ready() -> bool:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"probe exited ({self.proc.returncode}):\n{self.log()}")
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await eventually(ready, timeout=timeout, what="probe /readyz")
+
+    async def wait_exit(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        proc = self.proc
+
+        async def exited() -> bool:
+            return proc.poll() is not None
+
+        await eventually(exited, timeout=timeout, what="probe process to exit")
+        return proc.returncode
+
+    async def metrics(self) -> str:
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
+            return (await http.get("/metrics")).text
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout=10)
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

@@ -1,0 +1,184 @@
+"""Delivery guarantees with the probe service as a real process, killed at exact steps."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from laotie_common.envelope import Envelope
+from laotie_dev.probe import ProbeSent, ProbeSettings, write_probes
+
+from tests.integration.kit import (
+    ProbeProcess,
+    eventually,
+    header,
+    metric_value,
+    read_topic,
+)
+
+
+async def _applied(db: asyncpg.Connection) -> dict[str, int]:
+    rows = await db.fetch("SELECT event_id, count(*) AS n FROM probe_effects GROUP BY event_id")
+    return {r["event_id"]: r["n"] for r in rows}
+
+
+async def _committed(settings: ProbeSettings, group: str = "probe") -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {
+        tp.partition: meta.offset
+        for tp, meta in offsets.items()
+        if tp.topic == settings.probe_topic
+    }
+
+
+async def test_relay_killed_between_publish_and_mark_sent_republishes_and_applies_once(
+    probe_settings: ProbeSettings, db: asyncpg.Connection
+) -> None:
+    async with db.transaction():
+        ids = await write_probes(db, probe_settings, "crash", 1, 10)
+
+    crashing = ProbeProcess(
+        probe_settings, {"FAULTS": "relay.after_publish", "PROBE_CONSUME": "false"}
+    ).start()
+    assert await crashing.wait_exit() == 137, crashing.log()
+    assert "FAULT INJECTED: relay.after_publish" in crashing.log()
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 10, (
+        "killed before marking: every row is still unsent"
+    )
+    await read_topic(probe_settings.kafka_bootstrap_servers, probe_settings.probe_topic, expect=10)
+
+    healthy = ProbeProcess(probe_settings).start()
+    try:
+        await healthy.wait_ready()
+
+        async def all_applied() -> bool:
+            return len(await _applied(db)) == 10
+
+        await eventually(all_applied, what="all 10 events applied")
+        records = await read_topic(
+            probe_settings.kafka_bootstrap_servers, probe_settings.probe_topic, expect=20
+        )
+        metrics = await healthy.metrics()
+    finally:
+        healthy.stop()
+    assert len(records) == 20, "the restarted relay published all 10 again"
+    applied = await _applied(db)
+    assert set(applied) == set(ids)
+    assert set(applied.values()) == {1}, f"an event applied more than once: {applied}"
+    assert metric_value(metrics, "laotie_consumer_records_total", outcome="duplicate") == 10
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+
+async def test_consumer_killed_after_effect_before_offset_commit_applies_once(
+    probe_settings: ProbeSettings, db: asyncpg.Connection
+) -> None:
+    async with db.transaction():
+        ids = await write_probes(db, probe_settings, "one-key", 1, 5)  # one key: one partition
+
+    crashing = ProbeProcess(probe_settings, {"FAULTS": "consumer.after_commit:3"}).start()
+    assert await crashing.wait_exit() == 137, crashing.log()
+    applied = await _applied(db)
+    assert len(applied) == 3, "the third effect committed before the crash"
+    assert sum((await _committed(probe_settings)).values()) == 2, (
+        "only the first two offsets were committed: the third record will come again"
+    )
+
+    healthy = ProbeProcess(probe_settings).start()
+    try:
+        await healthy.wait_ready()
+
+        async def all_applied() -> bool:
+            return len(await _applied(db)) == 5
+
+        await eventually(all_applied, what="all 5 events applied")
+
+        async def committed_all() -> bool:
+            return sum((await _committed(probe_settings)).values()) == 5
+
+        await eventually(committed_all, what="offsets committed to the end")
+        metrics = await healthy.metrics()
+    finally:
+        healthy.stop()
+    applied = await _applied(db)
+    assert set(applied) == set(ids)
+    assert set(applied.values()) == {1}, f"an event applied more than once: {applied}"
+    assert metric_value(metrics, "laotie_consumer_records_total", outcome="duplicate") == 1
+
+
+async def test_poison_records_go_to_dead_letters_and_the_partition_moves_on(
+    probe_settings: ProbeSettings, db: asyncpg.Connection
+) -> None:
+    topic = probe_settings.probe_topic
+
+    def good(seq: int) -> Envelope:
+        return Envelope.for_event(
+            ProbeSent(probe_key="p", seq=seq, sent_at=datetime.now(UTC)), source="/test"
+        )
+
+    before, after = good(1), good(2)
+    wrong_data = Envelope(
+        id=str(uuid.uuid4()),
+        source="/test",
+        type="probe.events.sent",
+        time=datetime.now(UTC),
+        key="p",
+        data=json.dumps({"probe_key": "p", "seq": "not a number"}).encode(),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=probe_settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for env in (before,):
+            await producer.send_and_wait(
+                topic, env.data, key=b"p", headers=env.headers(), partition=0
+            )
+        await producer.send_and_wait(topic, b"\x00\xffnot json at all", key=b"p", partition=0)
+        await producer.send_and_wait(
+            topic, wrong_data.data, key=b"p", headers=wrong_data.headers(), partition=0
+        )
+        await producer.send_and_wait(
+            topic, after.data, key=b"p", headers=after.headers(), partition=0
+        )
+    finally:
+        await producer.stop()
+
+    service = ProbeProcess(probe_settings).start()
+    try:
+        await service.wait_ready()
+
+        async def both_applied() -> bool:
+            return set(await _applied(db)) == {before.id, after.id}
+
+        await eventually(both_applied, what="the good records around the poison applied")
+
+        async def committed_past_poison() -> bool:
+            return (await _committed(probe_settings)).get(0) == 4
+
+        await eventually(committed_past_poison, what="offsets committed past the poison")
+        metrics = await service.metrics()
+    finally:
+        service.stop()
+
+    dead = [
+        r
+        for r in await read_topic(
+            probe_settings.kafka_bootstrap_servers, "probe.dead-letter", expect=2
+        )
+        if header(r, "dlq_original_topic") == topic
+    ]
+    assert [int(header(r, "dlq_original_offset")) for r in dead] == [1, 2]
+    assert dead[0].value == b"\x00\xffnot json at all", "the original bytes are kept"
+    assert "not a CloudEvent" in header(dead[0], "dlq_reason")
+    assert "seq" in header(dead[1], "dlq_reason")
+    assert "contract" in header(dead[1], "dlq_reason")
+    assert {header(r, "dlq_error_class") for r in dead} == {"poison"}
+    assert header(dead[1], "ce_id") == wrong_data.id, "CloudEvents headers are kept for replay"
+    assert metric_value(metrics, "laotie_dead_letters_total", topic=topic) == 2

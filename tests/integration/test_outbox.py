@@ -1,0 +1,140 @@
+"""The transactional outbox and its relay against real Postgres and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+
+import asyncpg
+import pytest
+from laotie_common.kafka import make_producer
+from laotie_common.relay import OutboxRelay
+from laotie_dev.probe import ProbeSettings, write_probes
+
+from tests.integration.kit import eventually, header, read_topic
+
+
+async def test_rolled_back_transaction_publishes_nothing_committed_one_publishes_in_order(
+    probe_settings: ProbeSettings, db: asyncpg.Connection
+) -> None:
+    class Abort(Exception):
+        pass
+
+    rolled_back: list[str] = []
+
+    async def write_then_fail() -> None:
+        async with db.transaction():
+            rolled_back.extend(await write_probes(db, probe_settings, "ghost", 1, 3))
+            raise Abort
+
+    with pytest.raises(Abort):
+        await write_then_fail()
+    async with db.transaction():
+        committed = await write_probes(db, probe_settings, "alpha", 1, 5)
+        committed += await write_probes(db, probe_settings, "beta", 1, 3)
+
+    producer = make_producer(probe_settings)
+    await producer.start()
+    try:
+        sent = await OutboxRelay(probe_settings, producer).flush()
+    finally:
+        await producer.stop()
+
+    assert sent == 8
+    records = await read_topic(
+        probe_settings.kafka_bootstrap_servers, probe_settings.probe_topic, expect=8
+    )
+    ids = [header(r, "ce_id") for r in records]
+    assert sorted(ids) == sorted(committed), "exactly the committed events, each once"
+    assert not set(ids) & set(rolled_back)
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        by_key[r.key.decode()].append(header(r, "ce_id"))
+    assert by_key == {"alpha": committed[:5], "beta": committed[5:]}, "per-key order kept"
+    first = records[0]
+    assert header(first, "ce_specversion") == "1.0"
+    assert header(first, "ce_type") == "probe.events.sent"
+    assert header(first, "content-type") == "application/json"
+    assert header(first, "traceparent").startswith("00-")
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+
+async def test_two_relays_at_once_keep_per_key_order(
+    probe_settings: ProbeSettings, db: asyncpg.Connection
+) -> None:
+    """Two replicas' relays run together while writers commit; one leads at a time, and when
+    the leader stops the other takes over. Every key's events arrive in commit order."""
+    keys, per_key = [f"k{i}" for i in range(4)], 40
+    producers = [make_producer(probe_settings) for _ in range(2)]
+    for p in producers:
+        await p.start()
+    relays = [OutboxRelay(probe_settings, p) for p in producers]
+    for relay in relays:
+        relay.start()
+    leaders_seen: set[int] = set()
+    most_leading_at_once = 0
+
+    async def watch() -> None:
+        nonlocal most_leading_at_once
+        while True:
+            leading = [i for i, r in enumerate(relays) if r.is_leader]
+            leaders_seen.update(leading)
+            most_leading_at_once = max(most_leading_at_once, len(leading))
+            await asyncio.sleep(0.005)
+
+    async def writer(key: str) -> None:
+        conn = await asyncpg.connect(
+            probe_settings.database_url, server_settings={"search_path": probe_settings.schema_name}
+        )
+        try:
+            for seq in range(1, per_key + 1):
+                async with conn.transaction():
+                    await write_probes(conn, probe_settings, key, seq, 1)
+                await asyncio.sleep(0.01)
+        finally:
+            await conn.close()
+
+    watcher = asyncio.create_task(watch())
+    writers = [asyncio.create_task(writer(k)) for k in keys]
+    first_leader = await eventually(lambda: _leader(relays), what="a relay to lead", timeout=10)
+    await asyncio.sleep(0.15)
+    await relays[first_leader].stop(flush=False)  # failover mid-stream
+    assert not all(w.done() for w in writers), "the failover happens while writers commit"
+    standby = 1 - first_leader
+    await eventually(lambda: _is_leader(relays[standby]), what="the standby to take over")
+    await asyncio.gather(*writers)
+
+    async def drained() -> bool:
+        return await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+    await eventually(drained, timeout=30, what="the other relay to publish the rest")
+    watcher.cancel()
+    for relay in relays:
+        await relay.stop(flush=False)
+    for p in producers:
+        await p.stop()
+
+    assert most_leading_at_once == 1, "never two leaders at once"
+    assert leaders_seen == {0, 1}, "the standby took over after the leader stopped"
+    records = await read_topic(
+        probe_settings.kafka_bootstrap_servers,
+        probe_settings.probe_topic,
+        expect=len(keys) * per_key,
+    )
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        seqs[r.key.decode()].append(json.loads(r.value)["seq"])
+    for key in keys:
+        assert seqs[key] == list(range(1, per_key + 1)), f"order of {key}: {seqs[key]}"
+
+
+async def _is_leader(relay: OutboxRelay) -> bool:
+    return relay.is_leader
+
+
+async def _leader(relays: list[OutboxRelay]) -> int | None:
+    for i, relay in enumerate(relays):
+        if relay.is_leader:
+            return i
+    return None

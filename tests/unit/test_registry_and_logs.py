@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import structlog
+from laotie_common.logs import redact
+from laotie_contracts import TOPICS, all_topics, dead_letter_topic, topic
+from laotie_contracts.events import registry_problems
+from laotie_contracts.topics import SERVICES
+
+
+def test_contract_events_respect_the_registry() -> None:
+    assert registry_problems() == []
+
+
+def test_topics_are_declared_once_and_owned_by_a_service() -> None:
+    names = [t.name for t in all_topics()]
+    assert len(names) == len(set(names))
+    for spec in TOPICS:
+        assert spec.owner in SERVICES
+        assert spec.name.startswith(f"{spec.owner}.")
+        assert set(spec.consumers) <= set(SERVICES)
+        assert spec.owner not in spec.consumers
+
+
+def test_every_consuming_service_has_a_dead_letter_topic() -> None:
+    consumers = {c for t in TOPICS for c in t.consumers}
+    for service in consumers:
+        assert topic(f"{service}.dead-letter") == dead_letter_topic(service)
+
+
+def test_compacted_latest_scores_keep_forever() -> None:
+    cfg = topic("scoring.score-latest").config()
+    assert cfg["cleanup.policy"] == "compact"
+    assert cfg["retention.ms"] == "-1"
+
+
+def test_logs_never_carry_tokens() -> None:
+    event = redact(
+        None,
+        "info",
+        {
+            "authorization": "Bearer abc.def.ghi",
+            "note": "sent Bearer abc.def.ghi to x",
+            "jwt_secret": "s",
+        },
+    )
+    assert event == {"authorization": "***", "note": "sent Bearer *** to x", "jwt_secret": "***"}
+    assert structlog.get_config()  # structlog is importable and configured by default

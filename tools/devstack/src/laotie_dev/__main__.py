@@ -1,0 +1,3 @@
+from laotie_dev.cli import main
+
+raise SystemExit(main())

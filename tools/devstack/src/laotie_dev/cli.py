@@ -1,0 +1,124 @@
+"""``laotie``: the developer's command line (``python -m laotie_dev`` works too)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from laotie_contracts import all_topics
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from laotie_dev.stack import up
+
+    up(services=not args.infra_only)
+    return 0
+
+
+def _cmd_down(_: argparse.Namespace) -> int:
+    from laotie_dev.stack import down
+
+    down()
+    return 0
+
+
+def _cmd_status(_: argparse.Namespace) -> int:
+    from laotie_dev.stack import status
+
+    print(json.dumps(status(), indent=2))
+    return 0
+
+
+def _cmd_topics(args: argparse.Namespace) -> int:
+    from laotie_common.kafka import ensure_topics
+    from laotie_common.settings import KafkaSettings
+
+    from laotie_dev.probe import probe_topics
+
+    specs = list(all_topics())
+    if args.probe:
+        specs += probe_topics("probe.events")
+    if args.action == "list":
+        for spec in specs:
+            retention = (spec.retention_ms and f"{spec.retention_ms // 86_400_000}d") or "forever"
+            print(
+                f"{spec.name:<26} owner={spec.owner:<11} partitions={spec.partitions:<3} "
+                f"{spec.cleanup_policy:<8} retention={retention:<8} key={spec.key}"
+            )
+        return 0
+    settings = KafkaSettings()
+    changes = asyncio.run(ensure_topics(settings, specs))
+    if not args.quiet:
+        for change in changes:
+            print(change)
+    return 0
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    from laotie_common.auth import mint_token
+    from laotie_common.settings import ServiceSettings
+
+    settings = ServiceSettings(database_url="unused", kafka_bootstrap_servers="unused")
+    print(
+        mint_token(settings, subject=args.sub, role=args.role, ttl_s=args.ttl, shop_id=args.shop_id)
+    )
+    return 0
+
+
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    from laotie_dev.smoke import print_report, run_smoke
+
+    report = run_smoke(events=args.events, seed=args.seed)
+    print_report(report)
+    return 0 if report["ok"] else 1
+
+
+def _cmd_kafka_tool(args: argparse.Namespace) -> int:
+    from laotie_dev.kafka import KafkaNode, ensure_jars
+    from laotie_dev.stack import StackPaths, project_root
+
+    root = project_root()
+    node = KafkaNode(root, ensure_jars(root, StackPaths(root).home), root, 0, 0)
+    result = node.tool(args.main_class, *args.args)
+    sys.stdout.write(result.stdout)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="laotie", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser(
+        "up", help="start Kafka, Postgres and every service; write .laotie/stack.env"
+    )
+    p.add_argument("--infra-only", action="store_true", help="start Kafka and Postgres only")
+    p.set_defaults(func=_cmd_up)
+    sub.add_parser("down", help="stop everything `up` started").set_defaults(func=_cmd_down)
+    sub.add_parser("status", help="what runs and whether it answers").set_defaults(func=_cmd_status)
+    p = sub.add_parser("topics", help="create (idempotently) or list the registry's topics")
+    p.add_argument("action", choices=["create", "list"])
+    p.add_argument("--probe", action="store_true", help="include the probe's topics")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_topics)
+    p = sub.add_parser("token", help="mint a bearer token for local runs")
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["buyer", "seller", "anchor", "reviewer", "operator", "service"],
+    )
+    p.add_argument("--sub", required=True, help="the subject (user, shop or service id)")
+    p.add_argument("--shop-id", help="required for sellers: the shop they act for")
+    p.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    p.set_defaults(func=_cmd_token)
+    p = sub.add_parser("smoke", help="drive events through the whole delivery path; report")
+    p.add_argument("--events", type=int, default=200)
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=_cmd_smoke)
+    p = sub.add_parser("kafka-tool", help="run one of Kafka's own tools from the same jars")
+    p.add_argument("main_class", help="e.g. org.apache.kafka.tools.TopicCommand")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_kafka_tool)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
