@@ -4,7 +4,7 @@ UV ?= uv
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
-.PHONY: help sync up down status run smoke test test-unit test-integration lint fmt topics token
+.PHONY: help sync up down status clean run smoke test test-unit test-integration lint fmt topics token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -38,11 +38,14 @@ test-integration: sync ## integration tests against a real broker and database
 lint: sync ## ruff and mypy
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@$(RUN) mypy libs/common/src libs/contracts/src tools/devstack/src tests
+	@$(RUN) mypy libs/common/src libs/contracts/src tools/devstack/src services/*/src tests
 
 fmt: sync ## format and fix what ruff can
 	@$(RUN) ruff format .
 	@$(RUN) ruff check --fix .
+
+clean: down ## stop everything and delete local state (.laotie: data, logs, Kafka jars)
+	@rm -rf .laotie
 
 topics: sync ## list the topic registry
 	@$(RUN) laotie topics list

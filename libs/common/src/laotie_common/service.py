@@ -250,6 +250,24 @@ class Service:
         )
 
 
+def main(build: Callable[[], Service], argv: Sequence[str] | None = None) -> int:
+    """The entry point of every service: ``python -m laotie_<name> serve|migrate``."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "serve"
+    if command not in ("serve", "migrate"):
+        print("usage: python -m laotie_<service> serve|migrate", file=sys.stderr)
+        return 2
+    service = build()
+    if command == "migrate":
+        applied = asyncio.run(service.migrate())
+        print(f"{service.spec.name}: {len(applied)} migration(s) applied {applied}")
+        return 0
+    service.run()
+    return 0
+
+
 class _RedAndLimits(BaseHTTPMiddleware):
     """RED metrics per route template, and a body size limit (413 with a problem body)."""
 

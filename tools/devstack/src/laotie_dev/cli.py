@@ -77,10 +77,10 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 
 def _cmd_kafka_tool(args: argparse.Namespace) -> int:
     from laotie_dev.kafka import KafkaNode, ensure_jars
-    from laotie_dev.stack import StackPaths, project_root
+    from laotie_dev.stack import project_root
 
     root = project_root()
-    node = KafkaNode(root, ensure_jars(root, StackPaths(root).home), root, 0, 0)
+    node = KafkaNode(root, ensure_jars(root, root / ".laotie"), root, 0, 0)
     result = node.tool(args.main_class, *args.args)
     sys.stdout.write(result.stdout)
     return 0

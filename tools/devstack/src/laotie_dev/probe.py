@@ -10,8 +10,6 @@ Run: ``python -m laotie_dev.probe serve|migrate``.
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +21,7 @@ from laotie_common.db import Connection
 from laotie_common.envelope import Envelope
 from laotie_common.idempotency import run_command
 from laotie_common.problems import Conflict
-from laotie_common.service import Service, ServiceSpec, Subscription
+from laotie_common.service import Service, ServiceSpec, Subscription, main
 from laotie_common.settings import ServiceSettings
 from laotie_contracts import Event, TopicSpec, event
 from pydantic import BaseModel, Field
@@ -156,20 +154,5 @@ def build(settings: ProbeSettings | None = None) -> Service:
     return Service(spec, settings)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    command = argv[0] if argv else "serve"
-    service = build()
-    if command == "migrate":
-        applied = asyncio.run(service.migrate())
-        print(f"probe: {len(applied)} migration(s) applied {applied}")
-        return 0
-    if command == "serve":
-        service.run()
-        return 0
-    print("usage: python -m laotie_dev.probe serve|migrate", file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(build))

@@ -37,7 +37,8 @@ class StackPaths:
 
     @property
     def home(self) -> Path:
-        return self.root / ".laotie"
+        """Runtime state; ``LAOTIE_HOME`` moves it (tests run a second stack beside yours)."""
+        return Path(os.environ.get("LAOTIE_HOME") or self.root / ".laotie")
 
     @property
     def state(self) -> Path:
@@ -110,7 +111,7 @@ def up(*, services: bool = True, quiet: bool = False) -> dict[str, Any]:
         if k.get("managed") and pid_alive(k.get("pid")) and port_open("127.0.0.1", k["port"]):
             say(f"kafka: already running on {k['bootstrap']} (pid {k['pid']})")
         else:
-            libs = ensure_jars(root, paths.home)
+            libs = ensure_jars(root, root / ".laotie")
             node = KafkaNode(
                 root,
                 libs,
@@ -174,26 +175,33 @@ def up(*, services: bool = True, quiet: bool = False) -> dict[str, Any]:
     )
     say("topics: created from the registry")
     if services:
+        starting = {}
         for name in discover_services(root):
-            state["services"][name] = _start_service(
-                paths, name, state["services"].get(name), env, say
-            )
-            _save(paths, state)
+            svc, proc = _launch_service(paths, name, state["services"].get(name), env, say)
+            state["services"][name] = svc
+            if proc is not None:
+                starting[name] = proc
+        _save(paths, state)
+        for name, proc in starting.items():
+            svc = state["services"][name]
+            _await_ready(name, svc, proc)
+            say(f"{name}: ready on {svc['url']} (pid {proc.pid}, log {svc['log']})")
     _save(paths, state)
-    say(f"stack: endpoints in {paths.env.relative_to(root)}")
+    say(f"stack: endpoints in {paths.env}")
     return state
 
 
-def _start_service(
+def _launch_service(
     paths: StackPaths,
     name: str,
     previous: dict[str, Any] | None,
     env: dict[str, str],
     say: Callable[[str], None],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], subprocess.Popen[bytes] | None]:
+    """Migrate and start one service (or keep the running one); do not wait for it."""
     if previous and pid_alive(previous.get("pid")) and port_open("127.0.0.1", previous["port"]):
         say(f"{name}: already running on {previous['url']}")
-        return previous
+        return previous, None
     module = f"laotie_{name}"
     subprocess.run([sys.executable, "-m", module, "migrate"], check=True, env=env, cwd=paths.root)
     port = _reuse_port(previous.get("port") if previous else None)
@@ -211,19 +219,22 @@ def _start_service(
             cwd=paths.root,
         )
     url = f"http://127.0.0.1:{port}"
+    return {"pid": proc.pid, "port": port, "url": url, "log": str(log_file)}, proc
+
+
+def _await_ready(name: str, svc: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
+    log_file = Path(svc["log"])
 
     def ready() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail(log_file)}")
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"{svc['url']}/readyz", timeout=2) as resp:  # noqa: S310
                 return bool(resp.status == 200)
         except OSError:
             return False
 
-    wait_until(ready, timeout=60, what=f"{name} to be ready at {url}/readyz")
-    say(f"{name}: ready on {url} (pid {proc.pid}, log {log_file.relative_to(paths.root)})")
-    return {"pid": proc.pid, "port": port, "url": url, "log": str(log_file)}
+    wait_until(ready, timeout=90, what=f"{name} to be ready at {svc['url']}/readyz")
 
 
 def down(*, quiet: bool = False) -> None:

@@ -1,0 +1,4 @@
+"""Laotie `scoring` service.
+
+Product, shop experience and creator reputation scores (DESIGN.md 2.4).
+"""
