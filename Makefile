@@ -23,7 +23,7 @@ status: sync ## what runs and whether it answers
 
 run: sync ## the whole system doing its job locally, ending with a report (SEED=n to replay)
 	@$(RUN) laotie up || { $(RUN) laotie down; exit 1; }; \
-	$(RUN) laotie smoke $(if $(SEED),--seed $(SEED)); rc=$$?; \
+	$(RUN) laotie demo $(if $(SEED),--seed $(SEED)); rc=$$?; \
 	$(RUN) laotie down; exit $$rc
 
 test: sync ## unit and integration tests (integration starts its own Kafka and Postgres)

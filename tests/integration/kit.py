@@ -89,11 +89,11 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
 
 
 @dataclass
-class ProbeProcess:
-    """The probe service as a real OS process, configured like a deployment: by environment."""
+class ServiceProcess:
+    """A service as a real OS process, configured like a deployment: by environment."""
 
-    settings: ProbeSettings
-    extra_env: dict[str, str] = field(default_factory=dict)
+    module: str
+    env_vars: dict[str, str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -103,29 +103,24 @@ class ProbeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        s = self.settings
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("FAULTS")},
-            "KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
-            "DATABASE_URL": s.database_url,
-            "DB_SCHEMA": s.schema_name,
-            "PROBE_TOPIC": s.probe_topic,
             "HTTP_PORT": str(self.port),
             "LOG_FORMAT": "json",
             "CONSUMER_BACKOFF_INITIAL_S": "0.05",
             "CONSUMER_BACKOFF_MAX_S": "0.5",
             "OUTBOX_POLL_INTERVAL_S": "0.2",
             "GRACEFUL_TIMEOUT_S": "10",
-            **self.extra_env,
+            **self.env_vars,
         }
 
-    def start(self) -> ProbeProcess:
+    def start(self) -> ServiceProcess:
         log_dir = ROOT / ".laotie" / "test-logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"probe-{self.settings.schema_name}-{self.port}.log"
+        self.log_path = log_dir / f"{self.module}-{self.env_vars.get('DB_SCHEMA')}-{self.port}.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "laotie_dev.probe", "serve"],
+                [sys.executable, "-m", self.module, "serve"],
                 env=self.env(),
                 cwd=ROOT,
                 stdout=log,
@@ -143,13 +138,15 @@ class ProbeProcess:
             async def ready() -> bool:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
-                    raise AssertionError(f"probe exited ({self.proc.returncode}):\n{self.log()}")
+                    raise AssertionError(
+                        f"{self.module} exited ({self.proc.returncode}):\n{self.log()}"
+                    )
                 try:
                     return (await http.get("/readyz")).status_code == 200
                 except httpx.HTTPError:
                     return False
 
-            await eventually(ready, timeout=timeout, what="probe /readyz")
+            await eventually(ready, timeout=timeout, what=f"{self.module} /readyz")
 
     async def wait_exit(self, timeout: float = 60.0) -> int:
         assert self.proc is not None
@@ -158,7 +155,7 @@ class ProbeProcess:
         async def exited() -> bool:
             return proc.poll() is not None
 
-        await eventually(exited, timeout=timeout, what="probe process to exit")
+        await eventually(exited, timeout=timeout, what=f"{self.module} process to exit")
         return proc.returncode
 
     async def metrics(self) -> str:
@@ -174,6 +171,23 @@ class ProbeProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait(timeout=10)
+
+
+def ProbeProcess(
+    settings: ProbeSettings,
+    extra_env: dict[str, str] | None = None,
+) -> ServiceProcess:
+    """The probe service as a process, with its own topic and schema."""
+    return ServiceProcess(
+        "laotie_dev.probe",
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "DATABASE_URL": settings.database_url,
+            "DB_SCHEMA": settings.schema_name,
+            "PROBE_TOPIC": settings.probe_topic,
+            **(extra_env or {}),
+        },
+    )
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:

@@ -36,8 +36,13 @@ async def run_command(
     *,
     status_code: int = 200,
     payload: Any = None,
+    after_commit: Callable[[Any], None] | None = None,
 ) -> JSONResponse:
-    """Run ``command(conn)`` in a transaction, honouring the request's Idempotency-Key."""
+    """Run ``command(conn)`` in a transaction, honouring the request's Idempotency-Key.
+
+    ``payload`` is what identifies the request besides method and path (its body);
+    ``after_commit`` runs with the answer once the transaction committed (not on replays).
+    """
     key = request.headers.get("Idempotency-Key")
     route = getattr(request.scope.get("route"), "path", request.url.path)
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
@@ -85,4 +90,6 @@ async def run_command(
                 status_code,
                 json.dumps(body),
             )
+    if after_commit is not None:
+        after_commit(body)  # e.g. business metrics: counted once, when the effect is real
     return JSONResponse(body, status_code=status_code)

@@ -93,3 +93,26 @@ IDEMPOTENT_REPLAYS = Counter(
 DEPENDENCY_UP = Gauge(
     "laotie_dependency_up", "1 if the last readiness probe reached the dependency.", ["dependency"]
 )
+
+# --- orders (business) ---
+ORDERS = Counter(
+    "laotie_orders_total",
+    "Orders reaching a status, by sales channel (placed, paid, shipped, ..., cancelled).",
+    ["channel", "status"],
+)
+ORDERS_GMV_FEN = Counter(
+    "laotie_orders_gmv_fen_total", "Value of paid orders in fen (GMV), by channel.", ["channel"]
+)
+ORDERS_REFUNDED_FEN = Counter(
+    "laotie_orders_refunded_fen_total", "Money refunded to buyers in fen, by channel.", ["channel"]
+)
+ORDER_REJECTIONS = Counter(
+    "laotie_orders_rejected_total",
+    "Order placements refused, by reason (out_of_stock, limit_exceeded, sale_ended, ...).",
+    ["reason"],
+)
+ORDER_DEADLINES_FIRED = Counter(
+    "laotie_orders_deadlines_fired_total",
+    "Automatic steps taken by the deadline sweeper, by deadline.",
+    ["deadline"],
+)

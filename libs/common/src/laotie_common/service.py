@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import ssl as ssl_module
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -61,7 +61,8 @@ class ServiceSpec:
     routers: Sequence[Callable[[Service], APIRouter]] = ()
     subscriptions: Sequence[Subscription] = ()
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Periodic work every replica runs (e.g. deadline sweeps); cancelled at shutdown.
+    background: Sequence[Callable[[Service], Coroutine[Any, Any, None]]] = ()
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
@@ -102,7 +103,7 @@ class Service:
         self.broker = make_broker(settings)
         self.consumers = [
             EventConsumer(
-                name=sub.group or spec.name,
+                name=sub.group or settings.consumer_group or spec.name,
                 topics=sub.topics,
                 handlers=sub.handlers,
                 settings=settings,
@@ -115,6 +116,7 @@ class Service:
         for consumer in self.consumers:
             consumer.attach(self.broker)
         self._lag_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -143,14 +145,15 @@ class Service:
         if self.consumers:
             await self.broker.start()
         self._lag_task = asyncio.create_task(self._watch_lag())
+        self._background = [asyncio.create_task(job(self)) for job in self.spec.background]
         log.info("service started", version=self.spec.version)
 
     async def stop(self) -> None:
         log.info("service stopping")
-        if self._lag_task:
-            self._lag_task.cancel()
+        for task in [*self._background, *([self._lag_task] if self._lag_task else [])]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._lag_task
+                await task
         for consumer in self.consumers:
             consumer.stopping = True
         if self.consumers:

@@ -77,6 +77,9 @@ class ServiceSettings(KafkaSettings):
     outbox_retention_s: float = 24 * 3600
     outbox_prune_interval_s: float = 60.0
 
+    consumer_group: str | None = Field(
+        default=None, description="Consumer group id (defaults to the service name)."
+    )
     consumer_max_attempts: int = Field(
         default=5, description="Attempts for a record failing with an unknown error before DLQ."
     )

@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from laotie_common.service import Service, ServiceSpec
+from laotie_common.service import Service, ServiceSpec, Subscription
 from laotie_common.settings import ServiceSettings
+from pydantic import Field
 
 import laotie_orders
+from laotie_orders.domain import Windows
+from laotie_orders.enforcement import penalty_handlers
+from laotie_orders.routes import orders_router
+from laotie_orders.sweeper import run_sweeper
 
 
 class Settings(ServiceSettings):
+    """Every window is *policy* (快手小店 defaults) and can be compressed for the demo."""
+
     service_name: str = "orders"
+    http_port: int = 8001
+    payment_timeout_s: float = Field(default=15 * 60, gt=0)
+    ship_within_hour_s: float = Field(
+        default=3600, gt=0, description="Length of one 'hour' of a product's ship-within time."
+    )
+    confirm_window_s: float = Field(default=10 * 86400, gt=0)
+    refund_answer_s: float = Field(default=48 * 3600, gt=0)
+    return_window_s: float = Field(default=10 * 86400, gt=0)
+    receipt_window_s: float = Field(default=7 * 86400, gt=0)
+    sweep_interval_s: float = Field(default=1.0, gt=0)
+
+    def windows(self) -> Windows:
+        return Windows(
+            payment_timeout=timedelta(seconds=self.payment_timeout_s),
+            confirm_window=timedelta(seconds=self.confirm_window_s),
+            refund_answer=timedelta(seconds=self.refund_answer_s),
+            return_window=timedelta(seconds=self.return_window_s),
+            receipt_window=timedelta(seconds=self.receipt_window_s),
+            ship_within_unit=timedelta(seconds=self.ship_within_hour_s),
+        )
 
 
 def build(settings: Settings | None = None) -> Service:
+    settings = settings or Settings()
+    windows = settings.windows()
     spec = ServiceSpec(
         name="orders",
         version="0.1.0",
         migrations=Path(__file__).parent / "migrations",
         description=laotie_orders.__doc__ or "",
+        routers=[lambda service: orders_router(service, windows)],
+        subscriptions=[
+            Subscription(topics=["moderation.penalty"], handlers=penalty_handlers(windows))
+        ],
+        background=[
+            lambda service: run_sweeper(lambda: service.pool, windows, settings.sweep_interval_s)
+        ],
     )
-    return Service(spec, settings or Settings())
+    return Service(spec, settings)

@@ -75,6 +75,37 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """What `make run` shows: the delivery path, then the services doing their jobs."""
+    import time
+
+    from laotie_common.settings import ServiceSettings
+
+    from laotie_dev.demo_orders import orders_walkthrough, print_orders_report
+    from laotie_dev.smoke import print_report, run_smoke
+    from laotie_dev.stack import StackPaths, project_root
+
+    seed = args.seed if args.seed is not None else int(time.time())
+    print(f"seed {seed} (replay with: make run SEED={seed})")
+    smoke = run_smoke(events=args.events, seed=seed)
+    settings = ServiceSettings()
+    env = dict(
+        line.split("=", 1)
+        for line in (StackPaths(project_root()).env).read_text().splitlines()
+        if "=" in line
+    )
+    orders = asyncio.run(orders_walkthrough(env["ORDERS_URL"], settings, seed))
+    print_report(smoke)
+    print_orders_report(orders)
+    report_path = StackPaths(project_root()).home / "run-report.json"
+    report_path.write_text(
+        json.dumps({"seed": seed, "delivery": smoke, "orders": orders}, indent=2, default=str)
+    )
+    ok = smoke["ok"] and orders["flash_sale"]["oversold"] == 0
+    print(f"\nreport: {report_path}")
+    return 0 if ok else 1
+
+
 def _cmd_kafka_tool(args: argparse.Namespace) -> int:
     from laotie_dev.kafka import KafkaNode, ensure_jars
     from laotie_dev.stack import project_root
@@ -115,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=200)
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=_cmd_smoke)
+    p = sub.add_parser("demo", help="what `make run` shows, against a running stack")
+    p.add_argument("--events", type=int, default=200)
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("kafka-tool", help="run one of Kafka's own tools from the same jars")
     p.add_argument("main_class", help="e.g. org.apache.kafka.tools.TopicCommand")
     p.add_argument("args", nargs=argparse.REMAINDER)

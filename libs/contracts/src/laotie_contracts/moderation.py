@@ -1,0 +1,67 @@
+"""Events of the ``moderation`` service that other services enforce: ``moderation.penalty``.
+
+A penalty names its subject and the measures it imposes. Measures that protect buyers
+apply at once; points are booked later (after the appeal window). Enforcing services keep
+what each penalty imposed so a revocation undoes exactly that.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from laotie_contracts.common import Fen, Id, UtcTime
+from laotie_contracts.events import Event, event
+
+PENALTY_TOPIC = "moderation.penalty"
+
+SubjectType = Literal["shop", "anchor", "creator", "product"]
+MeasureKind = Literal[
+    "warning",
+    "rules_study",
+    "delist_products",  # the listed product_ids, or every product of a shop if none listed
+    "listing_ban",  # a shop may not list new products until `until`
+    "live_ban",  # an anchor/creator/brand may not go live until `until`
+    "traffic_restriction",
+    "penalty_fee",
+    "points",
+    "settlement_hold",
+    "suspend",  # a shop sells nothing until `until`
+    "close",  # for good: 100 points reached
+]
+
+
+class Measure(BaseModel):
+    kind: MeasureKind
+    until: UtcTime | None = Field(default=None, description="End of a timed measure.")
+    product_ids: list[str] = Field(default_factory=list)
+    amount_fen: Fen | None = None
+    points: int | None = Field(default=None, ge=0, le=100)
+
+
+class PenaltyFacts(Event):
+    penalty_id: Id
+    subject_type: SubjectType
+    subject_id: Id
+    shop_id: str | None = Field(default=None, description="The shop concerned, if any.")
+    violation_code: str
+    measures: list[Measure]
+    occurred_at: UtcTime
+
+
+@event("moderation.penalty.applied", topic=PENALTY_TOPIC, key="subject_id")
+class PenaltyApplied(PenaltyFacts):
+    """The measures take effect now."""
+
+
+@event("moderation.penalty.revoked", topic=PENALTY_TOPIC, key="subject_id")
+class PenaltyRevoked(PenaltyFacts):
+    """An upheld appeal: every measure of the penalty is undone."""
+
+    reason: str
+
+
+@event("moderation.penalty.expired", topic=PENALTY_TOPIC, key="subject_id")
+class PenaltyExpired(PenaltyFacts):
+    """The timed measures ran out."""

@@ -1,0 +1,214 @@
+"""The orders domain without I/O: lifecycle state machines, placement and refund rules.
+
+Every rule here is a pure function of its inputs, so it is tabled in the unit tests.
+An illegal move raises :class:`IllegalTransition` (HTTP 409) and the caller changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class IllegalTransition(Exception):
+    """The requested move is not allowed from the current state."""
+
+
+class RuleViolation(Exception):
+    """The request breaks a business rule (stock, limits, windows, amounts): HTTP 409."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+# --- the order ---------------------------------------------------------------------------
+class OrderStatus(StrEnum):
+    PLACED = "placed"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class OrderAction(StrEnum):
+    PAY = "pay"
+    CANCEL = "cancel"  # by the buyer, before payment
+    EXPIRE = "expire"  # the payment timeout lapsed
+    SHIP = "ship"
+    REFUND_IN_FULL = "refund_in_full"  # paid, then fully refunded before shipment
+    DELIVER = "deliver"
+    CONFIRM = "confirm"  # the buyer confirms receipt
+    AUTO_COMPLETE = "auto_complete"  # the confirm window lapsed
+
+
+ORDER_TRANSITIONS: dict[tuple[OrderStatus, OrderAction], OrderStatus] = {
+    (OrderStatus.PLACED, OrderAction.PAY): OrderStatus.PAID,
+    (OrderStatus.PLACED, OrderAction.CANCEL): OrderStatus.CANCELLED,
+    (OrderStatus.PLACED, OrderAction.EXPIRE): OrderStatus.CANCELLED,
+    (OrderStatus.PAID, OrderAction.SHIP): OrderStatus.SHIPPED,
+    (OrderStatus.PAID, OrderAction.REFUND_IN_FULL): OrderStatus.CANCELLED,
+    (OrderStatus.SHIPPED, OrderAction.DELIVER): OrderStatus.DELIVERED,
+    (OrderStatus.DELIVERED, OrderAction.CONFIRM): OrderStatus.COMPLETED,
+    (OrderStatus.DELIVERED, OrderAction.AUTO_COMPLETE): OrderStatus.COMPLETED,
+}
+
+
+def next_order_status(status: OrderStatus | str, action: OrderAction) -> OrderStatus:
+    status = OrderStatus(status)
+    try:
+        return ORDER_TRANSITIONS[(status, action)]
+    except KeyError:
+        raise IllegalTransition(
+            f"cannot {action.value.replace('_', ' ')} an order that is {status.value}"
+        ) from None
+
+
+# --- refunds (售后) ------------------------------------------------------------------------
+class RefundKind(StrEnum):
+    REFUND_ONLY = "refund_only"
+    RETURN_AND_REFUND = "return_and_refund"
+
+
+class RefundStatus(StrEnum):
+    REQUESTED = "requested"
+    REJECTED = "rejected"
+    DISPUTED = "disputed"
+    AWAITING_RETURN = "awaiting_return"
+    RETURNED = "returned"
+    REFUNDED = "refunded"
+    CLOSED = "closed"
+
+
+class RefundAction(StrEnum):
+    APPROVE = "approve"
+    AUTO_APPROVE = "auto_approve"  # the merchant's answer window lapsed
+    REJECT = "reject"
+    ESCALATE = "escalate"  # the buyer disputes a rejection
+    DECIDE_FOR_BUYER = "decide_for_buyer"
+    DECIDE_FOR_MERCHANT = "decide_for_merchant"
+    SHIP_RETURN = "ship_return"
+    LAPSE_RETURN = "lapse_return"  # the buyer did not ship the return in time
+    RECEIVE = "receive"
+    AUTO_RECEIVE = "auto_receive"  # the merchant's receipt window lapsed
+
+
+OPEN_REFUND_STATUSES = frozenset(
+    {
+        RefundStatus.REQUESTED,
+        RefundStatus.DISPUTED,
+        RefundStatus.AWAITING_RETURN,
+        RefundStatus.RETURNED,
+    }
+)
+
+
+def next_refund_status(
+    status: RefundStatus | str, kind: RefundKind | str, action: RefundAction
+) -> RefundStatus:
+    """Where a refund goes. Approval refunds at once, or first waits for the goods back."""
+    status, kind = RefundStatus(status), RefundKind(kind)
+    granted = (
+        RefundStatus.AWAITING_RETURN
+        if kind is RefundKind.RETURN_AND_REFUND
+        else RefundStatus.REFUNDED
+    )
+    table: dict[tuple[RefundStatus, RefundAction], RefundStatus] = {
+        (RefundStatus.REQUESTED, RefundAction.APPROVE): granted,
+        (RefundStatus.REQUESTED, RefundAction.AUTO_APPROVE): granted,
+        (RefundStatus.REQUESTED, RefundAction.REJECT): RefundStatus.REJECTED,
+        (RefundStatus.REJECTED, RefundAction.ESCALATE): RefundStatus.DISPUTED,
+        (RefundStatus.DISPUTED, RefundAction.DECIDE_FOR_BUYER): granted,
+        (RefundStatus.DISPUTED, RefundAction.DECIDE_FOR_MERCHANT): RefundStatus.CLOSED,
+        (RefundStatus.AWAITING_RETURN, RefundAction.SHIP_RETURN): RefundStatus.RETURNED,
+        (RefundStatus.AWAITING_RETURN, RefundAction.LAPSE_RETURN): RefundStatus.CLOSED,
+        (RefundStatus.RETURNED, RefundAction.RECEIVE): RefundStatus.REFUNDED,
+        (RefundStatus.RETURNED, RefundAction.AUTO_RECEIVE): RefundStatus.REFUNDED,
+    }
+    try:
+        return table[(status, action)]
+    except KeyError:
+        raise IllegalTransition(
+            f"cannot {action.value.replace('_', ' ')} a refund that is {status.value}"
+        ) from None
+
+
+REFUNDABLE_ORDER_STATUSES = frozenset(
+    {OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED}
+)
+
+
+def check_refund_request(
+    order_status: OrderStatus | str,
+    kind: RefundKind | str,
+    amount_fen: int,
+    total_fen: int,
+    refunded_fen: int,
+) -> None:
+    """A refund needs a paid order, goods sent for a return, and money left to give back."""
+    order_status, kind = OrderStatus(order_status), RefundKind(kind)
+    if order_status not in REFUNDABLE_ORDER_STATUSES:
+        raise IllegalTransition(f"cannot request a refund for an order that is {order_status}")
+    if kind is RefundKind.RETURN_AND_REFUND and order_status is OrderStatus.PAID:
+        raise IllegalTransition("nothing to return: the order has not shipped; ask for a refund")
+    left = total_fen - refunded_fen
+    if amount_fen < 1 or amount_fen > left:
+        raise RuleViolation(
+            "refund_exceeds_paid",
+            f"a refund must be 1 to {left} fen (paid "
+            f"{total_fen}, already refunded {refunded_fen}); asked {amount_fen}",
+        )
+
+
+# --- placement -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SaleWindow:
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+    def check(self, now: datetime) -> None:
+        if self.starts_at is not None and now < self.starts_at:
+            raise RuleViolation("sale_not_started", f"the sale starts at {self.starts_at}")
+        if self.ends_at is not None and now >= self.ends_at:
+            raise RuleViolation("sale_ended", f"the sale ended at {self.ends_at}")
+
+
+def check_attribution(channel: str, fields: dict[str, object]) -> None:
+    """Each channel names who gets credit: a live room's room and anchor, a video's creator,
+    a distributing creator and their commission; a shop page names nobody."""
+    required = {
+        "live_room": ("room_id", "anchor_id"),
+        "short_video": ("video_id", "creator_id"),
+        "distribution": ("creator_id", "commission_rate_bp"),
+        "shop_page": (),
+    }[channel]
+    missing = [f for f in required if fields.get(f) in (None, "")]
+    if missing:
+        raise RuleViolation(
+            "attribution_incomplete", f"a {channel} order needs {', '.join(missing)}"
+        )
+    allowed = set(required) | {"channel"}
+    extra = [k for k, v in fields.items() if v not in (None, "") and k not in allowed]
+    if extra:
+        raise RuleViolation(
+            "attribution_inconsistent",
+            f"a {channel} order does not take {', '.join(sorted(extra))}",
+        )
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The after-sales and lifecycle windows (all *policy*, from settings)."""
+
+    payment_timeout: timedelta
+    confirm_window: timedelta
+    refund_answer: timedelta
+    return_window: timedelta
+    receipt_window: timedelta
+    ship_within_unit: timedelta = timedelta(hours=1)
+
+    def ship_by(self, paid_at: datetime, ship_within_hours: int) -> datetime:
+        return paid_at + self.ship_within_unit * ship_within_hours

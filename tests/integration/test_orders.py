@@ -1,0 +1,381 @@
+"""The orders service as a real process on real Kafka and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from laotie_common.envelope import Envelope
+from laotie_common.kafka import ensure_topics
+from laotie_common.settings import ServiceSettings
+from laotie_contracts import all_topics
+from laotie_contracts.moderation import Measure, PenaltyApplied, PenaltyRevoked
+from laotie_dev.client import OrdersApi
+
+from tests.integration.infra import Infra
+from tests.integration.kit import ServiceProcess, eventually, header, read_topic
+
+
+@pytest.fixture(scope="module")
+async def orders(infra: Infra) -> AsyncIterator[tuple[OrdersApi, ServiceProcess, str]]:
+    unique = uuid.uuid4().hex[:8]
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
+    )
+    await ensure_topics(settings, all_topics())
+    schema = f"orders_{unique}"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+        "DATABASE_URL": infra.database_url,
+        "DB_SCHEMA": schema,
+        "CONSUMER_GROUP": f"orders-{unique}",
+        "DB_POOL_MAX": "20",
+    }
+    from laotie_orders.bootstrap import Settings, build
+
+    await build(
+        Settings(
+            kafka_bootstrap_servers=infra.kafka_bootstrap,
+            database_url=infra.database_url,
+            db_schema=schema,
+        )
+    ).migrate()
+    process = ServiceProcess("laotie_orders", env).start()
+    try:
+        await process.wait_ready()
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=process.url, timeout=60, limits=limits) as client:
+            yield OrdersApi(client, settings), process, schema
+    finally:
+        process.stop()
+
+
+async def _events_of(infra: Infra, order_id: str, expect: int) -> list[str]:
+    async def read() -> list[str] | None:
+        records = await read_topic(infra.kafka_bootstrap, "orders.order", expect=0, timeout=5)
+        types = [
+            header(r, "ce_type").removeprefix("orders.order.")
+            for r in records
+            if r.key == order_id.encode()
+        ]
+        return types if len(types) >= expect else None
+
+    found: list[str] = await eventually(read, timeout=30, what=f"{expect} events of {order_id}")
+    return found
+
+
+async def test_full_lifecycle_emits_its_events_in_order(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    api, _, _ = orders
+    seller = await api.new_shop("brand")
+    product = await api.new_product(seller)
+    sku = product["skus"][0]["sku_id"]
+    buyer = api.buyer()
+    placed = (
+        await api.order(
+            buyer, sku, quantity=2, channel="live_room", room_id="room-1", anchor_id="anchor-1"
+        )
+    ).json()
+    oid = placed["order_id"]
+    assert placed["total_fen"] == 2 * 9900
+    await api.post(f"/orders/{oid}/pay", buyer, expect=200)
+    await api.post(f"/orders/{oid}/ship", seller, {"tracking_number": "SF123"}, expect=200)
+    await api.post(f"/orders/{oid}/deliver", api.logistics, expect=200)
+    await api.post(f"/orders/{oid}/confirm", buyer, expect=200)
+    await api.post(
+        f"/orders/{oid}/review",
+        buyer,
+        {"product_stars": 5, "logistics_stars": 4, "service_stars": 5, "text": "好"},
+        expect=201,
+    )
+    assert await _events_of(infra, oid, 6) == [
+        "placed",
+        "paid",
+        "shipped",
+        "delivered",
+        "completed",
+        "reviewed",
+    ]
+
+    records = [
+        r
+        for r in await read_topic(infra.kafka_bootstrap, "orders.order", expect=0, timeout=5)
+        if r.key == oid.encode()
+    ]
+    paid = json.loads(records[1].value)
+    assert paid["attribution"] == {
+        "channel": "live_room",
+        "room_id": "room-1",
+        "anchor_id": "anchor-1",
+        "video_id": None,
+        "creator_id": None,
+        "commission_rate_bp": None,
+    }
+    assert paid["shop_kind"] == "brand"
+    assert header(records[1], "ce_source") == "/laotie/orders"
+
+
+async def test_refunds_before_and_after_shipment(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    api, _, _ = orders
+    seller = await api.new_shop()
+    product = await api.new_product(seller, stock=10)
+    sku = product["skus"][0]["sku_id"]
+    buyer = api.buyer()
+
+    # Before shipment: a full refund cancels the order and puts the stock back.
+    first = (await api.order(buyer, sku, quantity=3)).json()["order_id"]
+    await api.post(f"/orders/{first}/pay", buyer, expect=200)
+    refund = (
+        await api.post(
+            f"/orders/{first}/refunds",
+            buyer,
+            {"kind": "refund_only", "reason": "changed_mind"},
+            expect=201,
+        )
+    ).json()
+    assert refund["amount_fen"] == 3 * 9900
+    await api.post(f"/orders/{first}/ship", seller, {"tracking_number": "X"}, expect=409)
+    await api.post(f"/refunds/{refund['refund_id']}/approve", seller, expect=200)
+    order = await api.get(f"/orders/{first}", buyer)
+    assert (order["status"], order["refunded_fen"]) == ("cancelled", 3 * 9900)
+    assert (await api.get(f"/products/{product['product_id']}"))["skus"][0]["stock"] == 10
+    assert await _events_of(infra, first, 6) == [
+        "placed",
+        "paid",
+        "refund_requested",
+        "refund_approved",
+        "refunded",
+        "cancelled",
+    ]
+
+    # After shipment: return and refund, rejected first, disputed, decided for the buyer.
+    second = (await api.order(buyer, sku)).json()["order_id"]
+    await api.post(f"/orders/{second}/pay", buyer, expect=200)
+    await api.post(f"/orders/{second}/ship", seller, {"tracking_number": "Y"}, expect=200)
+    too_much = await api.post(
+        f"/orders/{second}/refunds",
+        buyer,
+        {"kind": "return_and_refund", "reason": "quality", "amount_fen": 9901},
+    )
+    assert too_much.status_code == 409
+    assert too_much.json()["reason"] == "refund_exceeds_paid"
+    rid = (
+        await api.post(
+            f"/orders/{second}/refunds",
+            buyer,
+            {"kind": "return_and_refund", "reason": "quality"},
+            expect=201,
+        )
+    ).json()["refund_id"]
+    await api.post(f"/refunds/{rid}/reject", seller, {"note": "looks fine"}, expect=200)
+    await api.post(f"/refunds/{rid}/escalate", buyer, expect=200)
+    await api.post(f"/refunds/{rid}/decide", seller, {"in_favour_of": "merchant"}, expect=403)
+    await api.post(f"/refunds/{rid}/decide", api.reviewer, {"in_favour_of": "buyer"}, expect=200)
+    await api.post(f"/refunds/{rid}/return", buyer, {"tracking_number": "BACK1"}, expect=200)
+    done = (await api.post(f"/refunds/{rid}/receive", seller, expect=200)).json()
+    assert done["status"] == "refunded"
+    assert (await api.get(f"/orders/{second}", seller))["refunded_fen"] == 9900
+    assert await _events_of(infra, second, 10) == [
+        "placed",
+        "paid",
+        "shipped",
+        "refund_requested",
+        "refund_rejected",
+        "refund_escalated",
+        "refund_dispute_decided",
+        "return_shipped",
+        "return_received",
+        "refunded",
+    ]
+
+
+async def test_illegal_transitions_are_409_and_change_nothing(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    api, _, schema = orders
+    seller = await api.new_shop()
+    sku = (await api.new_product(seller))["skus"][0]["sku_id"]
+    buyer = api.buyer()
+    oid = (await api.order(buyer, sku)).json()["order_id"]
+    unshipped = await api.post(f"/orders/{oid}/ship", seller, {"tracking_number": "Z"})
+    assert unshipped.status_code == 409
+    assert unshipped.headers["content-type"] == "application/problem+json"
+    assert "cannot ship an order that is placed" in unshipped.json()["detail"]
+    await api.post(f"/orders/{oid}/pay", buyer, expect=200)
+    await api.post(f"/orders/{oid}/pay", buyer, expect=409)
+    other_seller = await api.new_shop()
+    await api.post(f"/orders/{oid}/ship", other_seller, {"tracking_number": "Z"}, expect=403)
+    await api.post(f"/orders/{oid}/pay", api.buyer(), expect=403)
+    order = await api.get(f"/orders/{oid}", buyer)
+    assert order["status"] == "paid"
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    try:
+        types = [
+            r["event_type"]
+            for r in await conn.fetch(
+                "SELECT event_type FROM outbox WHERE key = $1 ORDER BY id", oid
+            )
+        ]
+    finally:
+        await conn.close()
+    assert types == ["orders.order.placed", "orders.order.paid"], "refused moves wrote nothing"
+
+
+async def test_concurrent_buyers_never_oversell(
+    orders: tuple[OrdersApi, ServiceProcess, str],
+) -> None:
+    api, _, _ = orders
+    seller = await api.new_shop()
+    product = await api.new_product(seller, stock=50)
+    sku = product["skus"][0]["sku_id"]
+    buyers = [api.buyer() for _ in range(200)]
+    responses = await asyncio.gather(*(api.order(b, sku, expect=None) for b in buyers))
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 50, 409: 150}
+    assert {r.json()["reason"] for r in responses if r.status_code == 409} == {"out_of_stock"}
+    winners = [
+        (b, r.json()["order_id"])
+        for b, r in zip(buyers, responses, strict=True)
+        if r.status_code == 201
+    ]
+    await asyncio.gather(
+        *(api.post(f"/orders/{oid}/pay", b, expect=200) for b, oid in winners[:25])
+    )
+    after = await api.get(f"/products/{product['product_id']}")
+    assert after["skus"][0]["stock"] == 0
+    listed = await api.get("/orders", seller)
+    assert Counter(o["status"] for o in listed) == {"paid": 25, "placed": 25}
+
+
+async def test_per_buyer_limit_holds_under_concurrency(
+    orders: tuple[OrdersApi, ServiceProcess, str],
+) -> None:
+    api, _, _ = orders
+    seller = await api.new_shop()
+    now = datetime.now(UTC)
+    product = await api.new_product(
+        seller, stock=1000, per_buyer_limit=2, sale_starts_at=now.isoformat()
+    )
+    sku = product["skus"][0]["sku_id"]
+    greedy = api.buyer()
+    responses = await asyncio.gather(*(api.order(greedy, sku, expect=None) for _ in range(20)))
+    assert Counter(r.status_code for r in responses) == {201: 2, 409: 18}
+    assert {r.json()["reason"] for r in responses if r.status_code == 409} == {"limit_exceeded"}
+    # Cancelling gives the allowance back.
+    oid = next(r.json()["order_id"] for r in responses if r.status_code == 201)
+    await api.post(f"/orders/{oid}/cancel", greedy, expect=200)
+    await api.order(greedy, sku)
+    await api.order(greedy, sku, expect=409)
+
+
+async def test_a_repeated_command_returns_the_first_answer(
+    orders: tuple[OrdersApi, ServiceProcess, str],
+) -> None:
+    api, _, _ = orders
+    seller = await api.new_shop()
+    sku = (await api.new_product(seller, stock=5))["skus"][0]["sku_id"]
+    buyer = api.buyer()
+    body = {"sku_id": sku, "quantity": 1, "channel": "shop_page"}
+    first, again = await asyncio.gather(
+        api.post("/orders", buyer, body, key="checkout-1"),
+        api.post("/orders", buyer, body, key="checkout-1"),
+    )
+    assert first.status_code == again.status_code == 201
+    assert first.json()["order_id"] == again.json()["order_id"]
+    assert len(await api.get("/orders", buyer)) == 1
+    assert (await api.get(f"/products/{first.json()['product_id']}"))["skus"][0]["stock"] == 4
+
+
+async def test_moderation_delisting_stops_new_orders_until_revoked(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    api, _, _ = orders
+    seller = await api.new_shop()
+    product = await api.new_product(seller)
+    pid, sku = product["product_id"], product["skus"][0]["sku_id"]
+    await api.order(api.buyer(), sku)
+    penalty = dict(
+        penalty_id=f"pen-{uuid.uuid4().hex[:8]}",
+        subject_type="shop",
+        subject_id=seller.shop_id,
+        shop_id=seller.shop_id,
+        violation_code="false_advertising",
+        occurred_at=datetime.now(UTC),
+        measures=[Measure(kind="delist_products", product_ids=[pid]), Measure(kind="warning")],
+    )
+    await _publish(infra, PenaltyApplied(**penalty))
+
+    async def banned() -> bool:
+        return bool((await api.get(f"/products/{pid}"))["status"] == "banned")
+
+    await eventually(banned, timeout=30, what="the product to be banned")
+    refused = await api.order(api.buyer(), sku, expect=409)
+    assert refused.json()["reason"] == "product_unavailable"
+    await api.post(f"/products/{pid}/relist", seller, expect=409)
+    records = await read_topic(infra.kafka_bootstrap, "orders.product", expect=0, timeout=5)
+    mine = [json.loads(r.value) for r in records if r.key == pid.encode()]
+    assert [m["status"] for m in mine] == ["active", "banned"]
+    assert mine[-1]["reason"] == "moderation"
+
+    await _publish(infra, PenaltyRevoked(**penalty, reason="appeal upheld"))
+
+    async def active() -> bool:
+        return bool((await api.get(f"/products/{pid}"))["status"] == "active")
+
+    await eventually(active, timeout=30, what="the product to be active again")
+    await api.order(api.buyer(), sku)
+
+
+async def test_a_listing_ban_stops_new_listings(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    api, _, _ = orders
+    seller = await api.new_shop()
+    until = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1)
+    await _publish(
+        infra,
+        PenaltyApplied(
+            penalty_id=f"pen-{uuid.uuid4().hex[:8]}",
+            subject_type="shop",
+            subject_id=seller.shop_id,
+            violation_code="diversion",
+            occurred_at=datetime.now(UTC),
+            measures=[Measure(kind="listing_ban", until=until)],
+        ),
+    )
+
+    async def restricted() -> bool:
+        shop = await api.get(f"/shops/{seller.shop_id}")
+        return "listing_ban" in shop["restrictions"]
+
+    await eventually(restricted, timeout=30, what="the listing ban to apply")
+    body = {
+        "shop_id": seller.shop_id,
+        "title": "t",
+        "skus": [{"name": "n", "price_fen": 1, "stock": 1}],
+    }
+    refused = await api.post("/products", seller, body, expect=409)
+    assert refused.json()["reason"] == "listing_banned"
+
+
+async def _publish(infra: Infra, event: PenaltyApplied | PenaltyRevoked) -> None:
+    envelope = Envelope.for_event(event, source="/laotie/moderation")
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            event.topic, envelope.data, key=event.key().encode(), headers=envelope.headers()
+        )
+    finally:
+        await producer.stop()

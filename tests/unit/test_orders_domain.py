@@ -1,0 +1,162 @@
+"""Every transition of the order and refund state machines, legal and illegal."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from laotie_orders.domain import (
+    ORDER_TRANSITIONS,
+    IllegalTransition,
+    OrderAction,
+    OrderStatus,
+    RefundAction,
+    RefundKind,
+    RefundStatus,
+    RuleViolation,
+    SaleWindow,
+    check_attribution,
+    check_refund_request,
+    next_order_status,
+    next_refund_status,
+)
+
+LEGAL_ORDER_MOVES = {
+    ("placed", "pay"): "paid",
+    ("placed", "cancel"): "cancelled",
+    ("placed", "expire"): "cancelled",
+    ("paid", "ship"): "shipped",
+    ("paid", "refund_in_full"): "cancelled",
+    ("shipped", "deliver"): "delivered",
+    ("delivered", "confirm"): "completed",
+    ("delivered", "auto_complete"): "completed",
+}
+
+
+@pytest.mark.parametrize(("status", "action"), list(itertools.product(OrderStatus, OrderAction)))
+def test_order_state_machine(status: OrderStatus, action: OrderAction) -> None:
+    expected = LEGAL_ORDER_MOVES.get((status.value, action.value))
+    if expected is None:
+        with pytest.raises(IllegalTransition, match=f"an order that is {status.value}"):
+            next_order_status(status, action)
+    else:
+        assert next_order_status(status, action) == expected
+
+
+def test_the_table_is_exactly_the_documented_moves() -> None:
+    assert {(s.value, a.value): t.value for (s, a), t in ORDER_TRANSITIONS.items()} == (
+        LEGAL_ORDER_MOVES
+    )
+
+
+def test_terminal_order_states_accept_nothing() -> None:
+    for status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+        for action in OrderAction:
+            with pytest.raises(IllegalTransition):
+                next_order_status(status, action)
+
+
+def _granted(kind: RefundKind) -> str:
+    return "awaiting_return" if kind is RefundKind.RETURN_AND_REFUND else "refunded"
+
+
+def legal_refund_move(status: str, kind: RefundKind, action: str) -> str | None:
+    table = {
+        ("requested", "approve"): _granted(kind),
+        ("requested", "auto_approve"): _granted(kind),
+        ("requested", "reject"): "rejected",
+        ("rejected", "escalate"): "disputed",
+        ("disputed", "decide_for_buyer"): _granted(kind),
+        ("disputed", "decide_for_merchant"): "closed",
+        ("awaiting_return", "ship_return"): "returned",
+        ("awaiting_return", "lapse_return"): "closed",
+        ("returned", "receive"): "refunded",
+        ("returned", "auto_receive"): "refunded",
+    }
+    return table.get((status, action))
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "action"),
+    list(itertools.product(RefundStatus, RefundKind, RefundAction)),
+)
+def test_refund_state_machine(status: RefundStatus, kind: RefundKind, action: RefundAction) -> None:
+    expected = legal_refund_move(status.value, kind, action.value)
+    if expected is None:
+        with pytest.raises(IllegalTransition, match=f"a refund that is {status.value}"):
+            next_refund_status(status, kind, action)
+    else:
+        assert next_refund_status(status, kind, action) == expected
+
+
+@pytest.mark.parametrize(
+    ("order_status", "kind", "amount", "refunded", "problem"),
+    [
+        ("paid", "refund_only", 100, 0, None),
+        ("paid", "refund_only", 1, 99, None),
+        ("shipped", "return_and_refund", 100, 0, None),
+        ("completed", "refund_only", 50, 50, None),
+        ("placed", "refund_only", 100, 0, "IllegalTransition"),
+        ("cancelled", "refund_only", 100, 0, "IllegalTransition"),
+        ("paid", "return_and_refund", 100, 0, "IllegalTransition"),
+        ("paid", "refund_only", 101, 0, "refund_exceeds_paid"),
+        ("shipped", "refund_only", 51, 50, "refund_exceeds_paid"),
+        ("shipped", "refund_only", 0, 0, "refund_exceeds_paid"),
+    ],
+)
+def test_refund_requests(
+    order_status: str, kind: str, amount: int, refunded: int, problem: str | None
+) -> None:
+    if problem is None:
+        check_refund_request(order_status, kind, amount, 100, refunded)
+    elif problem == "IllegalTransition":
+        with pytest.raises(IllegalTransition):
+            check_refund_request(order_status, kind, amount, 100, refunded)
+    else:
+        with pytest.raises(RuleViolation) as caught:
+            check_refund_request(order_status, kind, amount, 100, refunded)
+        assert caught.value.reason == problem
+
+
+@pytest.mark.parametrize(
+    ("channel", "fields", "problem"),
+    [
+        ("shop_page", {}, None),
+        ("live_room", {"room_id": "r", "anchor_id": "a"}, None),
+        ("live_room", {"room_id": "r"}, "attribution_incomplete"),
+        ("short_video", {"video_id": "v", "creator_id": "c"}, None),
+        ("distribution", {"creator_id": "c", "commission_rate_bp": 2000}, None),
+        ("distribution", {"creator_id": "c"}, "attribution_incomplete"),
+        ("shop_page", {"room_id": "r"}, "attribution_inconsistent"),
+        (
+            "live_room",
+            {"room_id": "r", "anchor_id": "a", "commission_rate_bp": 1},
+            "attribution_inconsistent",
+        ),
+    ],
+)
+def test_attribution_names_who_gets_credit(
+    channel: str, fields: dict[str, object], problem: str | None
+) -> None:
+    if problem is None:
+        check_attribution(channel, {"channel": channel, **fields})
+    else:
+        with pytest.raises(RuleViolation) as caught:
+            check_attribution(channel, {"channel": channel, **fields})
+        assert caught.value.reason == problem
+
+
+def test_flash_sale_window() -> None:
+    start = datetime(2026, 11, 23, 20, tzinfo=UTC)
+    window = SaleWindow(start, start + timedelta(minutes=10))
+    window.check(start)
+    window.check(start + timedelta(minutes=9, seconds=59))
+    for moment, reason in (
+        (start - timedelta(seconds=1), "sale_not_started"),
+        (start + timedelta(minutes=10), "sale_ended"),
+    ):
+        with pytest.raises(RuleViolation) as caught:
+            window.check(moment)
+        assert caught.value.reason == reason
+    SaleWindow(None, None).check(start)

@@ -1,0 +1,99 @@
+"""HTTP clients for Laotie's services, acting as a buyer, seller, operator... would.
+
+Used by ``make run`` and by the integration tests, so both drive the real APIs the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from laotie_common.auth import Role, mint_token
+from laotie_common.settings import ServiceSettings
+
+
+@dataclass
+class Actor:
+    role: Role
+    subject: str
+    shop_id: str | None = None
+
+
+class OrdersApi:
+    def __init__(self, client: httpx.AsyncClient, settings: ServiceSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self.operator = Actor(Role.OPERATOR, "ops-1")
+        self.logistics = Actor(Role.SERVICE, "logistics")
+        self.reviewer = Actor(Role.REVIEWER, "rev-1")
+
+    def headers(self, actor: Actor, key: str | None = None) -> dict[str, str]:
+        token = mint_token(
+            self.settings, subject=actor.subject, role=actor.role, shop_id=actor.shop_id
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        if key:
+            headers["Idempotency-Key"] = key
+        return headers
+
+    async def post(
+        self,
+        path: str,
+        actor: Actor,
+        json: Any = None,
+        *,
+        key: str | None = None,
+        expect: int | None = None,
+    ) -> httpx.Response:
+        response = await self.client.post(path, json=json, headers=self.headers(actor, key))
+        if expect is not None:
+            assert response.status_code == expect, (path, response.status_code, response.text)
+        return response
+
+    async def get(self, path: str, actor: Actor | None = None, **params: Any) -> Any:
+        headers = self.headers(actor) if actor else {}
+        response = await self.client.get(path, headers=headers, params=params)
+        assert response.status_code == 200, (path, response.text)
+        return response.json()
+
+    async def new_shop(self, kind: str = "merchant") -> Actor:
+        shop_id = f"shop-{uuid.uuid4().hex[:8]}"
+        await self.post(
+            "/shops",
+            self.operator,
+            {"shop_id": shop_id, "name": f"Shop {shop_id}", "kind": kind},
+            expect=201,
+        )
+        return Actor(Role.SELLER, f"seller-{shop_id}", shop_id)
+
+    async def new_product(
+        self, seller: Actor, *, stock: int = 100, price_fen: int = 9900, **sku: Any
+    ) -> dict[str, Any]:
+        body = {
+            "shop_id": seller.shop_id,
+            "title": "Wool scarf",
+            "description": "Warm",
+            "skus": [{"name": "grey", "price_fen": price_fen, "stock": stock, **sku}],
+        }
+        response = await self.post("/products", seller, body, expect=201)
+        product: dict[str, Any] = response.json()
+        return product
+
+    @staticmethod
+    def buyer(name: str | None = None) -> Actor:
+        return Actor(Role.BUYER, name or f"buyer-{uuid.uuid4().hex[:8]}")
+
+    async def order(
+        self,
+        buyer: Actor,
+        sku_id: str,
+        *,
+        quantity: int = 1,
+        channel: str = "shop_page",
+        expect: int | None = 201,
+        **attribution: Any,
+    ) -> httpx.Response:
+        body = {"sku_id": sku_id, "quantity": quantity, "channel": channel, **attribution}
+        return await self.post("/orders", buyer, body, expect=expect)

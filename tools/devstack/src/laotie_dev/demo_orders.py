@@ -1,0 +1,223 @@
+"""The orders part of ``make run``: shops, products, a flash sale and orders through their whole
+lifecycle and after-sales, driven through the real HTTP API of the running orders service."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from typing import Any
+
+import httpx
+from laotie_common.settings import ServiceSettings
+
+from laotie_dev.client import Actor, OrdersApi
+
+CHANNELS = ("live_room", "short_video", "shop_page", "distribution")
+
+
+def _attribution(channel: str, rng: random.Random) -> dict[str, Any]:
+    if channel == "live_room":
+        return {"room_id": f"room-{rng.randint(1, 3)}", "anchor_id": f"anchor-{rng.randint(1, 3)}"}
+    if channel == "short_video":
+        return {
+            "video_id": f"video-{rng.randint(1, 9)}",
+            "creator_id": f"creator-{rng.randint(1, 4)}",
+        }
+    if channel == "distribution":
+        return {"creator_id": f"creator-{rng.randint(1, 4)}", "commission_rate_bp": 2000}
+    return {}
+
+
+async def orders_walkthrough(url: str, settings: ServiceSettings, seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    tag = f"{seed}-{rng.randint(0, 10**6)}"
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60, limits=httpx.Limits(max_connections=50)
+    ) as http:
+        api = OrdersApi(http, settings)
+        merchant = await api.new_shop("merchant")
+        brand = await api.new_shop("brand")
+        scarf = await api.new_product(merchant, stock=500, price_fen=8900)
+        tea = await api.new_product(brand, stock=500, price_fen=15800)
+        flash = await api.new_product(brand, stock=20, price_fen=990, per_buyer_limit=2)
+        regular_skus = [scarf["skus"][0]["sku_id"], tea["skus"][0]["sku_id"]]
+        seller_of = {
+            scarf["skus"][0]["sku_id"]: merchant,
+            tea["skus"][0]["sku_id"]: brand,
+            flash["skus"][0]["sku_id"]: brand,
+        }
+
+        # Regular sales across the four channels.
+        buyers = [api.buyer(f"laotie-{tag}-{i}") for i in range(30)]
+        placed: list[tuple[Actor, dict[str, Any]]] = []
+        for buyer in buyers:
+            channel = rng.choice(CHANNELS)
+            sku = rng.choice(regular_skus)
+            response = await api.order(
+                buyer,
+                sku,
+                quantity=rng.randint(1, 3),
+                channel=channel,
+                **_attribution(channel, rng),
+            )
+            placed.append((buyer, response.json()))
+
+        # A flash sale (秒杀) with a per-buyer limit (限购): more buyers than stock, at once.
+        flash_sku = flash["skus"][0]["sku_id"]
+        crowd = [api.buyer(f"fan-{tag}-{i}") for i in range(40)]
+        rush = await asyncio.gather(
+            *(
+                api.order(
+                    b,
+                    flash_sku,
+                    quantity=rng.randint(1, 3),
+                    channel="live_room",
+                    room_id="room-flash",
+                    anchor_id="anchor-brand",
+                    expect=None,
+                )
+                for b in crowd
+            )
+        )
+        rejected = Counter(r.json().get("reason") for r in rush if r.status_code == 409)
+        placed += [(b, r.json()) for b, r in zip(crowd, rush, strict=True) if r.status_code == 201]
+
+        # Most pay; a few cancel; the rest are left to the payment timeout.
+        paid: list[tuple[Actor, dict[str, Any]]] = []
+        for buyer, order in placed:
+            roll = rng.random()
+            if roll < 0.85:
+                await api.post(f"/orders/{order['order_id']}/pay", buyer, expect=200)
+                paid.append((buyer, order))
+            elif roll < 0.93:
+                await api.post(f"/orders/{order['order_id']}/cancel", buyer, expect=200)
+
+        # After-sales before shipment: the first paid order is refunded in full.
+        refunds: Counter[str] = Counter()
+        buyer0, order0 = paid[0]
+        refund = (
+            await api.post(
+                f"/orders/{order0['order_id']}/refunds",
+                buyer0,
+                {"kind": "refund_only", "reason": "changed_mind"},
+                expect=201,
+            )
+        ).json()
+        await api.post(
+            f"/refunds/{refund['refund_id']}/approve", seller_of[order0["sku_id"]], expect=200
+        )
+        refunds["refunded before shipment"] += 1
+
+        # Ship, deliver, and let most buyers confirm and review.
+        for _buyer, order in paid[1:]:
+            oid = order["order_id"]
+            seller = seller_of[order["sku_id"]]
+            await api.post(
+                f"/orders/{oid}/ship", seller, {"tracking_number": f"SF{oid[-8:]}"}, expect=200
+            )
+            await api.post(f"/orders/{oid}/deliver", api.logistics, expect=200)
+        returned, disputed = paid[1], paid[2]
+        for buyer, order in paid[3:]:
+            oid = order["order_id"]
+            if rng.random() < 0.8:
+                await api.post(f"/orders/{oid}/confirm", buyer, expect=200)
+                stars = rng.choice([5, 5, 5, 4, 4, 3, 1])
+                await api.post(
+                    f"/orders/{oid}/review",
+                    buyer,
+                    {
+                        "product_stars": stars,
+                        "logistics_stars": rng.randint(3, 5),
+                        "service_stars": rng.randint(3, 5),
+                        "text": "好评" if stars > 3 else "一般",
+                    },
+                    expect=201,
+                )
+
+        # A return after shipment, accepted; and a refund rejected, disputed, lost by the buyer.
+        buyer, order = returned
+        rid = (
+            await api.post(
+                f"/orders/{order['order_id']}/refunds",
+                buyer,
+                {"kind": "return_and_refund", "reason": "quality"},
+                expect=201,
+            )
+        ).json()["refund_id"]
+        await api.post(f"/refunds/{rid}/approve", seller_of[order["sku_id"]], expect=200)
+        await api.post(f"/refunds/{rid}/return", buyer, {"tracking_number": "BACK-1"}, expect=200)
+        await api.post(f"/refunds/{rid}/receive", seller_of[order["sku_id"]], expect=200)
+        refunds["returned and refunded"] += 1
+        buyer, order = disputed
+        rid = (
+            await api.post(
+                f"/orders/{order['order_id']}/refunds",
+                buyer,
+                {
+                    "kind": "refund_only",
+                    "reason": "not_as_described",
+                    "amount_fen": order["total_fen"] // 2,
+                },
+                expect=201,
+            )
+        ).json()["refund_id"]
+        await api.post(
+            f"/refunds/{rid}/reject",
+            seller_of[order["sku_id"]],
+            {"note": "as described"},
+            expect=200,
+        )
+        await api.post(f"/refunds/{rid}/escalate", buyer, expect=200)
+        await api.post(
+            f"/refunds/{rid}/decide", api.reviewer, {"in_favour_of": "merchant"}, expect=200
+        )
+        refunds["disputed, decided for the merchant"] += 1
+
+        # What the service says now.
+        orders = []
+        for shop in (merchant, brand):
+            orders += await api.get("/orders", shop, limit=500)
+        flash_after = await api.get(f"/products/{flash['product_id']}")
+
+    by_channel_status = Counter((o["channel"], o["status"]) for o in orders)
+    gmv: Counter[str] = Counter()
+    for o in orders:
+        if o["paid_at"] is not None:
+            gmv[o["channel"]] += o["total_fen"]
+    flash_sold = sum(
+        o["quantity"] for o in orders if o["sku_id"] == flash_sku and o["status"] != "cancelled"
+    )
+    return {
+        "orders": len(orders),
+        "by_channel_status": {f"{c}/{s}": n for (c, s), n in sorted(by_channel_status.items())},
+        "gmv_fen_by_channel": dict(sorted(gmv.items())),
+        "refunded_fen": sum(o["refunded_fen"] for o in orders),
+        "after_sales": dict(refunds),
+        "flash_sale": {
+            "stock": 20,
+            "sold": flash_sold,
+            "left": flash_after["skus"][0]["stock"],
+            "buyers": len(crowd),
+            "rejected": dict(rejected),
+            "oversold": max(0, flash_sold - 20),
+        },
+    }
+
+
+def print_orders_report(report: dict[str, Any]) -> None:
+    print("\nOrders — through the real orders API")
+    print("-" * 64)
+    channels = sorted({k.split("/")[0] for k in report["by_channel_status"]})
+    statuses = ["placed", "paid", "shipped", "delivered", "completed", "cancelled"]
+    print(f"{'channel':<14}" + "".join(f"{s:>10}" for s in statuses) + f"{'GMV ¥':>12}")
+    for channel in channels:
+        counts = [report["by_channel_status"].get(f"{channel}/{s}", 0) for s in statuses]
+        gmv = report["gmv_fen_by_channel"].get(channel, 0) / 100
+        print(f"{channel:<14}" + "".join(f"{n:>10}" for n in counts) + f"{gmv:>12,.2f}")
+    fs = report["flash_sale"]
+    print(
+        f"flash sale: {fs['buyers']} buyers for {fs['stock']} units — sold {fs['sold']}, "
+        f"left {fs['left']}, oversold {fs['oversold']}, refused {fs['rejected']}"
+    )
+    print(f"after-sales: {report['after_sales']}; refunded ¥{report['refunded_fen'] / 100:,.2f}")
