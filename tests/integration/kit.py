@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from laotie_dev import probe
 from laotie_dev.probe import ProbeSettings
 from laotie_dev.procs import free_port
@@ -196,3 +198,72 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    module: str, bootstrap: str, database_url: str, **env: str
+) -> AsyncIterator[ServiceProcess]:
+    """A service process on its own schema and consumer group, topics created, migrated."""
+    from laotie_common.kafka import ensure_topics
+    from laotie_common.settings import KafkaSettings
+    from laotie_contracts import all_topics
+
+    unique = uuid.uuid4().hex[:8]
+    name = module.removeprefix("laotie_")
+    env_vars = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": database_url,
+        "DB_SCHEMA": f"{name}_{unique}",
+        "CONSUMER_GROUP": f"{name}-{unique}",
+        **env,
+    }
+    await ensure_topics(KafkaSettings(kafka_bootstrap_servers=bootstrap), all_topics())
+    process = ServiceProcess(module, env_vars)
+    migrate = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        "migrate",
+        env=process.env(),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await migrate.communicate()
+    assert migrate.returncode == 0, err.decode()
+    process.start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+async def publish(bootstrap: str, *events: Any) -> list[Any]:
+    """Publish contract events as their owning service would (CloudEvents, keyed by the
+    aggregate); returns the envelopes, so a test can send the very same records again."""
+    from laotie_common.envelope import Envelope
+
+    envelopes = [Envelope.for_event(e, source="/laotie/test") for e in events]
+    await republish(bootstrap, envelopes)
+    return envelopes
+
+
+async def republish(bootstrap: str, envelopes: list[Any]) -> None:
+    from laotie_contracts import model_for
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            model = model_for(envelope.type)
+            assert model is not None, envelope.type
+            await producer.send_and_wait(
+                model.topic,
+                envelope.data,
+                key=(envelope.key or "").encode(),
+                headers=envelope.headers(),
+            )
+    finally:
+        await producer.stop()

@@ -12,50 +12,32 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
-from laotie_common.envelope import Envelope
-from laotie_common.kafka import ensure_topics
 from laotie_common.settings import ServiceSettings
-from laotie_contracts import all_topics
 from laotie_contracts.moderation import Measure, PenaltyApplied, PenaltyRevoked
 from laotie_dev.client import OrdersApi
 
 from tests.integration.infra import Infra
-from tests.integration.kit import ServiceProcess, eventually, header, read_topic
+from tests.integration.kit import (
+    ServiceProcess,
+    eventually,
+    header,
+    publish,
+    read_topic,
+    running_service,
+)
 
 
 @pytest.fixture(scope="module")
 async def orders(infra: Infra) -> AsyncIterator[tuple[OrdersApi, ServiceProcess, str]]:
-    unique = uuid.uuid4().hex[:8]
     settings = ServiceSettings(
         kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
     )
-    await ensure_topics(settings, all_topics())
-    schema = f"orders_{unique}"
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "DATABASE_URL": infra.database_url,
-        "DB_SCHEMA": schema,
-        "CONSUMER_GROUP": f"orders-{unique}",
-        "DB_POOL_MAX": "20",
-    }
-    from laotie_orders.bootstrap import Settings, build
-
-    await build(
-        Settings(
-            kafka_bootstrap_servers=infra.kafka_bootstrap,
-            database_url=infra.database_url,
-            db_schema=schema,
-        )
-    ).migrate()
-    process = ServiceProcess("laotie_orders", env).start()
-    try:
-        await process.wait_ready()
+    async with running_service(
+        "laotie_orders", infra.kafka_bootstrap, infra.database_url, DB_POOL_MAX="20"
+    ) as process:
         limits = httpx.Limits(max_connections=100)
         async with httpx.AsyncClient(base_url=process.url, timeout=60, limits=limits) as client:
-            yield OrdersApi(client, settings), process, schema
-    finally:
-        process.stop()
+            yield OrdersApi(client, settings), process, process.env_vars["DB_SCHEMA"]
 
 
 async def _events_of(infra: Infra, order_id: str, expect: int) -> list[str]:
@@ -314,7 +296,7 @@ async def test_moderation_delisting_stops_new_orders_until_revoked(
         occurred_at=datetime.now(UTC),
         measures=[Measure(kind="delist_products", product_ids=[pid]), Measure(kind="warning")],
     )
-    await _publish(infra, PenaltyApplied(**penalty))
+    await publish(infra.kafka_bootstrap, PenaltyApplied(**penalty))
 
     async def banned() -> bool:
         return bool((await api.get(f"/products/{pid}"))["status"] == "banned")
@@ -328,7 +310,7 @@ async def test_moderation_delisting_stops_new_orders_until_revoked(
     assert [m["status"] for m in mine] == ["active", "banned"]
     assert mine[-1]["reason"] == "moderation"
 
-    await _publish(infra, PenaltyRevoked(**penalty, reason="appeal upheld"))
+    await publish(infra.kafka_bootstrap, PenaltyRevoked(**penalty, reason="appeal upheld"))
 
     async def active() -> bool:
         return bool((await api.get(f"/products/{pid}"))["status"] == "active")
@@ -343,8 +325,8 @@ async def test_a_listing_ban_stops_new_listings(
     api, _, _ = orders
     seller = await api.new_shop()
     until = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1)
-    await _publish(
-        infra,
+    await publish(
+        infra.kafka_bootstrap,
         PenaltyApplied(
             penalty_id=f"pen-{uuid.uuid4().hex[:8]}",
             subject_type="shop",
@@ -367,15 +349,3 @@ async def test_a_listing_ban_stops_new_listings(
     }
     refused = await api.post("/products", seller, body, expect=409)
     assert refused.json()["reason"] == "listing_banned"
-
-
-async def _publish(infra: Infra, event: PenaltyApplied | PenaltyRevoked) -> None:
-    envelope = Envelope.for_event(event, source="/laotie/moderation")
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            event.topic, envelope.data, key=event.key().encode(), headers=envelope.headers()
-        )
-    finally:
-        await producer.stop()

@@ -43,7 +43,10 @@ from laotie_common.settings import ServiceSettings
 
 log = get_logger(__name__)
 
-Handler = Callable[[Connection, Envelope], Awaitable[None]]
+# A handler applies one event inside the consumer's transaction. It may return work to do
+# once that transaction has committed (e.g. business metrics), or None.
+AfterCommit = Callable[[], None]
+Handler = Callable[[Connection, Envelope], Awaitable[AfterCommit | None]]
 UNDECODABLE_HEADER = "x-laotie-undecodable-header"
 
 
@@ -248,10 +251,12 @@ class EventConsumer:
                 from_traceparent(envelope.traceparent, envelope.correlation_id)
             )
             try:
-                await handler(conn, envelope)
+                after = await handler(conn, envelope)
             finally:
                 current_trace.reset(token)
         fault_point("consumer.after_commit")
+        if after is not None:
+            after()
         metrics.EVENT_AGE_SECONDS.labels(self.name, record.topic).observe(
             max(0.0, (datetime.now(UTC) - envelope.time).total_seconds())
         )

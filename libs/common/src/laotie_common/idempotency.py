@@ -9,8 +9,10 @@ too, so a corrected retry runs. Reusing a key for a different request is a 422.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +28,7 @@ from laotie_common.problems import Unprocessable
 
 Command = Callable[[Connection], Awaitable[Any]]
 MAX_KEY_LENGTH = 200
+RETRIES = 4  # attempts when a concurrent transaction deadlocks or conflicts with this one
 
 
 async def run_command(
@@ -52,6 +55,36 @@ async def run_command(
             [request.method, request.url.path, jsonable_encoder(payload)], sort_keys=True
         ).encode()
     ).hexdigest()
+    response: JSONResponse | None = None
+    body: Any = None
+    for attempt in range(1, RETRIES + 1):
+        try:
+            response, body = await _run_once(
+                pool, principal, key, route, request_hash, command, status_code
+            )
+            break
+        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+            # Another transaction won a race; the whole command is safe to run again.
+            if attempt == RETRIES:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+    if response is not None:
+        return response
+    if after_commit is not None:
+        after_commit(body)  # e.g. business metrics: counted once, when the effect is real
+    return JSONResponse(body, status_code=status_code)
+
+
+async def _run_once(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    key: str | None,
+    route: str,
+    request_hash: str,
+    command: Command,
+    status_code: int,
+) -> tuple[JSONResponse | None, Any]:
+    """One attempt: (a replayed answer, None) or (None, the new answer's body)."""
     async with pool.acquire() as conn, conn.transaction():
         if key is not None:
             inserted = await conn.fetchval(
@@ -75,11 +108,12 @@ async def run_command(
                         "this Idempotency-Key was used for a different request; use a new key"
                     )
                 metrics.IDEMPOTENT_REPLAYS.labels(route).inc()
-                return JSONResponse(
+                replay = JSONResponse(
                     json.loads(row["response"]),
                     status_code=row["status_code"],
                     headers={"Idempotent-Replayed": "true"},
                 )
+                return replay, None
         body = jsonable_encoder(await command(conn))
         if key is not None:
             await conn.execute(
@@ -90,6 +124,4 @@ async def run_command(
                 status_code,
                 json.dumps(body),
             )
-    if after_commit is not None:
-        after_commit(body)  # e.g. business metrics: counted once, when the effect is real
-    return JSONResponse(body, status_code=status_code)
+    return None, body

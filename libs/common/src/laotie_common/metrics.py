@@ -116,3 +116,34 @@ ORDER_DEADLINES_FIRED = Counter(
     "Automatic steps taken by the deadline sweeper, by deadline.",
     ["deadline"],
 )
+
+# --- live (business) ---
+LIVE_SESSIONS = Gauge(
+    "laotie_live_sessions", "Live sessions running now (sampled by each replica)."
+)
+LIVE_SESSIONS_STARTED = Counter(
+    "laotie_live_sessions_started_total",
+    "Live sessions started, by room owner type.",
+    ["owner_type"],
+)
+LIVE_SESSIONS_ENDED = Counter(
+    "laotie_live_sessions_ended_total",
+    "Live sessions ended, by reason (owner, force_closed).",
+    ["reason"],
+)
+LIVE_VIEWER_EVENTS = Counter(
+    "laotie_live_viewer_events_total",
+    "Viewer join/leave events ingested, by outcome (applied, duplicate).",
+    ["action", "outcome"],
+)
+LIVE_COMMENTS = Counter(
+    "laotie_live_comments_total",
+    "Comments posted, by author role (viewer, owner).",
+    ["author_role"],
+)
+LIVE_COMMENTS_HIDDEN = Counter(
+    "laotie_live_comments_hidden_total", "Comments hidden after a moderation violation."
+)
+LIVE_ROOM_GMV_FEN = Counter(
+    "laotie_live_room_gmv_fen_total", "Paid order value attributed to live sessions, in fen."
+)

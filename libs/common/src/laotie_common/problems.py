@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -113,6 +114,24 @@ def install_problem_handlers(app: FastAPI) -> None:
                 f"http-{exc.status_code}",
                 request.url.path,
             )
+        )
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.DeadlockDetectedError)
+    @app.exception_handler(asyncpg.SerializationError)
+    @app.exception_handler(asyncpg.TooManyConnectionsError)
+    @app.exception_handler(OSError)
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unavailable in route", path=request.url.path, error=repr(exc))
+        return problem_response(
+            problem_body(
+                503,
+                "Temporarily unavailable",
+                "a dependency is unavailable or busy; nothing was changed, retry",
+                "unavailable",
+                request.url.path,
+            ),
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

@@ -15,6 +15,7 @@ from laotie_contracts.common import Fen, Id, UtcTime
 from laotie_contracts.events import Event, event
 
 PENALTY_TOPIC = "moderation.penalty"
+VIOLATION_TOPIC = "moderation.violation"
 
 SubjectType = Literal["shop", "anchor", "creator", "product"]
 MeasureKind = Literal[
@@ -65,3 +66,34 @@ class PenaltyRevoked(PenaltyFacts):
 @event("moderation.penalty.expired", topic=PENALTY_TOPIC, key="subject_id")
 class PenaltyExpired(PenaltyFacts):
     """The timed measures ran out."""
+
+
+# --- moderation.violation --------------------------------------------------------------
+class Evidence(BaseModel):
+    """What was found, where, and by which rule: kept with every decision."""
+
+    source_type: Literal["comment", "room_title", "product", "report", "order"]
+    source_id: Id = Field(description="The comment, room, product, report or order id.")
+    session_id: str | None = None
+    text: str | None = None
+    matched_rule: str | None = None
+    source_event_id: str | None = None
+
+
+class ViolationFacts(Event):
+    violation_id: Id
+    subject_type: Literal["shop", "anchor", "creator", "viewer", "product"]
+    subject_id: Id
+    shop_id: str | None = None
+    code: str = Field(description="diversion, false_advertising, counterfeit, late_shipment, ...")
+    severity: Literal["general", "serious"]
+    degree: Literal["light", "serious", "especially_serious"]
+    hide_content: bool = Field(description="The offending content must be hidden.")
+    evidence: Evidence
+    decided_by: str = Field(description="A rule id and version, or a reviewer.")
+    occurred_at: UtcTime
+
+
+@event("moderation.violation.detected", topic=VIOLATION_TOPIC, key="subject_id")
+class ViolationDetected(ViolationFacts):
+    """Found by a rule or upheld by a reviewer."""

@@ -220,3 +220,27 @@ class OrderReviewed(OrderFacts):
     logistics_stars: int = Field(ge=1, le=5)
     service_stars: int = Field(ge=1, le=5)
     text: str = Field(default="", max_length=2000)
+
+
+ORDER_EVENT_TYPES: tuple[str, ...] = tuple(
+    cls.ce_type
+    for cls in (
+        OrderPlaced,
+        OrderPaid,
+        OrderCancelled,
+        ShipmentOverdue,
+        OrderShipped,
+        OrderDelivered,
+        OrderCompleted,
+        RefundRequested,
+        RefundApproved,
+        RefundRejected,
+        RefundEscalated,
+        RefundDisputeDecided,
+        ReturnShipped,
+        ReturnReceived,
+        OrderRefunded,
+        RefundClosed,
+        OrderReviewed,
+    )
+)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 
 from laotie_contracts import all_topics
 
@@ -79,31 +80,55 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """What `make run` shows: the delivery path, then the services doing their jobs."""
     import time
 
-    from laotie_common.settings import ServiceSettings
-
-    from laotie_dev.demo_orders import orders_walkthrough, print_orders_report
     from laotie_dev.smoke import print_report, run_smoke
     from laotie_dev.stack import StackPaths, project_root
 
     seed = args.seed if args.seed is not None else int(time.time())
     print(f"seed {seed} (replay with: make run SEED={seed})")
     smoke = run_smoke(events=args.events, seed=seed)
-    settings = ServiceSettings()
-    env = dict(
-        line.split("=", 1)
-        for line in (StackPaths(project_root()).env).read_text().splitlines()
-        if "=" in line
-    )
-    orders = asyncio.run(orders_walkthrough(env["ORDERS_URL"], settings, seed))
+    paths = StackPaths(project_root())
+    env = dict(line.split("=", 1) for line in paths.env.read_text().splitlines() if "=" in line)
+    evening = asyncio.run(_evening(env, seed))
     print_report(smoke)
-    print_orders_report(orders)
-    report_path = StackPaths(project_root()).home / "run-report.json"
+    from laotie_dev.demo_live import print_live_report
+    from laotie_dev.demo_orders import print_orders_report
+
+    print_orders_report(evening["orders"])
+    print_live_report(evening["live"])
+    report_path = paths.home / "run-report.json"
     report_path.write_text(
-        json.dumps({"seed": seed, "delivery": smoke, "orders": orders}, indent=2, default=str)
+        json.dumps({"seed": seed, "delivery": smoke, **evening}, indent=2, default=str)
     )
-    ok = smoke["ok"] and orders["flash_sale"]["oversold"] == 0
+    ok = smoke["ok"] and evening["orders"]["flash_sale"]["oversold"] == 0
     print(f"\nreport: {report_path}")
     return 0 if ok else 1
+
+
+async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
+    import httpx
+    from laotie_common.settings import ServiceSettings
+
+    from laotie_dev.client import LiveApi
+    from laotie_dev.demo_live import LiveEvening
+    from laotie_dev.demo_orders import orders_walkthrough
+
+    settings = ServiceSettings()
+    async with httpx.AsyncClient(base_url=env["LIVE_URL"], timeout=60) as http:
+        evening = LiveEvening(LiveApi(http, settings), seed)
+
+        async def prepare(
+            brand_shop_id: str, products: list[dict[str, object]]
+        ) -> tuple[list[tuple[str, str]], tuple[str, str]]:
+            await evening.open_rooms(brand_shop_id)
+            await evening.pin(products)
+            await evening.crowd()
+            rooms = evening.rooms("anchor") + evening.rooms("creator")
+            return rooms, evening.rooms("brand")[0]
+
+        orders = await orders_walkthrough(env["ORDERS_URL"], settings, seed, prepare)
+        await evening.wait_for_sales(orders["live_room_gmv_fen"])
+        live = await evening.close()
+    return {"orders": orders, "live": live}
 
 
 def _cmd_kafka_tool(args: argparse.Namespace) -> int:

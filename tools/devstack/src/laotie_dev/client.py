@@ -97,3 +97,38 @@ class OrdersApi:
     ) -> httpx.Response:
         body = {"sku_id": sku_id, "quantity": quantity, "channel": channel, **attribution}
         return await self.post("/orders", buyer, body, expect=expect)
+
+
+class LiveApi:
+    def __init__(self, client: httpx.AsyncClient, settings: ServiceSettings) -> None:
+        self.client, self.settings = client, settings
+
+    def auth(self, role: Role, subject: str, shop_id: str | None = None) -> dict[str, str]:
+        token = mint_token(self.settings, subject=subject, role=role, shop_id=shop_id)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        json: Any = None,
+        expect: int | None = None,
+    ) -> httpx.Response:
+        response = await self.client.request(method, path, json=json, headers=headers)
+        if expect is not None:
+            assert response.status_code == expect, (path, response.text)
+        return response
+
+    async def anchor_live(self) -> tuple[str, str, str]:
+        anchor = f"anchor-{uuid.uuid4().hex[:8]}"
+        me = self.auth(Role.ANCHOR, anchor)
+        room = (
+            await self.call(
+                "POST", "/rooms", me, {"owner_type": "anchor", "title": "晚间好物"}, 201
+            )
+        ).json()
+        session = (
+            await self.call("POST", f"/rooms/{room['room_id']}/sessions", me, {}, 201)
+        ).json()
+        return anchor, room["room_id"], session["session_id"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -16,9 +17,10 @@ from laotie_dev.client import Actor, OrdersApi
 CHANNELS = ("live_room", "short_video", "shop_page", "distribution")
 
 
-def _attribution(channel: str, rng: random.Random) -> dict[str, Any]:
+def _attribution(channel: str, rng: random.Random, rooms: list[tuple[str, str]]) -> dict[str, Any]:
     if channel == "live_room":
-        return {"room_id": f"room-{rng.randint(1, 3)}", "anchor_id": f"anchor-{rng.randint(1, 3)}"}
+        room_id, anchor_id = rng.choice(rooms)
+        return {"room_id": room_id, "anchor_id": anchor_id}
     if channel == "short_video":
         return {
             "video_id": f"video-{rng.randint(1, 9)}",
@@ -29,7 +31,16 @@ def _attribution(channel: str, rng: random.Random) -> dict[str, Any]:
     return {}
 
 
-async def orders_walkthrough(url: str, settings: ServiceSettings, seed: int) -> dict[str, Any]:
+Rooms = list[tuple[str, str]]  # (room id, anchor or owner id)
+Prepare = Callable[[str, list[dict[str, Any]]], Awaitable[tuple[Rooms, tuple[str, str]]]]
+
+
+async def orders_walkthrough(
+    url: str, settings: ServiceSettings, seed: int, prepare: Prepare
+) -> dict[str, Any]:
+    """``prepare(brand_shop_id, products)`` runs once shops and products exist and returns
+    the live rooms to credit live-room sales to, and the brand's self-broadcast room where
+    the flash sale happens."""
     rng = random.Random(seed)
     tag = f"{seed}-{rng.randint(0, 10**6)}"
     async with httpx.AsyncClient(
@@ -41,6 +52,7 @@ async def orders_walkthrough(url: str, settings: ServiceSettings, seed: int) -> 
         scarf = await api.new_product(merchant, stock=500, price_fen=8900)
         tea = await api.new_product(brand, stock=500, price_fen=15800)
         flash = await api.new_product(brand, stock=20, price_fen=990, per_buyer_limit=2)
+        rooms, flash_room = await prepare(str(brand.shop_id), [scarf, tea, flash])
         regular_skus = [scarf["skus"][0]["sku_id"], tea["skus"][0]["sku_id"]]
         seller_of = {
             scarf["skus"][0]["sku_id"]: merchant,
@@ -59,7 +71,7 @@ async def orders_walkthrough(url: str, settings: ServiceSettings, seed: int) -> 
                 sku,
                 quantity=rng.randint(1, 3),
                 channel=channel,
-                **_attribution(channel, rng),
+                **_attribution(channel, rng, rooms),
             )
             placed.append((buyer, response.json()))
 
@@ -73,8 +85,8 @@ async def orders_walkthrough(url: str, settings: ServiceSettings, seed: int) -> 
                     flash_sku,
                     quantity=rng.randint(1, 3),
                     channel="live_room",
-                    room_id="room-flash",
-                    anchor_id="anchor-brand",
+                    room_id=flash_room[0],
+                    anchor_id=flash_room[1],
                     expect=None,
                 )
                 for b in crowd
@@ -193,6 +205,7 @@ async def orders_walkthrough(url: str, settings: ServiceSettings, seed: int) -> 
         "by_channel_status": {f"{c}/{s}": n for (c, s), n in sorted(by_channel_status.items())},
         "gmv_fen_by_channel": dict(sorted(gmv.items())),
         "refunded_fen": sum(o["refunded_fen"] for o in orders),
+        "live_room_gmv_fen": gmv["live_room"],
         "after_sales": dict(refunds),
         "flash_sale": {
             "stock": 20,

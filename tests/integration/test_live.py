@@ -1,0 +1,421 @@
+"""The live service as a real process on real Kafka and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from laotie_common.auth import Role
+from laotie_common.settings import ServiceSettings
+from laotie_contracts import orders as ev
+from laotie_contracts.moderation import Evidence, Measure, PenaltyApplied, ViolationDetected
+from laotie_dev.client import LiveApi
+from laotie_live.domain import ViewerEvent, viewer_counts
+
+from tests.integration.infra import Infra
+from tests.integration.kit import (
+    ServiceProcess,
+    eventually,
+    header,
+    publish,
+    read_topic,
+    republish,
+    running_service,
+)
+
+
+@pytest.fixture(scope="module")
+async def live(infra: Infra) -> AsyncIterator[tuple[LiveApi, ServiceProcess]]:
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
+    )
+    async with (
+        running_service("laotie_live", infra.kafka_bootstrap, infra.database_url) as process,
+        httpx.AsyncClient(base_url=process.url, timeout=60) as client,
+    ):
+        yield LiveApi(client, settings), process
+
+
+def _order(
+    room_id: str, buyer: str, total: int, event: type[ev.OrderFacts], **extra: Any
+) -> ev.OrderFacts:
+    now = datetime.now(UTC)
+    facts = dict(
+        order_id=extra.pop("order_id"),
+        shop_id="s1",
+        shop_kind="merchant",
+        buyer_id=buyer,
+        product_id="p1",
+        sku_id="k1",
+        quantity=1,
+        unit_price_fen=total,
+        total_fen=total,
+        attribution=ev.Attribution(channel="live_room", room_id=room_id, anchor_id="a"),
+        placed_at=now,
+        occurred_at=now,
+    )
+    facts.update(extra)
+    return event(**facts)
+
+
+async def _applied(infra: Infra, schema: str, ids: list[str]) -> int:
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)", ids
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def test_stats_equal_the_sum_of_order_events_even_when_replayed(
+    live: tuple[LiveApi, ServiceProcess], infra: Infra
+) -> None:
+    api, process = live
+    _, room_id, session_id = await api.anchor_live()
+    events: list[ev.OrderFacts] = []
+    expected_gmv = expected_refunds = 0
+    paying_buyers: set[str] = set()
+    for i in range(12):
+        oid, buyer, total = f"o-{uuid.uuid4().hex[:8]}", f"b{i % 7}", 1000 + 100 * i
+        events.append(
+            _order(
+                room_id,
+                buyer,
+                total,
+                ev.OrderPlaced,
+                order_id=oid,
+                status="placed",
+                payment_due_at=datetime.now(UTC),
+            )
+        )
+        if i % 4 != 3:  # three stay unpaid
+            events.append(
+                _order(
+                    room_id,
+                    buyer,
+                    total,
+                    ev.OrderPaid,
+                    order_id=oid,
+                    status="paid",
+                    ship_by=datetime.now(UTC),
+                )
+            )
+            expected_gmv += total
+            paying_buyers.add(buyer)
+        if i == 0:
+            events.append(
+                _order(
+                    room_id,
+                    buyer,
+                    total,
+                    ev.OrderRefunded,
+                    order_id=oid,
+                    status="paid",
+                    refunded_fen=400,
+                    refund_id="r1",
+                    refund_kind="refund_only",
+                    refund_reason="quality",
+                    refund_amount_fen=400,
+                )
+            )
+            expected_refunds += 400
+    elsewhere = _order(
+        "another-room",
+        "b1",
+        5555,
+        ev.OrderPaid,
+        order_id="o-elsewhere",
+        status="paid",
+        ship_by=datetime.now(UTC),
+    )
+    envelopes = await publish(infra.kafka_bootstrap, *events, elsewhere)
+    schema = process.env_vars["DB_SCHEMA"]
+    ids = [e.id for e in envelopes]
+
+    async def all_applied() -> bool:
+        return await _applied(infra, schema, ids) == len(ids)
+
+    await eventually(all_applied, what="the order events applied")
+    expected = {
+        "gmv_fen": expected_gmv,
+        "refunded_fen": expected_refunds,
+        "net_gmv_fen": expected_gmv - expected_refunds,
+        "orders": 9,
+        "buyers": len(paying_buyers),
+    }
+    stats = (await api.client.get(f"/sessions/{session_id}/stats")).json()
+    assert {k: stats[k] for k in expected} == expected
+
+    # The same records twice more, and the same facts again under new event ids.
+    await republish(infra.kafka_bootstrap, envelopes)
+    await republish(infra.kafka_bootstrap, envelopes)
+    replayed = await publish(infra.kafka_bootstrap, *events)
+
+    async def replay_applied() -> bool:
+        return await _applied(infra, schema, [e.id for e in replayed]) == len(replayed)
+
+    await eventually(replay_applied, what="the replayed facts applied")
+    again = (await api.client.get(f"/sessions/{session_id}/stats")).json()
+    assert {k: again[k] for k in expected} == expected
+
+
+async def test_a_live_ban_closes_the_session_and_blocks_restarts_until_it_ends(
+    live: tuple[LiveApi, ServiceProcess], infra: Infra
+) -> None:
+    api, _ = live
+    anchor, room_id, session_id = await api.anchor_live()
+    until = datetime.now(UTC) + timedelta(seconds=6)
+    banned_at = time.monotonic()
+    await publish(
+        infra.kafka_bootstrap,
+        PenaltyApplied(
+            penalty_id=f"pen-{uuid.uuid4().hex[:8]}",
+            subject_type="anchor",
+            subject_id=anchor,
+            violation_code="diversion",
+            occurred_at=datetime.now(UTC),
+            measures=[Measure(kind="live_ban", until=until), Measure(kind="points", points=10)],
+        ),
+    )
+
+    async def closed() -> dict[str, Any] | None:
+        session = (await api.client.get(f"/sessions/{session_id}")).json()
+        return session if session["ended_at"] else None
+
+    session = await eventually(closed, timeout=15, what="the session to be force-closed")
+    assert session["end_reason"] == "force_closed"
+    assert time.monotonic() - banned_at < 10, "closed within seconds"
+    me = api.auth(Role.ANCHOR, anchor)
+    refused = await api.call("POST", f"/rooms/{room_id}/sessions", me, {}, 409)
+    assert refused.json()["reason"] == "live_banned"
+
+    async def allowed_again() -> bool:
+        response = await api.call("POST", f"/rooms/{room_id}/sessions", me, {})
+        return response.status_code == 201
+
+    await eventually(allowed_again, timeout=20, interval=0.5, what="the ban to expire")
+    assert datetime.now(UTC) >= until
+    records = await read_topic(infra.kafka_bootstrap, "live.room", expect=0, timeout=5)
+    mine = [header(r, "ce_type") for r in records if r.key == room_id.encode()]
+    closed_at = mine.index("live.room.force_closed")
+    assert mine[closed_at + 1] == "live.room.session_ended"
+    assert mine[-1] == "live.room.session_started", "the restart after the ban"
+    ended = [
+        json.loads(r.value)
+        for r in records
+        if r.key == room_id.encode() and header(r, "ce_type") == "live.room.session_ended"
+    ]
+    assert ended[0]["reason"] == "force_closed"
+
+
+async def test_only_active_products_can_be_pinned_and_delisting_unpins(
+    live: tuple[LiveApi, ServiceProcess], infra: Infra
+) -> None:
+    api, _ = live
+    anchor, _, session_id = await api.anchor_live()
+    now = datetime.now(UTC)
+    base = dict(
+        shop_id="s1",
+        shop_kind="merchant",
+        title="围巾",
+        description="",
+        ship_within_hours=48,
+        skus=[],
+        occurred_at=now,
+    )
+    active, delisted = f"p-{uuid.uuid4().hex[:6]}", f"p-{uuid.uuid4().hex[:6]}"
+    await publish(
+        infra.kafka_bootstrap,
+        ev.ProductListed(product_id=active, status="active", **base),
+        ev.ProductListed(product_id=delisted, status="active", **base),
+        ev.ProductDelisted(
+            product_id=delisted,
+            status="delisted",
+            reason="seller",
+            **{**base, "occurred_at": now + timedelta(seconds=1)},
+        ),
+    )
+    me = api.auth(Role.ANCHOR, anchor)
+
+    async def pinned() -> bool:
+        r = await api.call("POST", f"/sessions/{session_id}/pins", me, {"product_id": active})
+        return r.status_code == 201
+
+    await eventually(pinned, what="the product to be known and pinned")
+
+    async def refused_as_delisted() -> httpx.Response | None:
+        r = await api.call("POST", f"/sessions/{session_id}/pins", me, {"product_id": delisted})
+        known = r.status_code == 409 and r.json()["reason"] != "product_unknown"
+        return r if known else None
+
+    refused = await eventually(refused_as_delisted, what="the delisted product to be known")
+    assert refused.status_code == 409
+    assert refused.json()["reason"] == "product_not_active"
+    assert "delisted" in refused.json()["detail"]
+    other = api.auth(Role.ANCHOR, "someone-else")
+    await api.call("POST", f"/sessions/{session_id}/pins", other, {"product_id": active}, 403)
+
+    await publish(
+        infra.kafka_bootstrap,
+        ev.ProductDelisted(
+            product_id=active,
+            status="banned",
+            reason="moderation",
+            penalty_id="pen-x",
+            **{**base, "occurred_at": now + timedelta(seconds=2)},
+        ),
+    )
+
+    async def unpinned() -> bool:
+        session = (await api.client.get(f"/sessions/{session_id}")).json()
+        return session["pinned_products"] == []
+
+    await eventually(unpinned, what="the banned product to be unpinned")
+
+
+async def test_ten_thousand_viewer_reports_with_duplicates_give_exact_counts(
+    live: tuple[LiveApi, ServiceProcess],
+) -> None:
+    api, _ = live
+    _, _, session_id = await api.anchor_live()
+    rng = random.Random(7)
+    start = datetime.now(UTC)
+    events: list[ViewerEvent] = []
+    for v in range(1400):
+        t = rng.randint(0, 600)
+        for _ in range(rng.randint(1, 6)):
+            events.append(ViewerEvent(f"v{v}", start + timedelta(seconds=t), "join"))
+            t += rng.randint(1, 120)
+            if rng.random() < 0.8:
+                events.append(ViewerEvent(f"v{v}", start + timedelta(seconds=t), "leave"))
+                t += rng.randint(1, 60)
+    unique_events = list(dict.fromkeys(events))[:8000]
+    reports = unique_events + rng.sample(unique_events, 2000)  # 2,000 duplicates
+    rng.shuffle(reports)
+    assert len(reports) == 10_000
+    expected = viewer_counts(unique_events)
+    edge = api.auth(Role.SERVICE, "player-edge")
+    batches = [reports[i : i + 1000] for i in range(0, len(reports), 1000)]
+    results = await asyncio.gather(
+        *(
+            api.call(
+                "POST",
+                f"/sessions/{session_id}/viewers",
+                edge,
+                {
+                    "events": [
+                        {"viewer_id": e.viewer_id, "action": e.action, "at": e.at.isoformat()}
+                        for e in batch
+                    ]
+                },
+                200,
+            )
+            for batch in batches
+        )
+    )
+    assert sum(r.json()["applied"] for r in results) == len(unique_events)
+    stats = (await api.client.get(f"/sessions/{session_id}/stats")).json()
+    assert (stats["concurrent_viewers"], stats["peak_viewers"], stats["unique_viewers"]) == (
+        expected.concurrent,
+        expected.peak,
+        expected.unique,
+    )
+    assert expected.peak > 100, "the scenario is not trivial"
+
+
+async def test_a_flagged_comment_is_hidden_and_the_hiding_is_an_event(
+    live: tuple[LiveApi, ServiceProcess], infra: Infra
+) -> None:
+    api, _ = live
+    _, room_id, session_id = await api.anchor_live()
+    viewer = api.auth(Role.BUYER, "viewer-1")
+    fine = (
+        await api.call(
+            "POST", f"/sessions/{session_id}/comments", viewer, {"text": "这个颜色好看"}, 201
+        )
+    ).json()
+    bad = (
+        await api.call(
+            "POST", f"/sessions/{session_id}/comments", viewer, {"text": "加我薇信 abc123"}, 201
+        )
+    ).json()
+    assert bad["author_role"] == "viewer"
+    await publish(
+        infra.kafka_bootstrap,
+        ViolationDetected(
+            violation_id=f"vio-{uuid.uuid4().hex[:8]}",
+            subject_type="viewer",
+            subject_id="viewer-1",
+            code="diversion",
+            severity="general",
+            degree="light",
+            hide_content=True,
+            decided_by="rule:diversion@1",
+            occurred_at=datetime.now(UTC),
+            evidence=Evidence(
+                source_type="comment",
+                source_id=bad["comment_id"],
+                session_id=session_id,
+                text=bad["text"],
+            ),
+        ),
+    )
+
+    async def hidden() -> bool:
+        shown = (
+            await api.call("GET", f"/sessions/{session_id}/comments", viewer, expect=200)
+        ).json()
+        return [c["comment_id"] for c in shown] == [fine["comment_id"]]
+
+    await eventually(hidden, what="the flagged comment to be hidden")
+    records = await read_topic(infra.kafka_bootstrap, "live.comment", expect=0, timeout=5)
+    mine = [header(r, "ce_type") for r in records if r.key == session_id.encode()]
+    assert mine == ["live.comment.posted", "live.comment.posted", "live.comment.hidden"]
+    assert room_id
+
+
+async def test_ending_a_session_publishes_its_totals(
+    live: tuple[LiveApi, ServiceProcess], infra: Infra
+) -> None:
+    api, _ = live
+    anchor, room_id, session_id = await api.anchor_live()
+    edge = api.auth(Role.SERVICE, "edge")
+    t = datetime.now(UTC)
+    await api.call(
+        "POST",
+        f"/sessions/{session_id}/viewers",
+        edge,
+        {
+            "events": [
+                {"viewer_id": "x", "action": "join", "at": t.isoformat()},
+                {"viewer_id": "y", "action": "join", "at": t.isoformat()},
+            ]
+        },
+        200,
+    )
+    await api.call(
+        "POST", f"/sessions/{session_id}/end", api.auth(Role.ANCHOR, "intruder"), expect=403
+    )
+    await api.call("POST", f"/sessions/{session_id}/end", api.auth(Role.ANCHOR, anchor), expect=200)
+    await api.call("POST", f"/sessions/{session_id}/end", api.auth(Role.ANCHOR, anchor), expect=409)
+    records = await read_topic(infra.kafka_bootstrap, "live.room", expect=0, timeout=5)
+    ended = [
+        json.loads(r.value)
+        for r in records
+        if r.key == room_id.encode() and header(r, "ce_type") == "live.room.session_ended"
+    ]
+    assert ended[0]["totals"]["peak_viewers"] == 2
+    assert ended[0]["totals"]["unique_viewers"] == 2
+    assert ended[0]["self_broadcast"] is False
