@@ -4,7 +4,7 @@ UV ?= uv
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
-.PHONY: help sync up down status clean run smoke test test-unit test-integration lint fmt topics token
+.PHONY: help sync up down status clean run smoke detectors test test-unit test-integration lint fmt topics token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ fmt: sync ## format and fix what ruff can
 
 clean: down ## stop everything and delete local state (.laotie: data, logs, Kafka jars)
 	@rm -rf .laotie
+
+detectors: sync ## precision and recall of the Thunder Plan detectors on their labelled corpus
+	@$(RUN) python -m laotie_moderation.detect.evaluate
 
 topics: sync ## list the topic registry
 	@$(RUN) laotie topics list

@@ -147,3 +147,24 @@ LIVE_COMMENTS_HIDDEN = Counter(
 LIVE_ROOM_GMV_FEN = Counter(
     "laotie_live_room_gmv_fen_total", "Paid order value attributed to live sessions, in fen."
 )
+
+# --- moderation (business) ---
+MODERATION_VIOLATIONS = Counter(
+    "laotie_moderation_violations_total",
+    "Violations decided, by code and severity.",
+    ["code", "severity"],
+)
+MODERATION_PENALTIES = Counter(
+    "laotie_moderation_penalty_measures_total", "Penalty measures imposed, by kind.", ["measure"]
+)
+MODERATION_APPEALS = Counter(
+    "laotie_moderation_appeals_total",
+    "Appeals decided, by outcome (upheld, rejected).",
+    ["outcome"],
+)
+MODERATION_DETECTION_SECONDS = Histogram(
+    "laotie_moderation_detection_latency_seconds",
+    "From the offending content's own time to the committed decision on it.",
+    ["source"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)

@@ -95,6 +95,7 @@ class CommentFacts(Event):
         description="owner: the room's anchor/creator or the brand's seller; else a viewer."
     )
     room_owner_id: Id
+    room_owner_type: OwnerType | None = None
     room_shop_id: str | None = None
     text: str = Field(max_length=2000)
     posted_at: UtcTime

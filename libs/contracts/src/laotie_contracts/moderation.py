@@ -68,11 +68,20 @@ class PenaltyExpired(PenaltyFacts):
     """The timed measures ran out."""
 
 
+@event("moderation.penalty.points_booked", topic=PENALTY_TOPIC, key="subject_id")
+class PenaltyPointsBooked(PenaltyFacts):
+    """The appeal window lapsed or the appeal failed: the points count now."""
+
+    points: int = Field(ge=0, le=100)
+    year: int = Field(description="The Asia/Shanghai calendar year they count in.")
+    year_total: int = Field(ge=0)
+
+
 # --- moderation.violation --------------------------------------------------------------
 class Evidence(BaseModel):
     """What was found, where, and by which rule: kept with every decision."""
 
-    source_type: Literal["comment", "room_title", "product", "report", "order"]
+    source_type: Literal["comment", "room_title", "product", "report", "order", "points_ledger"]
     source_id: Id = Field(description="The comment, room, product, report or order id.")
     session_id: str | None = None
     text: str | None = None

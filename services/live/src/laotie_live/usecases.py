@@ -348,6 +348,7 @@ def _comment_facts(comment: asyncpg.Record, room: asyncpg.Record) -> dict[str, A
         "author_id": comment["author_id"],
         "author_role": comment["author_role"],
         "room_owner_id": room["owner_id"],
+        "room_owner_type": room["owner_type"],
         "room_shop_id": room["shop_id"],
         "text": comment["text"],
         "posted_at": comment["posted_at"],

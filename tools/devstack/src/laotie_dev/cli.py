@@ -91,10 +91,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     evening = asyncio.run(_evening(env, seed))
     print_report(smoke)
     from laotie_dev.demo_live import print_live_report
+    from laotie_dev.demo_moderation import print_moderation_report
     from laotie_dev.demo_orders import print_orders_report
 
     print_orders_report(evening["orders"])
     print_live_report(evening["live"])
+    print_moderation_report(evening["moderation"])
     report_path = paths.home / "run-report.json"
     report_path.write_text(
         json.dumps({"seed": seed, "delivery": smoke, **evening}, indent=2, default=str)
@@ -110,6 +112,7 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
 
     from laotie_dev.client import LiveApi
     from laotie_dev.demo_live import LiveEvening
+    from laotie_dev.demo_moderation import decisions
     from laotie_dev.demo_orders import orders_walkthrough
 
     settings = ServiceSettings()
@@ -127,8 +130,10 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
 
         orders = await orders_walkthrough(env["ORDERS_URL"], settings, seed, prepare)
         await evening.wait_for_sales(orders["live_room_gmv_fen"])
+        await evening.misbehave()
         live = await evening.close()
-    return {"orders": orders, "live": live}
+    found = await decisions(env["MODERATION_URL"], settings)
+    return {"orders": orders, "live": live, "moderation": found}
 
 
 def _cmd_kafka_tool(args: argparse.Namespace) -> int:

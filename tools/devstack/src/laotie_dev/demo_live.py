@@ -150,30 +150,56 @@ class LiveEvening:
             await asyncio.sleep(0.3)
         return seen
 
+    async def misbehave(self, timeout: float = 30.0) -> None:
+        """The anchor posts an obfuscated WeChat id (moderation bans them from going live, and
+        live closes their session); a viewer posts a phone number in Chinese numerals."""
+        anchor = next(s for s in self.sessions if s["owner_type"] == "anchor")
+        creator = next(s for s in self.sessions if s["owner_type"] == "creator")
+        await self.api.call(
+            "POST",
+            f"/sessions/{anchor['session_id']}/comments",
+            anchor["auth"],
+            {"text": "想要底价的 加我 V❤信：laotie_8８8 私聊"},
+            201,
+        )
+        await self.api.call(
+            "POST",
+            f"/sessions/{creator['session_id']}/comments",
+            self.api.auth(Role.BUYER, "fan-troll"),
+            {"text": "便宜货找我 幺三八 零零一二 三四五六"},
+            201,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            session = (await self.api.client.get(f"/sessions/{anchor['session_id']}")).json()
+            if session["ended_at"]:
+                break
+            await asyncio.sleep(0.3)
+
     async def close(self) -> list[dict[str, Any]]:
+        keys = (
+            "gmv_fen",
+            "refunded_fen",
+            "orders",
+            "buyers",
+            "peak_viewers",
+            "unique_viewers",
+            "comments",
+            "conversion",
+        )
         report = []
         for session in self.sessions:
-            await self.api.call(
-                "POST", f"/sessions/{session['session_id']}/end", session["auth"], expect=200
-            )
-            stats = (await self.api.client.get(f"/sessions/{session['session_id']}/stats")).json()
+            sid = session["session_id"]
+            # 409 when moderation closed it already
+            await self.api.call("POST", f"/sessions/{sid}/end", session["auth"])
+            stats = (await self.api.client.get(f"/sessions/{sid}/stats")).json()
+            ended = (await self.api.client.get(f"/sessions/{sid}")).json()
             report.append(
                 {
                     "session": session["label"],
                     "room_id": session["room_id"],
-                    **{
-                        k: stats[k]
-                        for k in (
-                            "gmv_fen",
-                            "refunded_fen",
-                            "orders",
-                            "buyers",
-                            "peak_viewers",
-                            "unique_viewers",
-                            "comments",
-                            "conversion",
-                        )
-                    },
+                    "end_reason": ended["end_reason"],
+                    **{k: stats[k] for k in keys},
                 }
             )
         return report
@@ -181,14 +207,14 @@ class LiveEvening:
 
 def print_live_report(sessions: list[dict[str, Any]]) -> None:
     print("\nLive sessions — through the real live API")
-    print("-" * 96)
+    print("-" * 110)
     print(
         f"{'session':<34}{'GMV ¥':>12}{'orders':>8}{'buyers':>8}{'peak':>7}{'unique':>8}"
-        f"{'comments':>10}{'conv.':>8}"
+        f"{'comments':>10}{'conv.':>8}  ended by"
     )
     for s in sessions:
         print(
             f"{s['session'][:33]:<34}{s['gmv_fen'] / 100:>12,.2f}{s['orders']:>8}"
             f"{s['buyers']:>8}{s['peak_viewers']:>7}{s['unique_viewers']:>8}"
-            f"{s['comments']:>10}{s['conversion']:>8.1%}"
+            f"{s['comments']:>10}{s['conversion']:>8.1%}  {s['end_reason']}"
         )

@@ -1,0 +1,1 @@
+"""Pure detectors of the Thunder Plan: text in, findings out, no I/O."""

@@ -1,0 +1,82 @@
+"""The Thunder Plan rule set as typed policy, loaded from a versioned TOML file."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_POLICY = Path(__file__).parent / "thunder-plan.toml"
+SubjectType = Literal["shop", "anchor", "creator", "viewer", "product"]
+
+
+class MeasureRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[
+        "warning",
+        "rules_study",
+        "delist_products",
+        "listing_ban",
+        "live_ban",
+        "traffic_restriction",
+        "penalty_fee",
+        "points",
+        "settlement_hold",
+        "suspend",
+        "close",
+    ]
+    days: int | None = Field(default=None, ge=1, le=3650)
+    fen: int | None = Field(default=None, ge=0)
+    all_goods: bool = False
+    applies_to: list[SubjectType] | None = None
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    severity: Literal["general", "serious"]
+    degree: Literal["light", "serious", "especially_serious"]
+    points: int = Field(ge=0, le=100)
+    measures: list[MeasureRule]
+
+    @model_validator(mode="after")
+    def _general_has_no_points(self) -> Step:
+        if self.severity == "general" and self.points:
+            raise ValueError("general violations carry no points")
+        return self
+
+
+class Code(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    hide_content: bool = False
+    ladder: list[Step] = Field(min_length=1)
+
+    def step(self, prior_in_window: int) -> Step:
+        return self.ladder[min(prior_in_window, len(self.ladder) - 1)]
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    appeal_window_days: float = Field(ge=0)
+    closure_points: int = Field(ge=1)
+    escalation_window_days: int = Field(ge=1)
+    calendar_timezone: str
+    codes: dict[str, Code]
+
+    def code(self, name: str) -> Code:
+        try:
+            return self.codes[name]
+        except KeyError:
+            raise KeyError(f"policy {self.version} has no violation code {name!r}") from None
+
+
+def load_policy(path: Path | str | None = None) -> Policy:
+    with open(path or DEFAULT_POLICY, "rb") as f:
+        return Policy.model_validate(tomllib.load(f))
