@@ -97,7 +97,7 @@ async def test_two_relays_at_once_keep_per_key_order(
 
     watcher = asyncio.create_task(watch())
     writers = [asyncio.create_task(writer(k)) for k in keys]
-    first_leader = await eventually(lambda: _leader(relays), what="a relay to lead", timeout=10)
+    [first_leader] = await eventually(lambda: _leader(relays), what="a relay to lead", timeout=10)
     await asyncio.sleep(0.15)
     await relays[first_leader].stop(flush=False)  # failover mid-stream
     assert not all(w.done() for w in writers), "the failover happens while writers commit"
@@ -133,8 +133,9 @@ async def _is_leader(relay: OutboxRelay) -> bool:
     return relay.is_leader
 
 
-async def _leader(relays: list[OutboxRelay]) -> int | None:
+async def _leader(relays: list[OutboxRelay]) -> list[int] | None:
+    """[index of the leading relay], or None (a list, so that relay 0 is truthy)."""
     for i, relay in enumerate(relays):
         if relay.is_leader:
-            return i
+            return [i]
     return None
