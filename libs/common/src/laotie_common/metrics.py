@@ -168,3 +168,18 @@ MODERATION_DETECTION_SECONDS = Histogram(
     ["source"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+
+# --- scoring (business) ---
+SCORE_RECOMPUTATIONS = Counter(
+    "laotie_scoring_recomputations_total", "Score computations, by kind.", ["kind"]
+)
+SCORE_SUBJECTS = Gauge(
+    "laotie_scoring_subjects",
+    "Scored subjects by kind and band (the score distribution).",
+    ["kind", "band"],
+)
+SCORE_LAG_SECONDS = Histogram(
+    "laotie_scoring_fact_to_score_seconds",
+    "From an order fact's own time to the committed score it moved.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)

@@ -1,6 +1,6 @@
 """Laotie's event contracts: event models and the topic registry."""
 
-from laotie_contracts import live, moderation, orders
+from laotie_contracts import live, moderation, orders, scoring
 from laotie_contracts.events import CATALOGUE, Event, event, model_for
 from laotie_contracts.topics import TOPICS, TopicSpec, all_topics, dead_letter_topic, topic
 
@@ -16,5 +16,6 @@ __all__ = [
     "model_for",
     "moderation",
     "orders",
+    "scoring",
     "topic",
 ]

@@ -244,3 +244,10 @@ ORDER_EVENT_TYPES: tuple[str, ...] = tuple(
         OrderReviewed,
     )
 )
+
+
+CATALOGUE_BY_TYPE: dict[str, type[OrderFacts]] = {
+    cls.ce_type: cls
+    for cls in OrderFacts.__subclasses__() + RefundFacts.__subclasses__()
+    if hasattr(cls, "ce_type")
+}

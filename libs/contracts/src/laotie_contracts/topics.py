@@ -93,13 +93,13 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         name="scoring.score",
         owner="scoring",
-        key="subject_id",
+        key="subject_key",
         description="Score changes: a new score value or a change of band, with components.",
     ),
     TopicSpec(
         name="scoring.score-latest",
         owner="scoring",
-        key="subject_id",
+        key="subject_key",
         description="The latest score per subject (compacted): a new subscriber's full picture.",
         retention_ms=None,
         cleanup_policy="compact",

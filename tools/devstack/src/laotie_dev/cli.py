@@ -93,10 +93,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from laotie_dev.demo_live import print_live_report
     from laotie_dev.demo_moderation import print_moderation_report
     from laotie_dev.demo_orders import print_orders_report
+    from laotie_dev.demo_scoring import print_scoring_report
 
     print_orders_report(evening["orders"])
     print_live_report(evening["live"])
     print_moderation_report(evening["moderation"])
+    print_scoring_report(evening["scores"])
     report_path = paths.home / "run-report.json"
     report_path.write_text(
         json.dumps({"seed": seed, "delivery": smoke, **evening}, indent=2, default=str)
@@ -114,6 +116,7 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
     from laotie_dev.demo_live import LiveEvening
     from laotie_dev.demo_moderation import decisions
     from laotie_dev.demo_orders import orders_walkthrough
+    from laotie_dev.demo_scoring import scores
 
     settings = ServiceSettings()
     async with httpx.AsyncClient(base_url=env["LIVE_URL"], timeout=60) as http:
@@ -133,7 +136,8 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
         await evening.misbehave()
         live = await evening.close()
     found = await decisions(env["MODERATION_URL"], settings)
-    return {"orders": orders, "live": live, "moderation": found}
+    scored = await scores(env["SCORING_URL"], orders["subjects"])
+    return {"orders": orders, "live": live, "moderation": found, "scores": scored}
 
 
 def _cmd_kafka_tool(args: argparse.Namespace) -> int:

@@ -61,7 +61,7 @@ async def orders_walkthrough(
         }
 
         # Regular sales across the four channels.
-        buyers = [api.buyer(f"laotie-{tag}-{i}") for i in range(30)]
+        buyers = [api.buyer(f"laotie-{tag}-{i}") for i in range(90)]
         placed: list[tuple[Actor, dict[str, Any]]] = []
         for buyer in buyers:
             channel = rng.choice(CHANNELS)
@@ -134,7 +134,9 @@ async def orders_walkthrough(
             oid = order["order_id"]
             if rng.random() < 0.8:
                 await api.post(f"/orders/{oid}/confirm", buyer, expect=200)
-                stars = rng.choice([5, 5, 5, 4, 4, 3, 1])
+                # The brand's goods please; the merchant's disappoint (it shows in the scores).
+                brand_goods = order["shop_id"] == brand.shop_id
+                stars = rng.choice([5, 5, 5, 5, 4] if brand_goods else [5, 4, 3, 2, 1])
                 await api.post(
                     f"/orders/{oid}/review",
                     buyer,
@@ -200,7 +202,16 @@ async def orders_walkthrough(
     flash_sold = sum(
         o["quantity"] for o in orders if o["sku_id"] == flash_sku and o["status"] != "cancelled"
     )
+    paid_orders = [o for o in orders if o["paid_at"] is not None]
+    sellers = Counter(
+        o["creator_id"] or o["anchor_id"] for o in paid_orders if o["creator_id"] or o["anchor_id"]
+    )
     return {
+        "subjects": {
+            "shop": dict(Counter(o["shop_id"] for o in paid_orders)),
+            "product": dict(Counter(o["product_id"] for o in paid_orders)),
+            "creator": dict(sellers),
+        },
         "orders": len(orders),
         "by_channel_status": {f"{c}/{s}": n for (c, s), n in sorted(by_channel_status.items())},
         "gmv_fen_by_channel": dict(sorted(gmv.items())),

@@ -1,0 +1,55 @@
+"""Events of the ``scoring`` service: ``scoring.score`` (changes) and ``scoring.score-latest``
+(compacted: the latest score per subject, keyed ``<kind>:<subject id>``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from laotie_contracts.common import Id, UtcTime
+from laotie_contracts.events import Event, event
+
+SCORE_TOPIC = "scoring.score"
+LATEST_TOPIC = "scoring.score-latest"
+
+ScoreKind = Literal["shop", "product", "creator"]
+
+
+class Resources(BaseModel):
+    """What the band earns (*policy*)."""
+
+    traffic_weight: float = Field(ge=0)
+    subsidy_eligible: bool
+    campaign_eligible: bool
+    paid_promotion_allowed: bool
+    chuanliu_eligible: bool
+
+
+class ScoreFacts(Event):
+    subject_key: Id = Field(description="<kind>:<subject id>, the record key.")
+    kind: ScoreKind
+    subject_id: Id
+    value: float = Field(ge=0, le=5, description="Two decimals.")
+    band: str
+    components: dict[str, float] = Field(description="Every indicator and dimension, 0..1.")
+    sample_orders: int = Field(ge=0)
+    window_days: int
+    window_end: str = Field(description="The last Asia/Shanghai day of the window.")
+    policy_version: str
+    resources: Resources
+    computed_at: UtcTime
+
+
+@event("scoring.score.changed", topic=SCORE_TOPIC, key="subject_key")
+class ScoreChanged(ScoreFacts):
+    """A subject's score moved (or it got its first score)."""
+
+    previous_value: float | None = None
+    previous_band: str | None = None
+    band_changed: bool
+
+
+@event("scoring.score-latest.current", topic=LATEST_TOPIC, key="subject_key")
+class ScoreCurrent(ScoreFacts):
+    """The latest score of a subject; compaction keeps one per key."""

@@ -1,0 +1,159 @@
+"""The score formulas: pure functions from window counts to a score, under a versioned policy.
+
+The worked examples in docs/scoring.md are unit tests (tests/unit/test_scoring_formula.py).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_POLICY = Path(__file__).parent / "policy" / "score-policy.toml"
+Kind = Literal["shop", "product", "creator"]
+
+
+class Range(BaseModel):
+    best: float
+    worst: float
+
+    def scale(self, measured: float) -> float:
+        """1.0 at ``best``, 0.0 at ``worst`` or beyond, linear between."""
+        if self.best == self.worst:
+            return 1.0
+        position = (measured - self.worst) / (self.best - self.worst)
+        return min(1.0, max(0.0, position))
+
+
+class Dimension(BaseModel):
+    weight: float = Field(ge=0, le=1)
+    indicators: list[str]
+
+
+class Band(BaseModel):
+    name: str
+    min: float
+    traffic_weight: float
+    subsidy: bool
+    campaigns: bool
+    paid_promotion: bool
+    chuanliu: bool
+
+
+class KindPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    min_sample_orders: int = Field(ge=1)
+    dimensions: dict[str, Dimension]
+    bands: list[Band]
+
+    def band(self, value: float) -> Band:
+        for band in sorted(self.bands, key=lambda b: -b.min):
+            if value >= band.min:
+                return band
+        return self.bands[-1]
+
+
+class ScorePolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    window_days: int = Field(ge=1)
+    matured_after_days: int = Field(ge=0)
+    calendar_timezone: str
+    indicators: dict[str, Range]
+    kinds: dict[str, KindPolicy]
+
+
+def load_policy(path: Path | str | None = None) -> ScorePolicy:
+    with open(path or DEFAULT_POLICY, "rb") as f:
+        policy = ScorePolicy.model_validate(tomllib.load(f))
+    for kind in policy.kinds.values():
+        if abs(sum(d.weight for d in kind.dimensions.values()) - 1.0) > 1e-9:
+            raise ValueError(f"{kind.title}: dimension weights must sum to 1")
+        for d in kind.dimensions.values():
+            unknown = set(d.indicators) - set(policy.indicators)
+            if unknown:
+                raise ValueError(f"{kind.title}: unknown indicators {sorted(unknown)}")
+    return policy
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """What happened to a subject's orders in the window (the matured part for refunds)."""
+
+    orders: int = 0
+    reviews: int = 0
+    negative_reviews: int = 0
+    product_stars_sum: int = 0
+    matured_orders: int = 0
+    quality_refunds: int = 0
+    disputes: int = 0
+    ship_due: int = 0  # shipped, or overdue and still unshipped
+    shipped_on_time: int = 0
+    delivered: int = 0
+    delivery_hours_sum: float = 0.0
+    refund_answers: int = 0
+    refund_answer_hours_sum: float = 0.0
+    violations: int = 0
+
+
+def measure(counts: WindowCounts) -> dict[str, float | None]:
+    """Each indicator's measured value, or None where the window has no data for it."""
+
+    def rate(part: float, whole: float) -> float | None:
+        return part / whole if whole else None
+
+    return {
+        "negative_review_rate": rate(counts.negative_reviews, counts.reviews),
+        "quality_refund_rate": rate(counts.quality_refunds, counts.matured_orders),
+        "ship_on_time_rate": rate(counts.shipped_on_time, counts.ship_due),
+        "delivery_hours": rate(counts.delivery_hours_sum, counts.delivered),
+        "refund_answer_hours": rate(counts.refund_answer_hours_sum, counts.refund_answers),
+        "dispute_rate": rate(counts.disputes, counts.matured_orders),
+        "violations": float(counts.violations),
+        "mean_product_stars": rate(counts.product_stars_sum, counts.reviews),
+    }
+
+
+@dataclass(frozen=True)
+class Score:
+    kind: str
+    value: float
+    band: Band
+    components: dict[str, float] = field(default_factory=dict)
+    sample_orders: int = 0
+
+
+@dataclass(frozen=True)
+class NotEnoughData:
+    kind: str
+    sample_orders: int
+    min_sample_orders: int
+
+
+def score(policy: ScorePolicy, kind: Kind, counts: WindowCounts) -> Score | NotEnoughData:
+    rules = policy.kinds[kind]
+    if counts.orders < rules.min_sample_orders:
+        return NotEnoughData(kind, counts.orders, rules.min_sample_orders)
+    measured = measure(counts)
+    components: dict[str, float] = {}
+    total = 0.0
+    for name, dimension in rules.dimensions.items():
+        parts = []
+        for indicator in dimension.indicators:
+            value = measured[indicator]
+            if value is None:
+                continue
+            scaled = policy.indicators[indicator].scale(value)
+            components[f"{name}.{indicator}"] = round(scaled, 4)
+            parts.append(scaled)
+        dim = sum(parts) / len(parts) if parts else 1.0
+        components[name] = round(dim, 4)
+        total += dimension.weight * dim
+    value = round(3.0 + 2.0 * total, 2)
+    return Score(kind, value, rules.band(value), components, counts.orders)

@@ -1,0 +1,218 @@
+"""The scoring service as a real process on real Kafka and Postgres."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from laotie_common.envelope import Envelope
+from laotie_contracts import orders as ev
+
+from tests.integration.infra import Infra
+from tests.integration.kit import (
+    ServiceProcess,
+    eventually,
+    header,
+    publish,
+    read_topic,
+    republish,
+    running_service,
+)
+
+
+@pytest.fixture(scope="module")
+async def scoring(infra: Infra) -> AsyncIterator[tuple[httpx.AsyncClient, ServiceProcess]]:
+    async with (
+        running_service("laotie_scoring", infra.kafka_bootstrap, infra.database_url) as process,
+        httpx.AsyncClient(base_url=process.url, timeout=30) as client,
+    ):
+        yield client, process
+
+
+def order_events(shop: str, n: int, *, good: bool, days_ago: int = 20) -> list[ev.OrderFacts]:
+    """The facts the orders service would publish for n orders of a shop."""
+    events: list[ev.OrderFacts] = []
+    paid = datetime.now(UTC) - timedelta(days=days_ago)
+    for i in range(n):
+        base: dict[str, Any] = dict(
+            order_id=f"{shop}-{good}-{i}",
+            shop_id=shop,
+            shop_kind="brand",
+            buyer_id=f"b{i}",
+            product_id=f"{shop}-p",
+            sku_id="k",
+            quantity=1,
+            unit_price_fen=1000,
+            total_fen=1000,
+            attribution=ev.Attribution(
+                channel="distribution", creator_id=f"{shop}-creator", commission_rate_bp=1000
+            ),
+            placed_at=paid,
+            occurred_at=paid,
+        )
+        ship_by = paid + timedelta(hours=48)
+        events.append(ev.OrderPaid(**base, status="paid", ship_by=ship_by))
+        if good:
+            shipped = paid + timedelta(hours=10)
+            events.append(
+                ev.OrderShipped(
+                    **{**base, "occurred_at": shipped},
+                    status="shipped",
+                    tracking_number="T",
+                    ship_by=ship_by,
+                    late=False,
+                )
+            )
+            events.append(
+                ev.OrderDelivered(
+                    **{**base, "occurred_at": shipped + timedelta(hours=24)},
+                    status="delivered",
+                    shipped_at=shipped,
+                    auto_complete_at=shipped + timedelta(days=10),
+                )
+            )
+            events.append(
+                ev.OrderReviewed(
+                    **base, status="completed", product_stars=5, logistics_stars=5, service_stars=5
+                )
+            )
+        else:
+            events.append(
+                ev.ShipmentOverdue(
+                    **{**base, "occurred_at": ship_by}, status="paid", ship_by=ship_by
+                )
+            )
+            events.append(
+                ev.OrderReviewed(
+                    **base, status="completed", product_stars=1, logistics_stars=1, service_stars=1
+                )
+            )
+            events.append(
+                ev.OrderRefunded(
+                    **base,
+                    status="completed",
+                    refunded_fen=1000,
+                    refund_id=f"r{i}",
+                    refund_kind="refund_only",
+                    refund_reason="quality",
+                    refund_amount_fen=1000,
+                )
+            )
+    return events
+
+
+async def _processed(infra: Infra, process: ServiceProcess, ids: list[str]) -> int:
+    conn = await asyncpg.connect(
+        infra.database_url, server_settings={"search_path": process.env_vars["DB_SCHEMA"]}
+    )
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)", ids
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def _score_records(infra: Infra, topic: str, key: str) -> list[dict[str, Any]]:
+    records = await read_topic(infra.kafka_bootstrap, topic, expect=0, timeout=5)
+    return [json.loads(r.value) for r in records if r.key == key.encode()]
+
+
+async def test_a_shop_that_ships_late_and_sells_poor_goods_falls_into_the_poor_band(
+    scoring: tuple[httpx.AsyncClient, ServiceProcess], infra: Infra
+) -> None:
+    client, process = scoring
+    shop = f"shop-{uuid.uuid4().hex[:6]}"
+    good = await publish(infra.kafka_bootstrap, *order_events(shop, 40, good=True))
+
+    async def scored(band: str) -> dict[str, Any] | None:
+        response = await client.get(f"/scores/shop/{shop}")
+        body = response.json() if response.status_code == 200 else {}
+        return body if body.get("band") == band else None
+
+    first = await eventually(lambda: scored("excellent"), timeout=60, what="an excellent score")
+    assert first["value"] == 5.0
+    assert first["policy_version"].startswith("scores/")
+    assert first["window"]["days"] == 30
+    assert first["resources"]["chuanliu"] is True
+
+    bad = await publish(infra.kafka_bootstrap, *order_events(shop, 40, good=False))
+
+    async def all_applied() -> bool:
+        return await _processed(infra, process, [e.id for e in bad]) == len(bad)
+
+    await eventually(all_applied, timeout=60, what="the bad facts to be applied")
+    poor = await eventually(lambda: scored("poor"), timeout=5, what="the poor band")
+    assert poor["value"] < 4.4
+    assert poor["components"]["product.negative_review_rate"] == 0.0
+    assert poor["counts"]["quality_refunds"] == 40
+
+    changes = await _score_records(infra, "scoring.score", f"shop:{shop}")
+    band_changes = [(c["previous_band"], c["band"]) for c in changes if c["band_changed"]]
+    assert band_changes[0][0] is None, "the first score is a band change from nothing"
+    assert band_changes[-1][0] != "poor"
+    assert band_changes[-1][1] == "poor", "falling into the poor band is an event"
+    latest = await _score_records(infra, "scoring.score-latest", f"shop:{shop}")
+    assert latest[-1]["band"] == "poor", "Chuanliu reads the poor band from the latest topic"
+    assert latest[-1]["resources"]["chuanliu_eligible"] is False
+
+    # Replaying the input changes nothing: same facts, new event ids.
+    history_before = (await client.get(f"/scores/shop/{shop}/history")).json()
+    replay = [Envelope(**{**e.__dict__, "id": str(uuid.uuid4())}) for e in good]
+    await republish(infra.kafka_bootstrap, replay)
+
+    async def replayed() -> bool:
+        return await _processed(infra, process, [e.id for e in replay]) == len(replay)
+
+    await eventually(replayed, timeout=60, what="the replay to be applied")
+    assert (await client.get(f"/scores/shop/{shop}/history")).json() == history_before
+    after = await client.get(f"/scores/shop/{shop}")
+    assert after.json()["value"] == poor["value"]
+
+
+async def test_a_shop_under_the_minimum_sample_has_no_score(
+    scoring: tuple[httpx.AsyncClient, ServiceProcess], infra: Infra
+) -> None:
+    client, process = scoring
+    shop = f"shop-{uuid.uuid4().hex[:6]}"
+    sent = await publish(infra.kafka_bootstrap, *order_events(shop, 12, good=True))
+
+    async def applied() -> bool:
+        return await _processed(infra, process, [e.id for e in sent]) == len(sent)
+
+    await eventually(applied, timeout=60, what="the facts applied")
+    body = (await client.get(f"/scores/shop/{shop}")).json()
+    assert body["status"] == "not_enough_data"
+    assert (body["sample_orders"], body["min_sample_orders"]) == (12, 30)
+    product = (await client.get(f"/scores/product/{shop}-p")).json()
+    assert product["status"] == "not_enough_data"
+    assert await _score_records(infra, "scoring.score", f"shop:{shop}") == []
+
+
+async def test_the_latest_topic_is_compacted_and_keyed_by_subject(infra: Infra) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, "scoring.score-latest")]
+        )
+    finally:
+        await admin.close()
+    configs = {c[0]: c[1] for c in response.resources[0][4]}
+    assert configs["cleanup.policy"] == "compact"
+    assert configs["retention.ms"] == "-1"
+    records = await read_topic(infra.kafka_bootstrap, "scoring.score-latest", expect=0, timeout=3)
+    for record in records:
+        body = json.loads(record.value)
+        assert record.key.decode() == body["subject_key"] == f"{body['kind']}:{body['subject_id']}"
+        assert header(record, "ce_type") == "scoring.score-latest.current"
