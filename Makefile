@@ -21,8 +21,10 @@ down: sync ## stop everything `make up` started
 status: sync ## what runs and whether it answers
 	@$(RUN) laotie status
 
+# make run plays on its own fresh stack (.laotie/run), beside any `make up` stack.
+run: export LAOTIE_HOME := $(CURDIR)/.laotie/run
 run: sync ## the whole system doing its job locally, ending with a report (SEED=n to replay)
-	@$(RUN) laotie up || { $(RUN) laotie down; exit 1; }; \
+	@$(RUN) laotie up --fresh || { $(RUN) laotie down; exit 1; }; \
 	$(RUN) laotie demo $(if $(SEED),--seed $(SEED)); rc=$$?; \
 	$(RUN) laotie down; exit $$rc
 

@@ -29,8 +29,8 @@ def _validation_error() -> ValidationError:
     ("exc", "expected"),
     [
         (PoisonRecord("bad"), ErrorClass.POISON),
-        (_validation_error(), ErrorClass.POISON),
-        (asyncpg.DataError("bad value"), ErrorClass.POISON),
+        (_validation_error(), ErrorClass.UNKNOWN),
+        (asyncpg.DataError("bad value"), ErrorClass.UNKNOWN),
         (TransientError("later"), ErrorClass.TRANSIENT),
         (ConnectionRefusedError(), ErrorClass.TRANSIENT),
         (TimeoutError(), ErrorClass.TRANSIENT),

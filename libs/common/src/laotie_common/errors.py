@@ -16,7 +16,6 @@ from enum import StrEnum
 
 import asyncpg
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
 
 
 class PoisonRecord(Exception):
@@ -48,11 +47,15 @@ _TRANSIENT_PG = (
     asyncpg.QueryCanceledError,
     asyncpg.AdminShutdownError,
 )
-_POISON_PG = (asyncpg.DataError,)
+# Not asyncpg.DataError: it is also what a client-side encoding bug raises, and a bug must be
+# retried and then parked with its error, not classed as a bad record at once.
+_POISON_PG: tuple[type[Exception], ...] = ()
 
 
 def classify(exc: BaseException) -> ErrorClass:
-    if isinstance(exc, (PoisonRecord, ValidationError, *_POISON_PG)):
+    # A ValidationError here is a bug building our own data (input is checked by
+    # Envelope.parse, which raises PoisonRecord): it is retried, then parked with its error.
+    if isinstance(exc, (PoisonRecord, *_POISON_PG)):
         return ErrorClass.POISON
     if isinstance(exc, (TransientError, OSError, asyncio.TimeoutError, KafkaError, *_TRANSIENT_PG)):
         return ErrorClass.TRANSIENT

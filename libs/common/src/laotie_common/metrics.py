@@ -183,3 +183,23 @@ SCORE_LAG_SECONDS = Histogram(
     "From an order fact's own time to the committed score it moved.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+
+# --- chuanliu (business) ---
+CHUANLIU_IMPRESSIONS = Counter(
+    "laotie_chuanliu_impressions_granted_total", "Impressions granted to buyers by Chuanliu."
+)
+CHUANLIU_BUDGET_LEFT = Gauge(
+    "laotie_chuanliu_budget_left_impressions", "Impressions left in today's budget."
+)
+CHUANLIU_BUDGET_GRANTABLE = Gauge(
+    "laotie_chuanliu_budget_grantable_impressions",
+    "Impressions the pacing lets be granted right now.",
+)
+CHUANLIU_REFUSALS = Counter(
+    "laotie_chuanliu_refusals_total",
+    "Grants or rewards refused, by reason (brand_band, brand_under_penalty, budget_spent, ...).",
+    ["reason"],
+)
+CHUANLIU_ATTRIBUTED_FEN = Counter(
+    "laotie_chuanliu_attributed_gmv_fen_total", "Self-broadcast GMV attributed to Chuanliu, fen."
+)

@@ -12,7 +12,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-STACK_ENV = os.environ.get("LAOTIE_STACK_ENV", ".laotie/stack.env")
+STACK_ENV = os.environ.get("LAOTIE_STACK_ENV") or os.path.join(
+    os.environ.get("LAOTIE_HOME", ".laotie"), "stack.env"
+)
 
 
 class KafkaSettings(BaseSettings):

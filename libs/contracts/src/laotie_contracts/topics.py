@@ -109,7 +109,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         name="chuanliu.traffic",
         owner="chuanliu",
-        key="buyer_id",
+        key="recipient_id",
         description="Chuanliu traffic grants for the recommendation feed, and creator rewards.",
         partitions=12,
     ),

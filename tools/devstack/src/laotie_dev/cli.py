@@ -14,7 +14,7 @@ from laotie_contracts import all_topics
 def _cmd_up(args: argparse.Namespace) -> int:
     from laotie_dev.stack import up
 
-    up(services=not args.infra_only)
+    up(services=not args.infra_only, fresh=args.fresh)
     return 0
 
 
@@ -90,6 +90,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     env = dict(line.split("=", 1) for line in paths.env.read_text().splitlines() if "=" in line)
     evening = asyncio.run(_evening(env, seed))
     print_report(smoke)
+    from laotie_dev.demo_chuanliu import print_chuanliu_report
     from laotie_dev.demo_live import print_live_report
     from laotie_dev.demo_moderation import print_moderation_report
     from laotie_dev.demo_orders import print_orders_report
@@ -99,6 +100,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print_live_report(evening["live"])
     print_moderation_report(evening["moderation"])
     print_scoring_report(evening["scores"])
+    print_chuanliu_report(evening["chuanliu"], evening["chuanliu"]["impressions_this_evening"])
     report_path = paths.home / "run-report.json"
     report_path.write_text(
         json.dumps({"seed": seed, "delivery": smoke, **evening}, indent=2, default=str)
@@ -112,6 +114,7 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
     import httpx
     from laotie_common.settings import ServiceSettings
 
+    from laotie_dev import demo_chuanliu
     from laotie_dev.client import LiveApi
     from laotie_dev.demo_live import LiveEvening
     from laotie_dev.demo_moderation import decisions
@@ -119,25 +122,54 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
     from laotie_dev.demo_scoring import scores
 
     settings = ServiceSettings()
+    chuanliu_url = env["CHUANLIU_URL"]
+    granted_before = await demo_chuanliu.granted_so_far(chuanliu_url)
+    brand: dict[str, str] = {}
     async with httpx.AsyncClient(base_url=env["LIVE_URL"], timeout=60) as http:
         evening = LiveEvening(LiveApi(http, settings), seed)
 
         async def prepare(
-            brand_shop_id: str, products: list[dict[str, object]]
-        ) -> tuple[list[tuple[str, str]], tuple[str, str]]:
-            await evening.open_rooms(brand_shop_id)
+            brand_shop_id: str, products: list[dict[str, Any]]
+        ) -> list[tuple[str, str]]:
+            brand["id"] = brand_shop_id
+            brand["products"] = ",".join(p["product_id"] for p in products)
+            await evening.open_rooms()
             await evening.pin(products)
             await evening.crowd()
-            rooms = evening.rooms("anchor") + evening.rooms("creator")
-            return rooms, evening.rooms("brand")[0]
+            return evening.rooms("anchor") + evening.rooms("creator")
 
-        orders = await orders_walkthrough(env["ORDERS_URL"], settings, seed, prepare)
+        async def brand_live() -> tuple[str, str]:
+            await evening.open_brand_room(brand["id"])
+            await evening.pin([{"product_id": p} for p in brand["products"].split(",")])
+            await evening.crowd(owner_type="brand")
+            brand_session = next(s for s in evening.sessions if s["owner_type"] == "brand")
+            decision = await demo_chuanliu.wait_for_decision(
+                chuanliu_url, brand_session["session_id"]
+            )
+            brand["decision"] = f"{decision['outcome']} ({decision['grants']} buyers)"
+            return evening.rooms("brand")[0]
+
+        orders = await orders_walkthrough(env["ORDERS_URL"], settings, seed, prepare, brand_live)
         await evening.wait_for_sales(orders["live_room_gmv_fen"])
         await evening.misbehave()
         live = await evening.close()
     found = await decisions(env["MODERATION_URL"], settings)
     scored = await scores(env["SCORING_URL"], orders["subjects"])
-    return {"orders": orders, "live": live, "moderation": found, "scores": scored}
+    creators = sorted(orders["subjects"]["creator"])
+    chuanliu = await demo_chuanliu.report(
+        chuanliu_url, brand["id"], creators, orders["self_broadcast_paid"]
+    )
+    chuanliu["session_decision"] = brand.get("decision")
+    chuanliu["impressions_this_evening"] = (
+        await demo_chuanliu.granted_so_far(chuanliu_url) - granted_before
+    )
+    return {
+        "orders": orders,
+        "live": live,
+        "moderation": found,
+        "scores": scored,
+        "chuanliu": chuanliu,
+    }
 
 
 def _cmd_kafka_tool(args: argparse.Namespace) -> int:
@@ -158,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "up", help="start Kafka, Postgres and every service; write .laotie/stack.env"
     )
     p.add_argument("--infra-only", action="store_true", help="start Kafka and Postgres only")
+    p.add_argument("--fresh", action="store_true", help="delete the stack's data first")
     p.set_defaults(func=_cmd_up)
     sub.add_parser("down", help="stop everything `up` started").set_defaults(func=_cmd_down)
     sub.add_parser("status", help="what runs and whether it answers").set_defaults(func=_cmd_status)

@@ -20,6 +20,11 @@ class LiveEvening:
         self.rng = random.Random(seed * 31 + 1)
         self.sessions: list[dict[str, Any]] = []  # room, session, owner auth, label
 
+    async def open_brand_room(self, brand_shop_id: str) -> None:
+        """The brand's own room goes live: a self-broadcast (品牌自播)."""
+        auth = self.api.auth(Role.SELLER, f"seller-{brand_shop_id}", brand_shop_id)
+        await self._open("brand", auth, "品牌自播 flash sale", brand_shop_id)
+
     async def open_rooms(self, brand_shop_id: str | None = None) -> None:
         tag = self.rng.randint(0, 10**6)
         owners = [
@@ -87,11 +92,13 @@ class LiveEvening:
                     await asyncio.sleep(0.2)
         return pinned
 
-    async def crowd(self, viewers: int = 300) -> None:
+    async def crowd(self, viewers: int = 300, owner_type: str | None = None) -> None:
         """Viewers join and leave (reported in batches, some twice), and comment."""
         edge = self.api.auth(Role.SERVICE, "player-edge")
         start = datetime.now(UTC) - timedelta(minutes=30)
         for session in self.sessions:
+            if owner_type is not None and session["owner_type"] != owner_type:
+                continue
             events = []
             for v in range(viewers):
                 t = self.rng.randint(0, 1500)

@@ -32,15 +32,17 @@ def _attribution(channel: str, rng: random.Random, rooms: list[tuple[str, str]])
 
 
 Rooms = list[tuple[str, str]]  # (room id, anchor or owner id)
-Prepare = Callable[[str, list[dict[str, Any]]], Awaitable[tuple[Rooms, tuple[str, str]]]]
+Prepare = Callable[[str, list[dict[str, Any]]], Awaitable[Rooms]]
+BrandLive = Callable[[], Awaitable[tuple[str, str]]]
 
 
 async def orders_walkthrough(
-    url: str, settings: ServiceSettings, seed: int, prepare: Prepare
+    url: str, settings: ServiceSettings, seed: int, prepare: Prepare, brand_live: BrandLive
 ) -> dict[str, Any]:
     """``prepare(brand_shop_id, products)`` runs once shops and products exist and returns
-    the live rooms to credit live-room sales to, and the brand's self-broadcast room where
-    the flash sale happens."""
+    the creators' and anchors' live rooms to credit live-room sales to; ``brand_live()``
+    runs once the regular sales are paid (so creators' distribution sales have made buyers
+    fond of the brand) and returns the brand's self-broadcast room for the flash sale."""
     rng = random.Random(seed)
     tag = f"{seed}-{rng.randint(0, 10**6)}"
     async with httpx.AsyncClient(
@@ -52,7 +54,7 @@ async def orders_walkthrough(
         scarf = await api.new_product(merchant, stock=500, price_fen=8900)
         tea = await api.new_product(brand, stock=500, price_fen=15800)
         flash = await api.new_product(brand, stock=20, price_fen=990, per_buyer_limit=2)
-        rooms, flash_room = await prepare(str(brand.shop_id), [scarf, tea, flash])
+        rooms = await prepare(str(brand.shop_id), [scarf, tea, flash])
         regular_skus = [scarf["skus"][0]["sku_id"], tea["skus"][0]["sku_id"]]
         seller_of = {
             scarf["skus"][0]["sku_id"]: merchant,
@@ -60,9 +62,20 @@ async def orders_walkthrough(
             flash["skus"][0]["sku_id"]: brand,
         }
 
-        # Regular sales across the four channels.
+        async def settle(orders: list[tuple[Actor, dict[str, Any]]]) -> None:
+            """Most pay; a few cancel; the rest are left to the payment timeout."""
+            for buyer, order in orders:
+                roll = rng.random()
+                if roll < 0.85:
+                    await api.post(f"/orders/{order['order_id']}/pay", buyer, expect=200)
+                    paid.append((buyer, order))
+                elif roll < 0.93:
+                    await api.post(f"/orders/{order['order_id']}/cancel", buyer, expect=200)
+
+        # Regular sales across the four channels, creators' distribution (达人分销) among them.
+        paid: list[tuple[Actor, dict[str, Any]]] = []
         buyers = [api.buyer(f"laotie-{tag}-{i}") for i in range(90)]
-        placed: list[tuple[Actor, dict[str, Any]]] = []
+        regular: list[tuple[Actor, dict[str, Any]]] = []
         for buyer in buyers:
             channel = rng.choice(CHANNELS)
             sku = rng.choice(regular_skus)
@@ -73,11 +86,18 @@ async def orders_walkthrough(
                 channel=channel,
                 **_attribution(channel, rng, rooms),
             )
-            placed.append((buyer, response.json()))
+            regular.append((buyer, response.json()))
+        await settle(regular)
+        fond_of_brand = [
+            b for b, o in paid if o["shop_id"] == brand.shop_id and o["channel"] == "distribution"
+        ]
 
+        # The brand goes live (品牌自播): Chuanliu sends it the buyers the creators won over.
         # A flash sale (秒杀) with a per-buyer limit (限购): more buyers than stock, at once.
+        flash_room = await brand_live()
         flash_sku = flash["skus"][0]["sku_id"]
-        crowd = [api.buyer(f"fan-{tag}-{i}") for i in range(40)]
+        crowd = [api.buyer(f"fan-{tag}-{i}") for i in range(40)] + fond_of_brand
+        rng.shuffle(crowd)
         rush = await asyncio.gather(
             *(
                 api.order(
@@ -93,17 +113,9 @@ async def orders_walkthrough(
             )
         )
         rejected = Counter(r.json().get("reason") for r in rush if r.status_code == 409)
-        placed += [(b, r.json()) for b, r in zip(crowd, rush, strict=True) if r.status_code == 201]
-
-        # Most pay; a few cancel; the rest are left to the payment timeout.
-        paid: list[tuple[Actor, dict[str, Any]]] = []
-        for buyer, order in placed:
-            roll = rng.random()
-            if roll < 0.85:
-                await api.post(f"/orders/{order['order_id']}/pay", buyer, expect=200)
-                paid.append((buyer, order))
-            elif roll < 0.93:
-                await api.post(f"/orders/{order['order_id']}/cancel", buyer, expect=200)
+        await settle(
+            [(b, r.json()) for b, r in zip(crowd, rush, strict=True) if r.status_code == 201]
+        )
 
         # After-sales before shipment: the first paid order is refunded in full.
         refunds: Counter[str] = Counter()
@@ -217,6 +229,7 @@ async def orders_walkthrough(
         "gmv_fen_by_channel": dict(sorted(gmv.items())),
         "refunded_fen": sum(o["refunded_fen"] for o in orders),
         "live_room_gmv_fen": gmv["live_room"],
+        "self_broadcast_paid": sum(1 for o in paid_orders if o["sku_id"] == flash_sku),
         "after_sales": dict(refunds),
         "flash_sale": {
             "stock": 20,

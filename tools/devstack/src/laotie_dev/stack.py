@@ -95,9 +95,16 @@ def _sayer(quiet: bool) -> Callable[[str], None]:
     return say
 
 
-def up(*, services: bool = True, quiet: bool = False) -> dict[str, Any]:
+def up(*, services: bool = True, quiet: bool = False, fresh: bool = False) -> dict[str, Any]:
     root = project_root()
     paths = StackPaths(root)
+    if fresh:
+        # Start from empty data (make run replays a seeded evening on a clean slate).
+        down(quiet=True)
+        import shutil
+
+        for folder in ("kafka-data", "postgres", "logs"):
+            shutil.rmtree(paths.home / folder, ignore_errors=True)
     state = _load(paths)
     say = _sayer(quiet)
 

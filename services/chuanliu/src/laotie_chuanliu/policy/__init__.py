@@ -1,0 +1,66 @@
+"""Chuanliu's policy: budget, pacing, grant caps, affinity decay, attribution, rewards."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_POLICY = Path(__file__).parent / "chuanliu.toml"
+
+
+class Budget(BaseModel):
+    daily_impressions: int = Field(ge=0)
+    pacing_headroom: float = Field(ge=0, le=1)
+    brand_share: float = Field(gt=0, le=1)
+
+
+class Grants(BaseModel):
+    impressions_per_grant: int = Field(ge=1)
+    per_buyer_daily_cap: int = Field(ge=1)
+    max_grants_per_session: int = Field(ge=1)
+    unscored_brand_weight: float = Field(ge=0)
+
+
+class Affinity(BaseModel):
+    half_life_days: float = Field(gt=0)
+    min_affinity: float = Field(ge=0)
+
+
+class Attribution(BaseModel):
+    window_days: float = Field(gt=0)
+
+
+class Rewards(BaseModel):
+    impressions_per_yuan: float = Field(ge=0)
+    unscored_creator_weight: float = Field(ge=0)
+
+
+class ChuanliuPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    calendar_timezone: str
+    budget: Budget
+    grants: Grants
+    affinity: Affinity
+    attribution: Attribution
+    rewards: Rewards
+
+    def day_of(self, moment: datetime) -> tuple[date, float]:
+        """The Asia/Shanghai day of ``moment`` and the share of that day gone (0..1)."""
+        local = moment.astimezone(ZoneInfo(self.calendar_timezone))
+        midnight = datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
+        return local.date(), (local - midnight) / timedelta(days=1)
+
+    def paced_allowance(self, budget: int, day_share: float) -> int:
+        """How much of the day's budget may be granted by now."""
+        return min(budget, int(budget * min(1.0, day_share + self.budget.pacing_headroom)))
+
+
+def load_policy(path: Path | str | None = None) -> ChuanliuPolicy:
+    with open(path or DEFAULT_POLICY, "rb") as f:
+        return ChuanliuPolicy.model_validate(tomllib.load(f))

@@ -1,0 +1,73 @@
+"""The Chuanliu part of ``make run``: grants when the brand went live, attribution, rewards."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+
+async def wait_for_decision(url: str, session_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Wait until Chuanliu decided what the brand's session start earns."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        while True:
+            response = await http.get(f"/sessions/{session_id}/grants")
+            body: dict[str, Any] = response.json()
+            if response.status_code == 200 and body["outcome"] != "deciding":
+                return body
+            if time.monotonic() > deadline:
+                return {"outcome": "not decided in time", "grants": 0}
+            await asyncio.sleep(0.3)
+
+
+async def granted_so_far(url: str) -> int:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        return int((await http.get("/budget")).json()["granted"])
+
+
+async def report(
+    url: str, brand_id: str, creators: list[str], expected_orders: int, timeout: float = 30.0
+) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        deadline = time.monotonic() + timeout
+        while True:  # wait until Chuanliu has seen the brand's self-broadcast orders
+            uplift = (await http.get(f"/brands/{brand_id}/uplift")).json()
+            seen = sum(d["attributed_orders"] + d["organic_orders"] for d in uplift["days"])
+            if seen >= expected_orders or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+        budget = (await http.get("/budget")).json()
+        contributions = [(await http.get(f"/creators/{c}/contribution")).json() for c in creators]
+    return {
+        "brand": uplift,
+        "budget": budget,
+        "creators": [c for c in contributions if c["attributed_orders"]],
+    }
+
+
+def print_chuanliu_report(found: dict[str, Any], impressions_granted: int) -> None:
+    brand, budget = found["brand"], found["budget"]
+    print("\nChuanliu (川流计划) — creators' distribution turned into traffic for the brand")
+    print("-" * 96)
+    print(
+        f"today's budget {budget['budget']:,} impressions; granted {budget['granted']:,} "
+        f"(this evening {impressions_granted:,}); pacing allows {budget['paced_allowance_now']:,}"
+        f" by now"
+    )
+    print(f"the brand's self-broadcast session start: {found.get('session_decision')}")
+    uplift = brand["uplift"]
+    print(
+        f"brand {brand['brand_id']}: attributed GMV ¥{brand['attributed_fen'] / 100:,.2f}, "
+        f"organic ¥{brand['organic_fen'] / 100:,.2f}, uplift "
+        f"{'n/a' if uplift is None else f'{uplift:.1%}'}"
+    )
+    for c in found["creators"]:
+        print(
+            f"creator {c['creator_id']:<16} led ¥{c['attributed_gmv_fen'] / 100:,.2f} in "
+            f"{c['attributed_orders']} orders → {c['reward_impressions']:,} reward impressions"
+        )
+    if not found["creators"]:
+        print("no creator rewards this evening")
