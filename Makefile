@@ -23,6 +23,13 @@ status: sync ## what runs and whether it answers
 
 # make run plays on its own fresh stack (.laotie/run), beside any `make up` stack.
 run: export LAOTIE_HOME := $(CURDIR)/.laotie/run
+# Compressed clocks, so 48-hour rules fire within the run: one product "hour" is a second.
+run: export SHIP_WITHIN_HOUR_S := 1
+run: export REFUND_ANSWER_S := 3
+run: export PAYMENT_TIMEOUT_S := 20
+run: export CONFIRM_WINDOW_S := 30
+run: export RETURN_WINDOW_S := 30
+run: export RECEIPT_WINDOW_S := 30
 run: sync ## the whole system doing its job locally, ending with a report (SEED=n to replay)
 	@$(RUN) laotie up --fresh || { $(RUN) laotie down; exit 1; }; \
 	$(RUN) laotie demo $(if $(SEED),--seed $(SEED)); rc=$$?; \

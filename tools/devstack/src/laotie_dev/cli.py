@@ -95,17 +95,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from laotie_dev.demo_moderation import print_moderation_report
     from laotie_dev.demo_orders import print_orders_report
     from laotie_dev.demo_scoring import print_scoring_report
+    from laotie_dev.reconcile import print_reconciliation
 
     print_orders_report(evening["orders"])
     print_live_report(evening["live"])
-    print_moderation_report(evening["moderation"])
+    print_moderation_report(evening["moderation"], evening["appeal"])
     print_scoring_report(evening["scores"])
     print_chuanliu_report(evening["chuanliu"], evening["chuanliu"]["impressions_this_evening"])
+    oversold = evening["orders"]["flash_sale"]["oversold"]
+    print_reconciliation(evening["reconciliation"], oversold)
     report_path = paths.home / "run-report.json"
     report_path.write_text(
         json.dumps({"seed": seed, "delivery": smoke, **evening}, indent=2, default=str)
     )
-    ok = smoke["ok"] and evening["orders"]["flash_sale"]["oversold"] == 0
+    ok = (
+        smoke["ok"]
+        and evening["orders"]["flash_sale"]["oversold"] == 0
+        and evening["reconciliation"]["dead_letters"] == 0
+        and evening["reconciliation"]["caught_up"]
+    )
     print(f"\nreport: {report_path}")
     return 0 if ok else 1
 
@@ -117,9 +125,10 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
     from laotie_dev import demo_chuanliu
     from laotie_dev.client import LiveApi
     from laotie_dev.demo_live import LiveEvening
-    from laotie_dev.demo_moderation import decisions
+    from laotie_dev.demo_moderation import appeal, decisions
     from laotie_dev.demo_orders import orders_walkthrough
     from laotie_dev.demo_scoring import scores
+    from laotie_dev.reconcile import reconcile
 
     settings = ServiceSettings()
     chuanliu_url = env["CHUANLIU_URL"]
@@ -128,9 +137,13 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=env["LIVE_URL"], timeout=60) as http:
         evening = LiveEvening(LiveApi(http, settings), seed)
 
+        def step(what: str) -> None:
+            print(f"▸ {what}", file=sys.stderr, flush=True)
+
         async def prepare(
             brand_shop_id: str, products: list[dict[str, Any]]
         ) -> list[tuple[str, str]]:
+            step("anchors and creators go live, pin products; viewers arrive")
             brand["id"] = brand_shop_id
             brand["products"] = ",".join(p["product_id"] for p in products)
             await evening.open_rooms()
@@ -139,6 +152,7 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
             return evening.rooms("anchor") + evening.rooms("creator")
 
         async def brand_live() -> tuple[str, str]:
+            step("the brand goes live (品牌自播); Chuanliu grants it traffic; flash sale")
             await evening.open_brand_room(brand["id"])
             await evening.pin([{"product_id": p} for p in brand["products"].split(",")])
             await evening.crowd(owner_type="brand")
@@ -150,9 +164,22 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
             return evening.rooms("brand")[0]
 
         orders = await orders_walkthrough(env["ORDERS_URL"], settings, seed, prepare, brand_live)
+        step("crediting live-room sales to the sessions")
         await evening.wait_for_sales(orders["live_room_gmv_fen"])
+        step("an anchor and a viewer post contact details; moderation steps in")
         await evening.misbehave()
         live = await evening.close()
+    anchor_id = next(s["owner"] for s in evening.sessions if s["owner_type"] == "anchor")
+    step("the banned anchor appeals; a reviewer rejects the appeal")
+    appealed = await appeal(env["MODERATION_URL"], settings, anchor_id)
+    step("waiting for every consumer to catch up")
+    reconciliation = await reconcile(
+        {
+            k.removesuffix("_URL").lower(): v
+            for k, v in env.items()
+            if k.endswith("_URL") and k != "DATABASE_URL"
+        }
+    )
     found = await decisions(env["MODERATION_URL"], settings)
     scored = await scores(env["SCORING_URL"], orders["subjects"])
     creators = sorted(orders["subjects"]["creator"])
@@ -167,8 +194,10 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
         "orders": orders,
         "live": live,
         "moderation": found,
+        "appeal": appealed,
         "scores": scored,
         "chuanliu": chuanliu,
+        "reconciliation": reconciliation,
     }
 
 

@@ -69,12 +69,21 @@ class OrdersApi:
         return Actor(Role.SELLER, f"seller-{shop_id}", shop_id)
 
     async def new_product(
-        self, seller: Actor, *, stock: int = 100, price_fen: int = 9900, **sku: Any
+        self,
+        seller: Actor,
+        *,
+        stock: int = 100,
+        price_fen: int = 9900,
+        title: str = "Wool scarf",
+        description: str = "Warm",
+        ship_within_hours: int = 48,
+        **sku: Any,
     ) -> dict[str, Any]:
         body = {
             "shop_id": seller.shop_id,
-            "title": "Wool scarf",
-            "description": "Warm",
+            "title": title,
+            "description": description,
+            "ship_within_hours": ship_within_hours,
             "skus": [{"name": "grey", "price_fen": price_fen, "stock": stock, **sku}],
         }
         response = await self.post("/products", seller, body, expect=201)
