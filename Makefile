@@ -4,7 +4,7 @@ UV ?= uv
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
-.PHONY: help sync up down status clean run smoke detectors test test-unit test-integration lint fmt topics token
+.PHONY: help sync up down status clean run bench smoke detectors test test-unit test-integration lint fmt topics token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ run: export RECEIPT_WINDOW_S := 30
 run: sync ## the whole system doing its job locally, ending with a report (SEED=n to replay)
 	@$(RUN) laotie up --fresh || { $(RUN) laotie down; exit 1; }; \
 	$(RUN) laotie demo $(if $(SEED),--seed $(SEED)); rc=$$?; \
+	$(RUN) laotie down; exit $$rc
+
+bench: export LAOTIE_HOME := $(CURDIR)/.laotie/bench
+bench: sync ## load a fresh local stack and print throughput and latency figures
+	@$(RUN) laotie up --fresh || { $(RUN) laotie down; exit 1; }; \
+	$(RUN) laotie bench $(if $(ORDERS),--orders $(ORDERS)); rc=$$?; \
 	$(RUN) laotie down; exit $$rc
 
 test: sync ## unit and integration tests (integration starts its own Kafka and Postgres)

@@ -201,6 +201,14 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
     }
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from laotie_dev.bench import print_bench, run_bench
+
+    result = run_bench(orders=args.orders, workers=args.workers)
+    print_bench(result)
+    return 0 if result["flash_sale"]["oversold"] == 0 else 1
+
+
 def _cmd_kafka_tool(args: argparse.Namespace) -> int:
     from laotie_dev.kafka import KafkaNode, ensure_jars
     from laotie_dev.stack import project_root
@@ -246,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=200)
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("bench", help="load the running stack and print figures")
+    p.add_argument("--orders", type=int, default=600)
+    p.add_argument("--workers", type=int, default=16)
+    p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("kafka-tool", help="run one of Kafka's own tools from the same jars")
     p.add_argument("main_class", help="e.g. org.apache.kafka.tools.TopicCommand")
     p.add_argument("args", nargs=argparse.REMAINDER)

@@ -1,0 +1,339 @@
+"""``make bench``: load the running pipeline and print figures (not a test).
+
+On its own fresh stack (.laotie/bench). Figures, in one run on this machine:
+1. the raw ceiling: a bare aiokafka producer and consumer, same broker, same message size;
+2. orders placed and paid per second through the real HTTP API, and each service's applied
+   events per second while it catches up; the pipeline as a ratio of the ceiling;
+3. end-to-end latency from an order event's commit (its ce_time) to its effect committed in
+   scoring, live and chuanliu — each consumer's own histogram of event age;
+4. a flash sale: N concurrent buyers on one SKU: reservations per second and oversold units;
+5. scoring catching up on the same backlog with 1, 2 and 4 consumer replicas.
+Every loop is bounded; only loopback addresses are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from laotie_common.kafka import ensure_topics
+from laotie_common.settings import KafkaSettings, ServiceSettings
+from laotie_contracts import TopicSpec
+
+from laotie_dev.client import OrdersApi
+from laotie_dev.procs import free_port, wait_until
+from laotie_dev.reconcile import _samples, _scrape, reconcile
+from laotie_dev.stack import StackPaths, project_root
+
+
+async def raw_ceiling(bootstrap: str, messages: int, size: int) -> dict[str, float]:
+    topic = f"bench.raw-{uuid.uuid4().hex[:6]}"
+    await ensure_topics(
+        KafkaSettings(kafka_bootstrap_servers=bootstrap),
+        [
+            TopicSpec(
+                name=topic,
+                owner="bench",
+                key="k",
+                partitions=6,
+                description="raw ceiling",
+                retention_ms=3_600_000,
+            )
+        ],
+    )
+    payload = b"x" * size
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        futures = [
+            await producer.send(topic, payload, key=str(i % 997).encode()) for i in range(messages)
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    produce_s = time.perf_counter() - started
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    started, seen = time.perf_counter(), 0
+    try:
+        while seen < messages and time.perf_counter() - started < 120:
+            batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+            seen += sum(len(r) for r in batch.values())
+    finally:
+        await consumer.stop()
+    consume_s = time.perf_counter() - started
+    return {
+        "messages": messages,
+        "bytes": size,
+        "produce_per_s": round(messages / produce_s),
+        "consume_per_s": round(seen / consume_s),
+    }
+
+
+def _percentiles(text: str, consumer: str, topic: str) -> dict[str, float | None]:
+    """p50/p95/p99 (upper bucket bounds) of a consumer's event-age histogram."""
+    buckets = sorted(
+        (float(labels["le"]) if labels["le"] != "+Inf" else float("inf"), value)
+        for labels, value in _samples(text, "laotie_consumer_event_age_seconds_bucket")
+        if labels.get("consumer") == consumer and labels.get("topic") == topic
+    )
+    if not buckets or buckets[-1][1] == 0:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "events": 0}
+    total = buckets[-1][1]
+
+    def at(q: float) -> float:
+        return next(le for le, count in buckets if count >= q * total) * 1000
+
+    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "events": int(total)}
+
+
+async def pipeline(
+    urls: dict[str, str], settings: ServiceSettings, orders: int, workers: int
+) -> dict[str, Any]:
+    async with httpx.AsyncClient(
+        base_url=urls["orders"], timeout=60, limits=httpx.Limits(max_connections=workers * 2)
+    ) as http:
+        api = OrdersApi(http, settings)
+        shop = await api.new_shop("brand")
+        product = await api.new_product(shop, stock=10**6, price_fen=1990)
+        sku = product["skus"][0]["sku_id"]
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(orders):
+            queue.put_nowait(i)
+        latencies: list[float] = []
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                buyer = api.buyer(f"bench-{i}")
+                t = time.perf_counter()
+                placed = await api.order(
+                    buyer, sku, channel="live_room", room_id="bench-room", anchor_id="bench-anchor"
+                )
+                await api.post(f"/orders/{placed.json()['order_id']}/pay", buyer, expect=200)
+                latencies.append(time.perf_counter() - t)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        load_s = time.perf_counter() - started
+    caught = await reconcile(urls, timeout=300)
+    drain_s = time.perf_counter() - started
+    after = await _scrape(urls)
+    applied: dict[str, float] = defaultdict(float)
+    for service, text in after.items():
+        for _, value in _samples(text, "laotie_consumer_records_total"):
+            applied[service] += value
+    latency = {
+        s: _percentiles(after[s], s, "orders.order") for s in ("live", "scoring", "chuanliu")
+    }
+    return {
+        "orders": orders,
+        "workers": workers,
+        "orders_per_s": round(orders / load_s, 1),
+        "place_and_pay_median_ms": round(statistics.median(latencies) * 1000, 1),
+        "caught_up": caught["caught_up"],
+        "seconds_until_all_consumers_caught_up": round(drain_s, 1),
+        "consumer_events_per_s": {
+            s: round(v / drain_s, 1) for s, v in sorted(applied.items()) if v
+        },
+        "commit_to_effect_latency": latency,
+    }
+
+
+async def flash_sale(
+    url: str, settings: ServiceSettings, buyers: int, stock: int
+) -> dict[str, Any]:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60, limits=httpx.Limits(max_connections=100)
+    ) as http:
+        api = OrdersApi(http, settings)
+        shop = await api.new_shop("brand")
+        product = await api.new_product(shop, stock=stock, price_fen=990, per_buyer_limit=1)
+        sku = product["skus"][0]["sku_id"]
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(api.order(api.buyer(f"rush-{i}"), sku, expect=None) for i in range(buyers))
+        )
+        elapsed = time.perf_counter() - started
+        left = (await api.get(f"/products/{product['product_id']}"))["skus"][0]["stock"]
+    won = sum(1 for r in results if r.status_code == 201)
+    return {
+        "buyers": buyers,
+        "stock": stock,
+        "reserved": won,
+        "left": left,
+        "oversold": max(0, won - stock),
+        "reservations_per_s": round(won / elapsed, 1),
+        "seconds": round(elapsed, 2),
+    }
+
+
+def replica_scaling(env: dict[str, str], counts: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Scoring replicas in a fresh consumer group and schema, on the orders.order backlog."""
+    rows = []
+    root = project_root()
+    for replicas in counts:
+        tag = uuid.uuid4().hex[:6]
+        service_env = {
+            **os.environ,
+            **env,
+            "DB_SCHEMA": f"scoring_bench_{tag}",
+            "CONSUMER_GROUP": f"scoring-bench-{tag}",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "WARNING",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "laotie_scoring", "migrate"],
+            env=service_env,
+            check=True,
+            capture_output=True,
+            cwd=root,
+        )
+        ports = [free_port() for _ in range(replicas)]
+        started = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "laotie_scoring", "serve"],
+                env={**service_env, "HTTP_PORT": str(p)},
+                cwd=root,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for p in ports
+        ]
+        try:
+            target = _published(env, "orders.order")
+
+            def done(ports: list[int] = ports, target: int = target) -> bool:
+                return _finished(ports) >= target
+
+            wait_until(done, timeout=600, what="scoring replicas to catch up", interval=0.5)
+            elapsed = time.perf_counter() - started
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=60)
+        rows.append(
+            {
+                "replicas": replicas,
+                "records": target,
+                "seconds": round(elapsed, 1),
+                "records_per_s": round(target / elapsed, 1),
+            }
+        )
+    return rows
+
+
+def _published(env: dict[str, str], topic: str) -> int:
+    text = httpx.get(f"{env['ORDERS_URL']}/metrics", timeout=10).text
+    return int(
+        sum(
+            v
+            for labels, v in _samples(text, "laotie_outbox_published_total")
+            if labels["topic"] == topic
+        )
+    )
+
+
+def _finished(ports: list[int]) -> int:
+    total = 0.0
+    for port in ports:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue
+        total += sum(
+            v
+            for labels, v in _samples(text, "laotie_consumer_records_total")
+            if labels["topic"] == "orders.order"
+        )
+    return int(total)
+
+
+def run_bench(orders: int, workers: int) -> dict[str, Any]:
+    paths = StackPaths(project_root())
+    env = dict(line.split("=", 1) for line in paths.env.read_text().splitlines() if "=" in line)
+    settings = ServiceSettings()
+    urls = {
+        k.removesuffix("_URL").lower(): v
+        for k, v in env.items()
+        if k.endswith("_URL") and k != "DATABASE_URL"
+    }
+    print("▸ raw ceiling: bare aiokafka producer and consumer", file=sys.stderr)
+    ceiling = asyncio.run(raw_ceiling(env["KAFKA_BOOTSTRAP_SERVERS"], 20_000, 900))
+    print(f"▸ pipeline: {orders} orders placed and paid by {workers} clients", file=sys.stderr)
+    flow = asyncio.run(pipeline(urls, settings, orders, workers))
+    print("▸ flash sale", file=sys.stderr)
+    flash = asyncio.run(flash_sale(urls["orders"], settings, buyers=400, stock=200))
+    print("▸ scoring replicas 1, 2, 4 on the same backlog", file=sys.stderr)
+    scaling = replica_scaling(env, (1, 2, 4))
+    result = {
+        "ceiling": ceiling,
+        "pipeline": flow,
+        "flash_sale": flash,
+        "scoring_replicas": scaling,
+        "cpus": os.cpu_count(),
+    }
+    rates = flow["consumer_events_per_s"]
+    result["ratios_to_ceiling"] = {
+        s: round(r / ceiling["consume_per_s"], 4) for s, r in rates.items()
+    }
+    (paths.home / "bench.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def print_bench(r: dict[str, Any]) -> None:
+    c, p, f = r["ceiling"], r["pipeline"], r["flash_sale"]
+    print("\nLaotie benchmark (one run; the machine is noisy — compare medians across runs)")
+    print("-" * 88)
+    print(
+        f"raw aiokafka ceiling ({c['bytes']} B): produce {c['produce_per_s']:,}/s, "
+        f"consume {c['consume_per_s']:,}/s"
+    )
+    print(
+        f"orders placed+paid via HTTP: {p['orders_per_s']}/s with {p['workers']} clients "
+        f"(median {p['place_and_pay_median_ms']} ms per order)"
+    )
+    print(f"all consumers caught up after {p['seconds_until_all_consumers_caught_up']} s")
+    for service, rate in p["consumer_events_per_s"].items():
+        print(
+            f"  {service:<11} applied {rate:>8}/s   = {r['ratios_to_ceiling'][service]:.2%} "
+            "of the raw consume ceiling"
+        )
+    print("commit → effect latency (ce_time to the effect's commit, per consumer):")
+    for service, lat in p["commit_to_effect_latency"].items():
+        print(
+            f"  {service:<11} p50 ≤ {lat['p50_ms']} ms  p95 ≤ {lat['p95_ms']} ms  "
+            f"p99 ≤ {lat['p99_ms']} ms  ({lat['events']} events)"
+        )
+    print(
+        f"flash sale: {f['buyers']} buyers, stock {f['stock']}: {f['reserved']} reserved in "
+        f"{f['seconds']} s ({f['reservations_per_s']}/s), left {f['left']}, "
+        f"oversold {f['oversold']}"
+    )
+    print("scoring catching up on the orders.order backlog:")
+    for row in r["scoring_replicas"]:
+        print(
+            f"  {row['replicas']} replica(s): {row['records']} records in {row['seconds']} s "
+            f"= {row['records_per_s']}/s"
+        )
