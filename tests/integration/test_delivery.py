@@ -88,9 +88,8 @@ async def test_consumer_killed_after_effect_before_offset_commit_applies_once(
     assert await crashing.wait_exit() == 137, crashing.log()
     applied = await _applied(db)
     assert len(applied) == 3, "the third effect committed before the crash"
-    assert sum((await _committed(probe_settings)).values()) == 2, (
-        "only the first two offsets were committed: the third record will come again"
-    )
+    committed_before = sum((await _committed(probe_settings)).values())
+    assert committed_before <= 2, "the third record's offset was not committed: it will come again"
 
     healthy = ProbeProcess(probe_settings).start()
     try:
@@ -111,7 +110,10 @@ async def test_consumer_killed_after_effect_before_offset_commit_applies_once(
     applied = await _applied(db)
     assert set(applied) == set(ids)
     assert set(applied.values()) == {1}, f"an event applied more than once: {applied}"
-    assert metric_value(metrics, "laotie_consumer_records_total", outcome="duplicate") == 1
+    redelivered = 3 - committed_before  # applied before the crash, offsets not yet committed
+    assert metric_value(metrics, "laotie_consumer_records_total", outcome="duplicate") == (
+        redelivered
+    )
 
 
 async def test_poison_records_go_to_dead_letters_and_the_partition_moves_on(

@@ -55,6 +55,9 @@ class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Commit what was applied on these partitions before another member takes them.
+        await self.consumer.flush(only=set(revoked))
+        self.consumer.forget(set(revoked))
         self.consumer.assigned -= set(revoked)
         metrics.CONSUMER_ASSIGNED_PARTITIONS.labels(self.consumer.name).set(
             len(self.consumer.assigned)
@@ -120,6 +123,14 @@ class EventConsumer:
         self.joined = False
         self.stopping = False
         self._subscriber: Any = None
+        # Offsets are committed every few records or milliseconds, and only explicit offsets
+        # of records already applied (never the consumer's position, which runs ahead of the
+        # record in hand). Every effect is idempotent by ce_id, so what a crash leaves
+        # uncommitted is redelivered and changes nothing.
+        self._done: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._uncommitted = 0
+        self._last_commit = time.monotonic()
 
     def attach(self, broker: KafkaBroker) -> None:
         subscriber = broker.subscriber(
@@ -159,12 +170,14 @@ class EventConsumer:
             if outcome is None:
                 return  # left in place (seeked back); fetched again
             fault_point("consumer.before_ack")
-            try:
-                await msg.ack()
-            except Exception as exc:
-                log.warning(
-                    "offset commit failed; record will be redelivered and skipped", error=repr(exc)
-                )
+            self._done[TopicPartition(record.topic, record.partition)] = record.offset + 1
+            self._uncommitted += 1
+            interval = self.settings.consumer_commit_interval_s
+            if (
+                time.monotonic() - self._last_commit >= interval
+                or self._uncommitted >= self.settings.consumer_commit_every
+            ):
+                await self.flush()
             metrics.CONSUMER_RECORDS.labels(self.name, record.topic, event_type, outcome).inc()
             metrics.CONSUMER_HANDLE_SECONDS.labels(self.name, record.topic).observe(
                 time.perf_counter() - started
@@ -299,6 +312,38 @@ class EventConsumer:
     async def _pause(self, seconds: float) -> None:
         if not self.stopping:
             await asyncio.sleep(seconds)
+
+    async def flush(self, only: set[TopicPartition] | None = None) -> None:
+        """Commit the offsets after the records applied so far (of ``only`` these partitions)."""
+        consumer = self.kafka_consumer
+        pending = {
+            tp: offset
+            for tp, offset in self._done.items()
+            if self._committed.get(tp) != offset and (only is None or tp in only)
+        }
+        self._last_commit = time.monotonic()
+        if consumer is None or not pending:
+            return
+        try:
+            await consumer.commit(pending)
+            self._committed.update(pending)
+            if only is None:
+                self._uncommitted = 0
+        except Exception as exc:
+            log.warning(
+                "offset commit failed; records will be redelivered and skipped", error=repr(exc)
+            )
+
+    async def flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.consumer_commit_interval_s)
+            if self._uncommitted:
+                await self.flush()
+
+    def forget(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self._done.pop(tp, None)
+            self._committed.pop(tp, None)
 
     # --- observability ------------------------------------------------------------------
     def ready(self) -> bool:

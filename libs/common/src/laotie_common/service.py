@@ -146,6 +146,7 @@ class Service:
             await self.broker.start()
         self._lag_task = asyncio.create_task(self._watch_lag())
         self._background = [asyncio.create_task(job(self)) for job in self.spec.background]
+        self._background += [asyncio.create_task(c.flush_periodically()) for c in self.consumers]
         log.info("service started", version=self.spec.version)
 
     async def stop(self) -> None:
@@ -156,6 +157,9 @@ class Service:
                 await task
         for consumer in self.consumers:
             consumer.stopping = True
+        for consumer in self.consumers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.flush(), self.settings.graceful_timeout_s)
         if self.consumers:
             await self.broker.stop()  # waits for in-flight handlers up to graceful_timeout
         if self.relay:

@@ -88,6 +88,12 @@ class ServiceSettings(KafkaSettings):
     consumer_backoff_initial_s: float = 0.1
     consumer_backoff_max_s: float = 5.0
     consumer_max_poll_interval_ms: int = 300_000
+    consumer_commit_interval_s: float = Field(
+        default=0.2, gt=0, description="Commit offsets at least this often while consuming."
+    )
+    consumer_commit_every: int = Field(
+        default=200, ge=1, description="...or after this many applied records, if sooner."
+    )
 
     graceful_timeout_s: float = 20.0
 
