@@ -36,7 +36,8 @@ run: sync ## the whole system doing its job locally, ending with a report (SEED=
 	$(RUN) laotie down; exit $$rc
 
 bench: export LAOTIE_HOME := $(CURDIR)/.laotie/bench
-bench: sync ## load a fresh local stack and print throughput and latency figures
+bench: export LAOTIE_TOPIC_PARTITIONS := $(if $(PARTITIONS),orders.order=$(PARTITIONS))
+bench: sync ## load a fresh stack and print figures (ORDERS=n, PARTITIONS=n for orders.order)
 	@$(RUN) laotie up --fresh || { $(RUN) laotie down; exit 1; }; \
 	$(RUN) laotie bench $(if $(ORDERS),--orders $(ORDERS)); rc=$$?; \
 	$(RUN) laotie down; exit $$rc

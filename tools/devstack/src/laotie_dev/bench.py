@@ -244,6 +244,18 @@ def replica_scaling(env: dict[str, str], counts: tuple[int, ...]) -> list[dict[s
     return rows
 
 
+async def _partitions(bootstrap: str, topic: str) -> int:
+    from laotie_common.kafka import make_admin
+
+    admin = make_admin(KafkaSettings(kafka_bootstrap_servers=bootstrap))
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        return len(described["partitions"])
+    finally:
+        await admin.close()
+
+
 def _published(env: dict[str, str], topic: str) -> int:
     text = httpx.get(f"{env['ORDERS_URL']}/metrics", timeout=10).text
     return int(
@@ -293,6 +305,9 @@ def run_bench(orders: int, workers: int) -> dict[str, Any]:
         "flash_sale": flash,
         "scoring_replicas": scaling,
         "cpus": os.cpu_count(),
+        "orders_order_partitions": asyncio.run(
+            _partitions(env["KAFKA_BOOTSTRAP_SERVERS"], "orders.order")
+        ),
     }
     rates = flow["consumer_events_per_s"]
     result["ratios_to_ceiling"] = {
@@ -331,7 +346,10 @@ def print_bench(r: dict[str, Any]) -> None:
         f"{f['seconds']} s ({f['reservations_per_s']}/s), left {f['left']}, "
         f"oversold {f['oversold']}"
     )
-    print("scoring catching up on the orders.order backlog:")
+    print(
+        f"scoring catching up on the orders.order backlog "
+        f"({r['orders_order_partitions']} partitions):"
+    )
     for row in r["scoring_replicas"]:
         print(
             f"  {row['replicas']} replica(s): {row['records']} records in {row['seconds']} s "

@@ -38,7 +38,7 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 
     from laotie_dev.probe import probe_topics
 
-    specs = list(all_topics())
+    specs = [_with_partition_override(s) for s in all_topics()]
     if args.probe:
         specs += probe_topics("probe.events")
     if args.action == "list":
@@ -55,6 +55,19 @@ def _cmd_topics(args: argparse.Namespace) -> int:
         for change in changes:
             print(change)
     return 0
+
+
+def _with_partition_override(spec: Any) -> Any:
+    """LAOTIE_TOPIC_PARTITIONS="orders.order=3,live.room=2": other partition counts for local
+    experiments (make bench PARTITIONS=...); the registry stays the source for clusters."""
+    import dataclasses
+    import os
+
+    for item in os.environ.get("LAOTIE_TOPIC_PARTITIONS", "").split(","):
+        name, _, count = item.partition("=")
+        if name.strip() == spec.name and count.strip().isdigit():
+            return dataclasses.replace(spec, partitions=int(count))
+    return spec
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
