@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -184,3 +185,58 @@ async def test_poison_records_go_to_dead_letters_and_the_partition_moves_on(
     assert {header(r, "dlq_error_class") for r in dead} == {"poison"}
     assert header(dead[1], "ce_id") == wrong_data.id, "CloudEvents headers are kept for replay"
     assert metric_value(metrics, "laotie_dead_letters_total", topic=topic) == 2
+
+
+async def test_a_record_parked_by_a_bug_is_replayed_after_the_fix(
+    probe_settings: ProbeSettings, db: asyncpg.Connection
+) -> None:
+    """An unknown error (a bug) is retried, then dead-lettered; the partition moves on.
+    After the fix, `laotie dlq replay` puts the record back and it is applied once."""
+    from laotie_common.settings import KafkaSettings
+    from laotie_dev.dlq import read_dead_letters, replay
+
+    async with db.transaction():
+        ids = await write_probes(db, probe_settings, "buggy", 1, 4)
+    buggy = ProbeProcess(probe_settings, {"PROBE_BUG_SEQ": "2", "CONSUMER_MAX_ATTEMPTS": "3"})
+    buggy.start()
+    try:
+        await buggy.wait_ready()
+
+        async def others_applied() -> bool:
+            return set(await _applied(db)) == {ids[0], ids[2], ids[3]}
+
+        await eventually(others_applied, what="the records after the bug applied")
+    finally:
+        buggy.stop()
+    kafka = KafkaSettings(kafka_bootstrap_servers=probe_settings.kafka_bootstrap_servers)
+
+    async def parked() -> list[Any]:
+        letters = await read_dead_letters(kafka, "probe")
+        return [d for d in letters if d.header("ce_id") == ids[1]]
+
+    [letter] = await eventually(parked, what="the buggy record in the dead-letter topic")
+    assert letter.header("dlq_error_class") == "unknown"
+    assert letter.header("dlq_attempts") == "3"
+    assert "planted bug" in (letter.header("dlq_reason") or "")
+
+    fixed = ProbeProcess(probe_settings).start()
+    try:
+        await fixed.wait_ready()
+        assert await replay(kafka, [letter]) == [f"{letter.ref} → {probe_settings.probe_topic}"]
+
+        async def all_applied() -> bool:
+            return len(await _applied(db)) == 4
+
+        await eventually(all_applied, what="the replayed record applied")
+        assert await replay(kafka, [letter])  # replaying again changes nothing:
+
+        async def seen_as_duplicate() -> bool:
+            text = await fixed.metrics()
+            return metric_value(text, "laotie_consumer_records_total", outcome="duplicate") >= 1
+
+        await eventually(seen_as_duplicate, what="the second replay consumed as a duplicate")
+    finally:
+        fixed.stop()
+    applied = await _applied(db)
+    assert set(applied) == set(ids)
+    assert set(applied.values()) == {1}

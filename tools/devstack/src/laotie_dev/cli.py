@@ -222,6 +222,56 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0 if result["flash_sale"]["oversold"] == 0 else 1
 
 
+def _cmd_dlq(args: argparse.Namespace) -> int:
+    from laotie_common.settings import KafkaSettings
+
+    from laotie_dev.dlq import read_dead_letters, replay
+
+    settings = KafkaSettings()
+    letters = asyncio.run(read_dead_letters(settings, args.service))
+    if args.refs:
+        wanted = set(args.refs)
+        letters = [d for d in letters if d.ref in wanted]
+        missing = wanted - {d.ref for d in letters}
+        if missing:
+            print(f"no dead letter {', '.join(sorted(missing))} in {args.service}", file=sys.stderr)
+            return 2
+    if args.reason:
+        letters = [d for d in letters if args.reason in (d.header("dlq_reason") or "")]
+    if args.action == "list":
+        for letter in letters:
+            s = letter.summary()
+            print(
+                f"{s['ref']:<10} {s['original']:<34} {s['event_type'] or '?':<32} "
+                f"{s['error_class']:<9} {s['reason']}"
+            )
+        print(f"{len(letters)} dead letter(s) in {args.service}", file=sys.stderr)
+    elif args.action == "show":
+        print(
+            json.dumps(
+                [
+                    {
+                        **d.summary(),
+                        "key": (d.key or b"").decode(errors="replace"),
+                        "value": (d.value or b"").decode(errors="replace"),
+                    }
+                    for d in letters
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        if not args.refs and not args.all and not args.reason:
+            print(
+                "name the dead letters to replay (refs), --reason TEXT, or --all", file=sys.stderr
+            )
+            return 2
+        for line in asyncio.run(replay(settings, letters)):
+            print(f"replayed {line}")
+    return 0
+
+
 def _cmd_kafka_tool(args: argparse.Namespace) -> int:
     from laotie_dev.kafka import KafkaNode, ensure_jars
     from laotie_dev.stack import project_root
@@ -271,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--orders", type=int, default=600)
     p.add_argument("--workers", type=int, default=16)
     p.set_defaults(func=_cmd_bench)
+    p = sub.add_parser("dlq", help="list, show or replay a service's dead letters")
+    p.add_argument("action", choices=["list", "show", "replay"])
+    p.add_argument("service", help="orders, live, moderation, scoring, chuanliu (or a topic)")
+    p.add_argument("refs", nargs="*", help="partition:offset of dead letters (default: all)")
+    p.add_argument("--reason", help="only those whose reason contains this text")
+    p.add_argument("--all", action="store_true", help="replay: every dead letter")
+    p.set_defaults(func=_cmd_dlq)
     p = sub.add_parser("kafka-tool", help="run one of Kafka's own tools from the same jars")
     p.add_argument("main_class", help="e.g. org.apache.kafka.tools.TopicCommand")
     p.add_argument("args", nargs=argparse.REMAINDER)

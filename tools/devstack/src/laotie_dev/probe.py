@@ -42,6 +42,8 @@ class ProbeSettings(ServiceSettings):
     service_name: str = "probe"
     probe_topic: str = PROBE_TOPIC_DEFAULT
     probe_consume: bool = True
+    # A planted bug for tests of dead letters and replay: this seq fails to apply.
+    probe_bug_seq: int | None = None
 
 
 def probe_topics(name: str) -> list[TopicSpec]:
@@ -70,8 +72,10 @@ class SendProbes(BaseModel):
     count: int = Field(default=1, ge=1, le=10_000)
 
 
-async def apply_probe(conn: Connection, envelope: Envelope) -> None:
+async def apply_probe(conn: Connection, envelope: Envelope, bug_seq: int | None = None) -> None:
     probe: ProbeSent = envelope.parse(ProbeSent)
+    if bug_seq is not None and probe.seq == bug_seq:
+        raise RuntimeError(f"planted bug: cannot apply seq {bug_seq}")
     await conn.execute(
         "INSERT INTO probe_effects (event_id, probe_key, seq, sent_at) VALUES ($1, $2, $3, $4)",
         envelope.id,
@@ -139,7 +143,16 @@ def probe_router(service: Service) -> APIRouter:
 def build(settings: ProbeSettings | None = None) -> Service:
     settings = settings or ProbeSettings()
     subscriptions = (
-        [Subscription(topics=[settings.probe_topic], handlers={"probe.events.sent": apply_probe})]
+        [
+            Subscription(
+                topics=[settings.probe_topic],
+                handlers={
+                    "probe.events.sent": lambda conn, env: apply_probe(
+                        conn, env, settings.probe_bug_seq
+                    )
+                },
+            )
+        ]
         if settings.probe_consume
         else []
     )
