@@ -44,4 +44,7 @@ def test_logs_never_carry_tokens() -> None:
         },
     )
     assert event == {"authorization": "***", "note": "sent Bearer *** to x", "jwt_secret": "***"}
+    contact = redact(None, "info", {"error": "bad text: call 13812345678 now", "n": 5})
+    assert contact == {"error": "bad text: call 138******** now", "n": 5}
+    assert redact(None, "info", {"order": "2026112312345678"}) == {"order": "2026112312345678"}
     assert structlog.get_config()  # structlog is importable and configured by default

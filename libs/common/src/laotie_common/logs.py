@@ -16,15 +16,20 @@ import structlog
 
 _SECRET_KEYS = re.compile(r"(authorization|token|password|secret|jwt)", re.IGNORECASE)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+")
+# Contact details never reach the logs: mainland mobile numbers keep their first 3 digits.
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{8}(?!\d)")
 
 
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Never write secrets: values of secret-looking keys and bearer tokens are masked."""
+    """Never write secrets or contacts: secret-looking keys, bearer tokens and mobile
+    numbers are masked."""
     for key, value in list(event_dict.items()):
         if _SECRET_KEYS.search(key):
             event_dict[key] = "***"
-        elif isinstance(value, str) and "Bearer" in value:
-            event_dict[key] = _BEARER.sub(r"\1***", value)
+        elif isinstance(value, str):
+            if "Bearer" in value:
+                value = _BEARER.sub(r"\1***", value)
+            event_dict[key] = _PHONE.sub(r"\1********", value)
     return event_dict
 
 
