@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +24,8 @@ class Infra:
     kafka_bootstrap: str
     database_url: str
     how: str
+    kafka_node: Any = None  # the local broker and database, when this session started them
+    postgres_node: Any = None
 
 
 def _docker_available() -> bool:
@@ -58,7 +61,7 @@ def _local() -> Iterator[Infra]:
     try:
         pg.start()
         kafka.start()
-        yield Infra(kafka.bootstrap, pg.url, f"local processes in {work}")
+        yield Infra(kafka.bootstrap, pg.url, f"local processes in {work}", kafka, pg)
     finally:
         kafka.stop()
         pg.stop(mode="immediate")

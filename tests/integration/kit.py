@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -163,6 +164,20 @@ class ServiceProcess:
     async def metrics(self) -> str:
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
             return (await http.get("/metrics")).text
+
+    def kill(self) -> None:
+        """kill -9: no graceful anything."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
 
     def stop(self) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

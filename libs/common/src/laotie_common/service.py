@@ -87,7 +87,8 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
         allow_auto_create_topics=False,  # topics come from the registry, never by accident
         graceful_timeout=settings.graceful_timeout_s,
         enable_idempotence=True,
-        logger=None,
+        # FastStream logs per message at INFO (dropped: stdlib level is WARNING+) and its
+        # consumer-loop errors at ERROR (kept: a stuck subscriber must be visible).
     )
 
 
