@@ -4,7 +4,7 @@ UV ?= uv
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
-.PHONY: help sync up down status clean run bench smoke detectors test test-unit test-integration lint fmt topics token
+.PHONY: help sync up down status clean run bench smoke detectors test test-unit test-integration lint fmt topics token dlq
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -41,6 +41,10 @@ bench: sync ## load a fresh stack and print figures (ORDERS=n, PARTITIONS=n for 
 	@$(RUN) laotie up --fresh || { $(RUN) laotie down; exit 1; }; \
 	$(RUN) laotie bench $(if $(ORDERS),--orders $(ORDERS)); rc=$$?; \
 	$(RUN) laotie down; exit $$rc
+
+dlq: sync ## dead letters on the `make up` stack: make dlq SERVICE=scoring [ACTION=show|replay] [REFS=0:12] [REASON=text]
+	@test -n "$(SERVICE)" || { echo "make dlq SERVICE=<orders|live|moderation|scoring|chuanliu>"; exit 2; }
+	@$(RUN) laotie dlq $(or $(ACTION),list) $(SERVICE) $(REFS) $(if $(REASON),--reason '$(REASON)')
 
 test: sync ## unit and integration tests (integration starts its own Kafka and Postgres)
 	@$(RUN) pytest $(PYTEST_ARGS)

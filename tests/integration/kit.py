@@ -217,9 +217,15 @@ def metric_value(text: str, name: str, **labels: str) -> float:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    module: str, bootstrap: str, database_url: str, **env: str
+    module: str,
+    bootstrap: str,
+    database_url: str,
+    *,
+    admin: Any = None,
+    **env: str,
 ) -> AsyncIterator[ServiceProcess]:
-    """A service process on its own schema and consumer group, topics created, migrated."""
+    """A service process on its own schema and consumer group, topics created, migrated.
+    ``admin``: the KafkaSettings to create topics with (a secured broker's admin)."""
     from laotie_common.kafka import ensure_topics
     from laotie_common.settings import KafkaSettings
     from laotie_contracts import all_topics
@@ -233,7 +239,7 @@ async def running_service(
         "CONSUMER_GROUP": f"{name}-{unique}",
         **env,
     }
-    await ensure_topics(KafkaSettings(kafka_bootstrap_servers=bootstrap), all_topics())
+    await ensure_topics(admin or KafkaSettings(kafka_bootstrap_servers=bootstrap), all_topics())
     process = ServiceProcess(module, env_vars)
     migrate = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -48,3 +48,19 @@ def test_logs_never_carry_tokens() -> None:
     assert contact == {"error": "bad text: call 138******** now", "n": 5}
     assert redact(None, "info", {"order": "2026112312345678"}) == {"order": "2026112312345678"}
     assert structlog.get_config()  # structlog is importable and configured by default
+
+
+def test_acls_follow_the_registry_and_grant_nothing_else() -> None:
+    from laotie_contracts.acls import service_acls
+    from laotie_contracts.topics import SERVICES, all_topics
+
+    for service in SERVICES:
+        acls = service_acls(service)
+        writes = {a.name for a in acls if a.resource == "topic" and "Write" in a.operations}
+        reads = {a.name for a in acls if a.resource == "topic" and "Read" in a.operations}
+        assert writes == {t.name for t in all_topics() if t.owner == service}
+        assert reads == {t.name for t in all_topics() if service in t.consumers}
+        assert not writes & reads, "a service never reads a topic it writes"
+        assert f"{service}.dead-letter" in writes
+        groups = [a for a in acls if a.resource == "group"]
+        assert [(g.name, g.pattern) for g in groups] == [(service, "prefix")]

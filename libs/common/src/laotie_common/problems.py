@@ -116,6 +116,21 @@ def install_problem_handlers(app: FastAPI) -> None:
             )
         )
 
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    @app.exception_handler(UnicodeEncodeError)
+    async def on_unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+        # Postgres text holds no NUL character, UTF-8 no unpaired surrogate: refused whole.
+        return problem_response(
+            problem_body(
+                400,
+                "Invalid text",
+                "text may not contain NUL characters or unpaired surrogates; nothing was changed",
+                "invalid-text",
+                request.url.path,
+            )
+        )
+
     @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(asyncpg.DeadlockDetectedError)
     @app.exception_handler(asyncpg.SerializationError)

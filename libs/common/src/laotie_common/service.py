@@ -28,7 +28,9 @@ from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from laotie_contracts import dead_letter_topic
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from laotie_common import metrics
 from laotie_common.consumer import EventConsumer, Handler
@@ -216,6 +218,7 @@ class Service:
         app.state.settings = self.settings
         app.state.service = self
         install_problem_handlers(app)
+        app.add_middleware(_StreamedBodyLimit)  # inner: its error reaches the route as is
         app.add_middleware(_RedAndLimits)
         app.include_router(self._ops_router())
         for build in self.spec.routers:
@@ -274,6 +277,34 @@ def main(build: Callable[[], Service], argv: Sequence[str] | None = None) -> int
         return 0
     service.run()
     return 0
+
+
+class _StreamedBodyLimit:
+    """Counts the bytes of bodies sent without a Content-Length (chunked) as the route reads
+    them, and fails the read with 413 past ``MAX_BODY_BYTES``: nothing past the limit is
+    buffered. Declared lengths are refused before reading by ``_RedAndLimits``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise StarletteHTTPException(
+                        413, f"request bodies are limited to {MAX_BODY_BYTES} bytes"
+                    )
+            return message
+
+        await self.app(scope, limited, send)
 
 
 class _RedAndLimits(BaseHTTPMiddleware):

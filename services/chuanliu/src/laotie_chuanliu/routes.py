@@ -11,7 +11,7 @@ from laotie_common.db import Connection
 from laotie_common.idempotency import run_command
 from laotie_common.problems import NotFound, Unprocessable
 from laotie_common.service import Service
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from laotie_chuanliu.bridge import Tx, budget_view, set_budget, uplift
 from laotie_chuanliu.policy import ChuanliuPolicy
@@ -20,7 +20,7 @@ from laotie_chuanliu.policy import ChuanliuPolicy
 class SetBudget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    daily_impressions: int = Field(ge=0, le=10**12)
+    daily_impressions: StrictInt = Field(ge=0, le=10**12)
 
 
 def chuanliu_router(service: Service, policy: ChuanliuPolicy) -> APIRouter:

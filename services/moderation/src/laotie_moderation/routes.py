@@ -13,7 +13,7 @@ from laotie_common.db import Connection
 from laotie_common.idempotency import run_command
 from laotie_common.problems import NotFound
 from laotie_common.service import Service
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from laotie_moderation import usecases
 from laotie_moderation.policy import Policy
@@ -39,7 +39,7 @@ class FileReport(Body):
 
 
 class Decision(Body):
-    upheld: bool
+    upheld: StrictBool
     note: Annotated[str, Field(max_length=2000)] = ""
 
 

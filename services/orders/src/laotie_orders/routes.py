@@ -15,7 +15,7 @@ from laotie_common.db import Connection
 from laotie_common.idempotency import run_command
 from laotie_common.problems import Conflict, Forbidden, NotFound
 from laotie_common.service import Service
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from laotie_orders import usecases
 from laotie_orders.domain import IllegalTransition, RuleViolation, Windows
@@ -39,9 +39,9 @@ class CreateShop(Body):
 
 class NewSku(Body):
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    price_fen: int = Field(ge=0, le=10**10)
-    stock: int = Field(ge=0, le=10**7)
-    per_buyer_limit: int | None = Field(default=None, ge=1, le=10**4)
+    price_fen: StrictInt = Field(ge=0, le=10**10)
+    stock: StrictInt = Field(ge=0, le=10**7)
+    per_buyer_limit: StrictInt | None = Field(default=None, ge=1, le=10**4)
     sale_starts_at: datetime | None = None
     sale_ends_at: datetime | None = None
 
@@ -59,24 +59,24 @@ class ListProduct(Body):
     shop_id: Id
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Text = ""
-    ship_within_hours: int = Field(default=48, ge=1, le=24 * 30)
+    ship_within_hours: StrictInt = Field(default=48, ge=1, le=24 * 30)
     skus: list[NewSku] = Field(min_length=1, max_length=50)
 
 
 class ChangeSku(Body):
-    price_fen: int | None = Field(default=None, ge=0, le=10**10)
-    stock: int | None = Field(default=None, ge=0, le=10**7)
+    price_fen: StrictInt | None = Field(default=None, ge=0, le=10**10)
+    stock: StrictInt | None = Field(default=None, ge=0, le=10**7)
 
 
 class PlaceOrder(Body):
     sku_id: Id
-    quantity: int = Field(default=1, ge=1, le=999)
+    quantity: StrictInt = Field(default=1, ge=1, le=999)
     channel: Literal["live_room", "short_video", "shop_page", "distribution"]
     room_id: Id | None = None
     anchor_id: Id | None = None
     video_id: Id | None = None
     creator_id: Id | None = None
-    commission_rate_bp: int | None = Field(default=None, ge=0, le=10_000)
+    commission_rate_bp: StrictInt | None = Field(default=None, ge=0, le=10_000)
 
 
 class Ship(Body):
@@ -86,7 +86,7 @@ class Ship(Body):
 class RequestRefund(Body):
     kind: Literal["refund_only", "return_and_refund"]
     reason: Literal["quality", "not_as_described", "not_received", "changed_mind"]
-    amount_fen: int | None = Field(default=None, ge=1, le=10**12)
+    amount_fen: StrictInt | None = Field(default=None, ge=1, le=10**12)
 
 
 class Reject(Body):
@@ -98,9 +98,9 @@ class Decide(Body):
 
 
 class Review(Body):
-    product_stars: int = Field(ge=1, le=5)
-    logistics_stars: int = Field(ge=1, le=5)
-    service_stars: int = Field(ge=1, le=5)
+    product_stars: StrictInt = Field(ge=1, le=5)
+    logistics_stars: StrictInt = Field(ge=1, le=5)
+    service_stars: StrictInt = Field(ge=1, le=5)
     text: Text = ""
 
 

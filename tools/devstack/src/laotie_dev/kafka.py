@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from laotie_dev.procs import pid_alive, port_open, tail, terminate, wait_until
@@ -62,6 +63,43 @@ def ensure_jars(root: Path, cache: Path) -> Path:
     return libs
 
 
+def acl_tool_args(service: str) -> list[list[str]]:
+    """Arguments for Kafka's ``AclCommand`` that grant ``service`` exactly its registry ACLs
+    (one invocation per resource kind, pattern and operation set)."""
+    from laotie_contracts.acls import principal, service_acls
+
+    grouped: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+    for acl in service_acls(service):
+        grouped.setdefault((acl.resource, acl.pattern, acl.operations), []).append(acl.name)
+    commands: list[list[str]] = []
+    for (resource, pattern, operations), names in grouped.items():
+        args = ["--add", "--allow-principal", principal(service)]
+        args += ["--resource-pattern-type", "prefixed" if pattern == "prefix" else "literal"]
+        for operation in operations:
+            args += ["--operation", operation]
+        for name in names:
+            args += [f"--{resource}", name]
+        commands.append(args)
+    return commands
+
+
+@dataclass
+class KafkaSecurity:
+    """A secured listener: SASL_SSL with SCRAM-SHA-512 users, a self-signed certificate for
+    127.0.0.1, and the StandardAuthorizer (deny unless an ACL allows; ``admin`` is super).
+
+    The CONTROLLER listener stays PLAINTEXT on loopback (KRaft cannot use SCRAM there), so its
+    ``ANONYMOUS`` principal is a super user too; clusters use Strimzi's mTLS instead."""
+
+    users: dict[str, str]
+    admin: str = "admin"
+    store_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+
+    def __post_init__(self) -> None:
+        if self.admin not in self.users:
+            raise ValueError(f"the admin user {self.admin!r} needs a password in users")
+
+
 @dataclass
 class KafkaNode:
     """One KRaft node (broker + controller) listening on 127.0.0.1."""
@@ -73,6 +111,7 @@ class KafkaNode:
     controller_port: int
     heap: str = "512m"
     pid: int | None = None
+    security: KafkaSecurity | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -86,24 +125,97 @@ class KafkaNode:
     def config_file(self) -> Path:
         return self.data_dir / "server.properties"
 
+    @property
+    def ca_file(self) -> Path:
+        """The broker's certificate (PEM): the trust anchor clients verify it against."""
+        return self.data_dir / "ca.pem"
+
     def _classpath(self) -> str:
         return f"{self.libs}/*"
 
+    def _listener(self) -> str:
+        return "SASL_SSL" if self.security else "PLAINTEXT"
+
+    def _make_certificate(self, keystore: Path) -> None:
+        assert self.security is not None
+        if keystore.exists():
+            return
+        password = self.security.store_password
+        subprocess.run(
+            [
+                "keytool", "-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize",
+                "2048", "-validity", "30", "-dname", "CN=localhost", "-ext",
+                "SAN=IP:127.0.0.1,DNS:localhost", "-storetype", "PKCS12", "-keystore",
+                str(keystore), "-storepass", password, "-keypass", password,
+            ],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        subprocess.run(
+            [
+                "keytool", "-exportcert", "-rfc", "-alias", "broker", "-keystore",
+                str(keystore), "-storepass", password, "-file", str(self.ca_file),
+            ],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def _security_props(self) -> dict[str, str]:
+        if self.security is None:
+            return {}
+        keystore = self.data_dir / "broker.p12"
+        self._make_certificate(keystore)
+        admin = self.security.admin
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required"
+            f' username="{admin}" password="{self.security.users[admin]}";'
+        )
+        return {
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": jaas,
+            "ssl.keystore.location": str(keystore),
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.password": self.security.store_password,
+            "ssl.key.password": self.security.store_password,
+            "ssl.truststore.location": str(self.ca_file),  # the broker is its own client
+            "ssl.truststore.type": "PEM",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{admin};User:ANONYMOUS",
+        }
+
+    def client_properties(self, user: str) -> Path:
+        """A Java client properties file for ``user`` (``--command-config`` of the tools)."""
+        assert self.security is not None
+        path = self.data_dir / f"client-{user}.properties"
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required"
+            f' username="{user}" password="{self.security.users[user]}";'
+        )
+        path.write_text(
+            "security.protocol=SASL_SSL\n"
+            "sasl.mechanism=SCRAM-SHA-512\n"
+            f"sasl.jaas.config={jaas}\n"
+            f"ssl.truststore.location={self.ca_file}\n"
+            "ssl.truststore.type=PEM\n"
+        )
+        return path
+
     def write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        listener = self._listener()
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
             "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+                f"{listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
             ),
             "advertised.listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+                f"{listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
             ),
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": listener,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
             "log.dirs": str(self.data_dir / "logs"),
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
@@ -122,6 +234,7 @@ class KafkaNode:
             "num.io.threads": "2",
             "num.recovery.threads.per.data.dir": "1",
             "log.retention.check.interval.ms": "60000",
+            **self._security_props(),
         }
         self.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
@@ -147,6 +260,11 @@ class KafkaNode:
                 "-c",
                 str(self.config_file),
                 "--ignore-formatted",
+                *(
+                    arg
+                    for name, password in (self.security.users if self.security else {}).items()
+                    for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
+                ),
             ],
             check=True,
             capture_output=True,
@@ -228,3 +346,17 @@ class KafkaNode:
             capture_output=True,
             text=True,
         )
+
+    def grant(self, service: str) -> None:
+        """Apply ``service``'s ACLs from the registry with Kafka's own AclCommand, as admin."""
+        assert self.security is not None, "ACLs need a secured node"
+        config = self.client_properties(self.security.admin)
+        for args in acl_tool_args(service):
+            self.tool(
+                "org.apache.kafka.tools.AclCommand",
+                "--bootstrap-server",
+                self.bootstrap,
+                "--command-config",
+                str(config),
+                *args,
+            )
