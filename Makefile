@@ -4,7 +4,7 @@ UV ?= uv
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
-.PHONY: help sync up down status clean run bench smoke detectors test test-unit test-integration lint fmt topics token dlq
+.PHONY: help sync up down status clean run bench smoke detectors test test-unit test-integration lint fmt topics token dlq deploy deploy-tools deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -46,8 +46,25 @@ dlq: sync ## dead letters on the `make up` stack: make dlq SERVICE=scoring [ACTI
 	@test -n "$(SERVICE)" || { echo "make dlq SERVICE=<orders|live|moderation|scoring|chuanliu>"; exit 2; }
 	@$(RUN) laotie dlq $(or $(ACTION),list) $(SERVICE) $(REFS) $(if $(REASON),--reason '$(REASON)')
 
-test: sync ## unit and integration tests (integration starts its own Kafka and Postgres)
+test: sync deploy-tools ## unit and integration tests (integration starts its own Kafka and Postgres)
 	@$(RUN) pytest $(PYTEST_ARGS)
+
+KUSTOMIZE_VERSION := v5.5.0
+deploy-tools: ## kustomize (Go proxy), the CRD schemas (npm), promtool (Debian) for deploy checks
+	@test -x .laotie/bin/kustomize || { echo "installing kustomize $(KUSTOMIZE_VERSION) ..."; \
+	  GOBIN=$(CURDIR)/.laotie/bin GOFLAGS= go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); }
+	@test -d deploy/validate/node_modules/@kubernetes-models || \
+	  (cd deploy/validate && npm ci --no-audit --no-fund --loglevel=error)
+	@command -v promtool >/dev/null || { test "$$(id -u)" = 0 && \
+	  { apt-get install -y -qq prometheus >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; }; } || \
+	  { echo "promtool missing: apt-get install prometheus (Debian) as root"; exit 1; }; }
+
+deploy: sync ## regenerate deploy/ (manifests, rules, dashboards, runbooks) from code
+	@$(RUN) laotie deploy generate
+
+deploy-check: sync deploy-tools ## validate deploy/ offline: drift, kustomize, schemas, promtool
+	@$(RUN) laotie deploy validate
 
 test-unit: sync ## unit tests only, no infrastructure
 	@$(RUN) pytest -m "not integration" $(PYTEST_ARGS)

@@ -169,7 +169,10 @@ async def test_duplicated_and_reordered_deliveries_change_nothing(infra: Infra) 
                     f" mixed {[len(t) for t in mixed_rows]} rows,"
                     f" equal: {mixed_rows == reference[svc]}"
                 )
-                assert mixed_rows == reference[svc], f"{svc}: reordering changed the outcome"
+                pairs = zip(mixed_rows, reference[svc], strict=True)
+                for table, (mine, theirs) in enumerate(pairs):
+                    differing = [(a, b) for a, b in zip(mine, theirs, strict=False) if a != b]
+                    assert mine == theirs, f"{svc} query {table}: reordering changed {differing}"
                 assert again == reference[svc], f"{svc}: duplicates changed the reference"
 
 

@@ -127,7 +127,8 @@ async def recompute(
     if isinstance(result, NotEnoughData):
         return result
     previous = await conn.fetchrow(
-        "SELECT value, band, components FROM scores WHERE kind = $1 AND subject_id = $2 FOR UPDATE",
+        "SELECT value, band, components, sample_orders FROM scores"
+        " WHERE kind = $1 AND subject_id = $2 FOR UPDATE",
         kind,
         subject_id,
     )
@@ -138,6 +139,18 @@ async def recompute(
         and (previous["band"] == result.band.name)
         and json.loads(previous["components"]) == result.components
     ):
+        if previous["sample_orders"] != result.sample_orders:
+            # Same score from a different sample: keep the row true, publish nothing (the
+            # score did not move), so the stored row never depends on delivery order.
+            await conn.execute(
+                "UPDATE scores SET sample_orders = $3, window_end = $4, computed_at = $5"
+                " WHERE kind = $1 AND subject_id = $2",
+                kind,
+                subject_id,
+                result.sample_orders,
+                today,
+                now,
+            )
         return result  # nothing moved: nothing to publish
     await conn.execute(
         """INSERT INTO scores (kind, subject_id, value, band, components, sample_orders,

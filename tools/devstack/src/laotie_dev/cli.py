@@ -283,6 +283,22 @@ def _cmd_kafka_tool(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from laotie_dev import deploy
+    from laotie_dev.stack import project_root
+
+    root = project_root()
+    if args.action == "generate":
+        written = deploy.generate(root)
+        print(f"{len(written)} file(s) written" + "".join(f"\n  {p}" for p in written))
+        return 0
+    problems = deploy.drift(root) if args.action == "check" else deploy.validate(root)
+    for problem in problems:
+        print(f"FAIL {problem}", file=sys.stderr)
+    print("deploy/: ok" if not problems else f"deploy/: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="laotie", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -328,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reason", help="only those whose reason contains this text")
     p.add_argument("--all", action="store_true", help="replay: every dead letter")
     p.set_defaults(func=_cmd_dlq)
+    p = sub.add_parser("deploy", help="generate deploy/ from code, or check/validate it")
+    p.add_argument("action", choices=["generate", "check", "validate"])
+    p.set_defaults(func=_cmd_deploy)
     p = sub.add_parser("kafka-tool", help="run one of Kafka's own tools from the same jars")
     p.add_argument("main_class", help="e.g. org.apache.kafka.tools.TopicCommand")
     p.add_argument("args", nargs=argparse.REMAINDER)

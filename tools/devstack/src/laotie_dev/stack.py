@@ -193,9 +193,34 @@ def up(*, services: bool = True, quiet: bool = False, fresh: bool = False) -> di
             svc = state["services"][name]
             _await_ready(name, svc, proc)
             say(f"{name}: ready on {svc['url']} (pid {proc.pid}, log {svc['log']})")
+        _start_prometheus(paths, state, say)
     _save(paths, state)
     say(f"stack: endpoints in {paths.env}")
     return state
+
+
+def _start_prometheus(paths: StackPaths, state: dict[str, Any], say: Callable[[str], None]) -> None:
+    """A real Prometheus scraping the services with the generated rules, if installed."""
+    from laotie_dev import prometheus
+
+    if not prometheus.available():
+        say("prometheus: not installed (make deploy-tools); skipped")
+        return
+    previous = state.get("prometheus") or {}
+    if pid_alive(previous.get("pid")) and port_open("127.0.0.1", previous.get("port", 0)):
+        say(f"prometheus: already running on {previous['url']}")
+        return
+    node = prometheus.PrometheusNode(
+        paths.root,
+        paths.home / "prometheus",
+        _reuse_port(previous.get("port")),
+        {name: svc["url"].removeprefix("http://") for name, svc in state["services"].items()},
+    )
+    node.start()
+    state["prometheus"] = {"pid": node.pid, "port": node.port, "url": node.url}
+    say(
+        f"prometheus: {node.url} scraping {len(node.targets)} services with deploy/prometheus rules"
+    )
 
 
 def _launch_service(
@@ -254,6 +279,10 @@ def down(*, quiet: bool = False) -> None:
             say(f"{name}: stopping (pid {svc['pid']})")
             terminate(svc["pid"], timeout=40)
         state["services"].pop(name)
+    prom = state.pop("prometheus", None) or {}
+    if pid_alive(prom.get("pid")):
+        say(f"prometheus: stopping (pid {prom['pid']})")
+        terminate(prom["pid"], timeout=20)
     k = state.get("kafka") or {}
     if k.get("managed") and pid_alive(k.get("pid")):
         say(f"kafka: stopping (pid {k['pid']})")
@@ -290,4 +319,6 @@ def status() -> dict[str, Any]:
         }
     for name, svc in state.get("services", {}).items():
         report[name] = {"endpoint": svc["url"], "up": pid_alive(svc.get("pid"))}
+    if prom := state.get("prometheus"):
+        report["prometheus"] = {"endpoint": prom["url"], "up": pid_alive(prom.get("pid"))}
     return report

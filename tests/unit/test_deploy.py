@@ -1,0 +1,80 @@
+"""deploy/ is generated from code and stays in step with it: manifests, rules, dashboards.
+
+The offline validation (kustomize build of every overlay, core kinds against the Kubernetes
+schemas, custom resources against their operators' CRD schemas, promtool check and unit
+tests of every alert) needs the tools `make deploy-tools` installs; `make test` runs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import laotie_common.metrics  # noqa: F401  (registers the catalogue)
+from laotie_dev import deploy, observability
+from prometheus_client import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[2]
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def _catalogue() -> set[str]:
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        if family.name.startswith("laotie_"):
+            names |= {family.name + suffix for suffix in SUFFIXES.get(family.type, ("",))}
+    return names
+
+
+def test_committed_deploy_files_are_what_the_code_generates() -> None:
+    assert deploy.drift(ROOT) == [], "run `make deploy` and commit the result"
+
+
+def test_every_queried_metric_exists_in_the_catalogue_or_is_recorded() -> None:
+    recorded = {r["record"] for r in observability.recording_rules()}
+    queried = observability.queried_names()
+    unknown = {n for n in queried if n not in _catalogue() and n not in recorded}
+    assert unknown == set()
+    assert {"laotie_consumer_lag_records", "laotie_http_requests_total"} <= queried
+
+
+def test_every_alert_has_a_runbook_section_and_cases_that_fire_and_stay_quiet() -> None:
+    runbooks = (ROOT / observability.RUNBOOKS).read_text()
+    cases = observability.alert_cases()
+    for alert in observability.alerts():
+        assert f"## {alert.name}\n" in runbooks, alert.name
+        assert alert.rule()["annotations"]["runbook_url"].endswith(f"#{alert.name.lower()}")
+        fired = [firing for _, _, firing in cases.get(alert.name, [])]
+        assert any(fired), f"{alert.name}: no case that fires"
+        assert any(not f for f in fired), f"{alert.name}: no case that stays quiet"
+
+
+def test_burn_rate_alerts_follow_the_workbook() -> None:
+    exprs = {a.name: a.expr for a in observability.alerts()}
+    fast = exprs["LaotieSloOrderAvailabilityBurnFast"]
+    assert "rate1h > (14.4 * 0.001)" in fast
+    assert "rate5m > (14.4 * 0.001)" in fast
+    assert "rate6h > (6.0 * 0.001)" in exprs["LaotieSloOrderAvailabilityBurnMedium"]
+    assert "rate3d > (1.0 * 0.01)" in exprs["LaotieSloOrderLatencyBurnSlow"]
+
+
+def test_keda_never_scales_past_the_partitions_and_users_get_registry_acls() -> None:
+    from laotie_contracts.topics import SERVICES, all_topics
+
+    for service in SERVICES:
+        resources = {r["kind"]: r for r in deploy.service_resources(service)}
+        widest = max(t.partitions for t in all_topics() if service in t.consumers)
+        assert resources["ScaledObject"]["spec"]["maxReplicaCount"] == widest
+        acls = resources["KafkaUser"]["spec"]["authorization"]["acls"]
+        writes = {a["resource"]["name"] for a in acls if "Write" in a["operations"]}
+        assert writes == {t.name for t in all_topics() if t.owner == service}
+        pod = resources["Deployment"]["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] > deploy.GRACEFUL_S
+        assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_deploy_validates_offline() -> None:
+    lines: list[str] = []
+    problems = deploy.validate(ROOT, say=lines.append)
+    print("\n".join(lines))
+    assert problems == []
+    assert any("custom resources against their CRDs" in line for line in lines)
