@@ -4,7 +4,7 @@ UV ?= uv
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
-.PHONY: help sync up down status clean run bench smoke detectors test test-unit test-integration lint fmt topics token dlq deploy deploy-tools deploy-check
+.PHONY: help sync up down status clean run bench smoke detectors test test-unit test-integration lint fmt topics token dlq deploy deploy-tools deploy-check contracts
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ deploy-tools: ## kustomize (Go proxy), the CRD schemas (npm), promtool (Debian) 
 	  { apt-get install -y -qq prometheus >/dev/null 2>&1 || \
 	    { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; }; } || \
 	  { echo "promtool missing: apt-get install prometheus (Debian) as root"; exit 1; }; }
+
+contracts: sync ## compatibility gate, then regenerate schemas/, docs/asyncapi.yaml, docs/events.md
+	@$(RUN) laotie contracts generate
 
 deploy: sync ## regenerate deploy/ (manifests, rules, dashboards, runbooks) from code
 	@$(RUN) laotie deploy generate

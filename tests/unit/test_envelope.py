@@ -24,7 +24,9 @@ def test_binary_mode_headers_round_trip() -> None:
     assert headers["ce_source"] == b"/laotie/test"
     assert headers["ce_time"] == b"2026-11-23T12:00:00Z"
     assert headers["ce_subject"] == b"k1"
-    assert headers["ce_dataschema"] == b"urn:laotie:schema:probe.events.sent:v1"
+    assert (
+        headers["ce_dataschema"] == b"https://laotie.dev/schemas/events/probe.events.sent/v1.json"
+    )
     assert headers["content-type"] == b"application/json"
     assert json.loads(env.data) == {"probe_key": "k1", "seq": 1, "sent_at": "2026-11-23T12:00:00Z"}
 

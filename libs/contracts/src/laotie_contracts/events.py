@@ -15,7 +15,10 @@ from pydantic import BaseModel, ConfigDict
 
 from laotie_contracts.topics import TOPICS
 
-SCHEMA_URI = "urn:laotie:schema:{type}:v{version}"
+# Where each type's JSON Schema is published; the same file is committed at
+# ``schemas/events/<type>/v<version>.json`` (generated, guarded by the compatibility gate).
+SCHEMA_URI = "https://laotie.dev/schemas/events/{type}/v{version}.json"
+SCHEMA_PATH = "schemas/events/{type}/v{version}.json"
 
 
 class Event(BaseModel):
@@ -27,6 +30,7 @@ class Event(BaseModel):
     topic: ClassVar[str]
     key_field: ClassVar[str]
     version: ClassVar[int] = 1
+    deprecated: ClassVar[str | None] = None  # ISO date after which the type is no longer sent
 
     def key(self) -> str:
         """The Kafka record key: the aggregate id, so per-aggregate order holds."""
@@ -42,8 +46,12 @@ E = TypeVar("E", bound=type[Event])
 CATALOGUE: dict[str, type[Event]] = {}
 
 
-def event(ce_type: str, *, topic: str, key: str, version: int = 1) -> Callable[[E], E]:
-    """Register an event model under its CloudEvents type."""
+def event(
+    ce_type: str, *, topic: str, key: str, version: int = 1, deprecated: str | None = None
+) -> Callable[[E], E]:
+    """Register an event model under its CloudEvents type. ``deprecated``: the ISO date from
+    which it is no longer sent (shown in the catalogue); a deprecated *field* is declared with
+    ``Field(deprecated="... until 2027-06-30")`` and shows in its JSON Schema."""
 
     def register(cls: E) -> E:
         if key not in cls.__pydantic_fields__:
@@ -55,6 +63,7 @@ def event(ce_type: str, *, topic: str, key: str, version: int = 1) -> Callable[[
         cls.topic = topic
         cls.key_field = key
         cls.version = version
+        cls.deprecated = deprecated
         CATALOGUE[ce_type] = cls
         return cls
 

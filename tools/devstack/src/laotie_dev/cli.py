@@ -299,6 +299,27 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_contracts(args: argparse.Namespace) -> int:
+    from laotie_dev import catalogue
+    from laotie_dev.stack import project_root
+
+    root = project_root()
+    problems = catalogue.gate(root)
+    for problem in problems:
+        print(f"BREAKING {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    if args.action == "generate":
+        written = catalogue.generate(root)
+        print(f"{len(written)} file(s) written" + "".join(f"\n  {p}" for p in written))
+        return 0
+    drifted = catalogue.drift(root)
+    for path in drifted:
+        print(f"FAIL {path}: differs from the contracts (`make contracts`)", file=sys.stderr)
+    print("contracts: compatible" + (", catalogue up to date" if not drifted else ""))
+    return 1 if drifted else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="laotie", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -347,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("deploy", help="generate deploy/ from code, or check/validate it")
     p.add_argument("action", choices=["generate", "check", "validate"])
     p.set_defaults(func=_cmd_deploy)
+    p = sub.add_parser(
+        "contracts", help="the compatibility gate; generate or check schemas and the catalogue"
+    )
+    p.add_argument("action", choices=["generate", "check"])
+    p.set_defaults(func=_cmd_contracts)
     p = sub.add_parser("kafka-tool", help="run one of Kafka's own tools from the same jars")
     p.add_argument("main_class", help="e.g. org.apache.kafka.tools.TopicCommand")
     p.add_argument("args", nargs=argparse.REMAINDER)
