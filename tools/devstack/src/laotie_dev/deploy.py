@@ -535,8 +535,15 @@ def _cnpg_cluster() -> dict[str, Any]:
                     "database": "laotie",
                     "owner": "laotie",
                     # A schema per service, owned by the service's role: each owns its data.
+                    # (the roles are created here first; `managed.roles` then sets their login
+                    # and password from the Secrets)
                     "postInitApplicationSQL": [
-                        f"CREATE SCHEMA IF NOT EXISTS {s} AUTHORIZATION {s}" for s in SERVICES
+                        sql
+                        for s in SERVICES
+                        for sql in (
+                            f"CREATE ROLE {s} NOLOGIN",
+                            f"CREATE SCHEMA IF NOT EXISTS {s} AUTHORIZATION {s}",
+                        )
                     ],
                 }
             },
