@@ -23,6 +23,8 @@ from laotie_contracts import CATALOGUE, all_topics
 from laotie_contracts.events import SCHEMA_PATH, Event
 from laotie_contracts.topics import TopicSpec
 
+from laotie_dev import generated
+
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 HEADERS = {
     "ce_id": "Unique id of the event: deduplicate by it (idempotent consumers).",
@@ -428,20 +430,8 @@ def files() -> dict[str, str]:
 
 
 def generate(root: Path) -> list[str]:
-    """Write the catalogue; refuses (returns the reasons) if the gate fails."""
-    written = []
-    for path, text in files().items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-            written.append(path)
-    return written
+    return generated.write(root, files())
 
 
 def drift(root: Path) -> list[str]:
-    return [
-        path
-        for path, text in files().items()
-        if not (root / path).exists() or (root / path).read_text() != text
-    ]
+    return generated.drift(root, files())

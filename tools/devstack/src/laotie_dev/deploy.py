@@ -21,7 +21,7 @@ import yaml
 from laotie_contracts.acls import service_acls
 from laotie_contracts.topics import SERVICES, all_topics
 
-from laotie_dev import observability
+from laotie_dev import generated, observability
 
 HTTP_PORT = 8000
 KAFKA_CLUSTER = "laotie"
@@ -563,23 +563,11 @@ def _cnpg_cluster() -> dict[str, Any]:
 
 
 def generate(root: Path) -> list[str]:
-    written = []
-    for path, text in files().items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-            written.append(path)
-    return written
+    return generated.write(root, files())
 
 
 def drift(root: Path) -> list[str]:
-    """Generated files whose committed copy differs (or is missing)."""
-    return [
-        path
-        for path, text in files().items()
-        if not (root / path).exists() or (root / path).read_text() != text
-    ]
+    return generated.drift(root, files())
 
 
 # --- validation (offline) ------------------------------------------------------------------
