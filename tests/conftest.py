@@ -13,3 +13,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION_DIR in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Services configure structlog when they start; unit tests build apps without starting
+    # them, and structlog's defaults would render every traceback through rich (slow).
+    from laotie_common.logs import configure_logging
+
+    configure_logging("tests", fmt="console")

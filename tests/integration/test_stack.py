@@ -11,11 +11,13 @@ from pathlib import Path
 import asyncpg
 import httpx
 from laotie_contracts import all_topics
+from laotie_dev import prometheus
 from laotie_dev.kafka import KafkaNode, ensure_jars
 from laotie_dev.procs import pid_alive
 from laotie_dev.stack import discover_services
 
 from tests.integration.infra import ROOT, Infra
+from tests.integration.kit import eventually
 
 
 def _laotie(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -55,7 +57,19 @@ async def test_up_starts_every_service_and_down_stops_them(infra: Infra, tmp_pat
 
         again = _laotie(["up"], env)
         assert again.returncode == 0, again.stderr
-        assert again.stderr.count("already running") == len(services), "up is idempotent"
+        # ...and Prometheus (make deploy-tools installs it, make test needs it) once more.
+        assert prometheus.available(), "prometheus is not installed: make deploy-tools"
+        assert again.stderr.count("already running") == len(services) + 1, "up is idempotent"
+        state = json.loads((tmp_path / "stack.json").read_text())
+        async with httpx.AsyncClient(timeout=5) as http:
+
+            async def scraped() -> set[str] | None:
+                url = f"{state['prometheus']['url']}/api/v1/targets"
+                targets = (await http.get(url)).json()["data"]["activeTargets"]
+                jobs = {t["labels"]["job"] for t in targets if t["health"] == "up"}
+                return jobs if jobs == set(services) else None
+
+            await eventually(scraped, timeout=60, what="Prometheus to scrape every service")
 
         listed = (
             KafkaNode(ROOT, ensure_jars(ROOT, ROOT / ".laotie"), ROOT, 0, 0)
@@ -81,11 +95,9 @@ async def test_up_starts_every_service_and_down_stops_them(infra: Infra, tmp_pat
         finally:
             await conn.close()
         assert set(services) <= migrated, "every service's schema is migrated"
-        pids = [
-            s["pid"] for s in json.loads((tmp_path / "stack.json").read_text())["services"].values()
-        ]
+        pids = [s["pid"] for s in state["services"].values()] + [state["prometheus"]["pid"]]
     finally:
         down = _laotie(["down"], env)
     assert down.returncode == 0, down.stderr
-    assert not [pid for pid in pids if pid_alive(pid)], "down leaves no service behind"
+    assert not [pid for pid in pids if pid_alive(pid)], "down leaves no process behind"
     assert not (tmp_path / "stack.env").exists()

@@ -44,7 +44,11 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "auto") -
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: rich's (used when rich is installed) renders every frame's locals,
+        # slow enough to matter and able to print values our redaction never saw.
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[
