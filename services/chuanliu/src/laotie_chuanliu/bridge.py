@@ -9,15 +9,14 @@ and can never grant past the budget; a session start is decided once (``triggers
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-from laotie_common import metrics, outbox
+from laotie_common import metrics
 from laotie_common.db import Connection
 from laotie_common.ids import new_id
-from laotie_contracts import Event
+from laotie_common.uow import UnitOfWork
 from laotie_contracts.chuanliu import CreatorRewarded, TrafficGranted
 
 from laotie_chuanliu.policy import ChuanliuPolicy
@@ -35,19 +34,9 @@ RESTRICTIVE_MEASURES = {
 
 
 @dataclass
-class Tx:
-    conn: Connection
-    now: datetime
+class Tx(UnitOfWork):
+    source: ClassVar[str] = SOURCE
     policy: ChuanliuPolicy
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
-
-    async def emit(self, event: Event) -> None:
-        await outbox.add(self.conn, event, source=SOURCE)
-
-    def committed(self) -> None:
-        for work in self.after_commit:
-            work()
-        self.after_commit.clear()
 
 
 # --- budget --------------------------------------------------------------------------------

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from laotie_common.auth import Principal, Role, require
-from laotie_common.db import Connection
-from laotie_common.idempotency import run_command
 from laotie_common.problems import Forbidden
 from laotie_common.service import Service
+from laotie_common.uow import CommandRunner
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from laotie_live import usecases
@@ -60,30 +56,7 @@ class PostComment(Body):
 def live_router(service: Service) -> APIRouter:
     router = APIRouter()
 
-    async def command(
-        request: Request,
-        principal: Principal,
-        body: BaseModel | None,
-        action: Callable[[Tx], Awaitable[Any]],
-        *,
-        created: bool = False,
-    ) -> JSONResponse:
-        txs: list[Tx] = []
-
-        async def run(conn: Connection) -> Any:
-            tx = Tx(conn, datetime.now(UTC))
-            txs.append(tx)
-            return await action(tx)
-
-        return await run_command(
-            request,
-            service.pool,
-            principal,
-            run,
-            status_code=201 if created else 200,
-            payload=body.model_dump(mode="json") if body is not None else None,
-            after_commit=lambda _: txs[-1].committed(),
-        )
+    command = CommandRunner(lambda: service.pool, lambda conn, now: Tx(conn, now))
 
     @router.post("/rooms", status_code=201, tags=["rooms"], summary="Open a live room")
     async def create_room(

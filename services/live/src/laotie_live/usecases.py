@@ -3,18 +3,17 @@ outbox. Routes and consumers call these; nothing here commits or publishes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
-from laotie_common import metrics, outbox
+from laotie_common import metrics
 from laotie_common.auth import Principal, Role
 from laotie_common.db import Connection
 from laotie_common.ids import new_id
 from laotie_common.problems import Conflict, Forbidden, NotFound
-from laotie_contracts import Event
+from laotie_common.uow import UnitOfWork
 from laotie_contracts import live as ev
 from laotie_contracts.live import SessionTotals
 
@@ -25,18 +24,8 @@ SOURCE = "/laotie/live"
 
 
 @dataclass
-class Tx:
-    conn: Connection
-    now: datetime
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
-
-    async def emit(self, event: Event) -> None:
-        await outbox.add(self.conn, event, source=SOURCE)
-
-    def committed(self) -> None:
-        for work in self.after_commit:
-            work()
-        self.after_commit.clear()
+class Tx(UnitOfWork):
+    source: ClassVar[str] = SOURCE
 
 
 # --- facts for events -------------------------------------------------------------------------

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from laotie_common import metrics, outbox
+from laotie_common import metrics
 from laotie_common.auth import Principal, Role
 from laotie_common.db import Connection
 from laotie_common.ids import new_id
 from laotie_common.problems import Conflict, Forbidden, NotFound
-from laotie_contracts import Event
+from laotie_common.uow import UnitOfWork
 from laotie_contracts.moderation import (
     Evidence,
     Measure,
@@ -39,19 +38,9 @@ _IDS = uuid.UUID("5b0c8c3e-6f53-4a57-9a3e-3f4f6c2d1a10")
 
 
 @dataclass
-class Tx:
-    conn: Connection
-    now: datetime
+class Tx(UnitOfWork):
+    source: ClassVar[str] = SOURCE
     policy: Policy
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
-
-    async def emit(self, event: Event) -> None:
-        await outbox.add(self.conn, event, source=SOURCE)
-
-    def committed(self) -> None:
-        for work in self.after_commit:
-            work()
-        self.after_commit.clear()
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from laotie_common import metrics
 from laotie_common.auth import Principal, Role, require
-from laotie_common.db import Connection
-from laotie_common.idempotency import run_command
 from laotie_common.problems import Conflict, Forbidden, NotFound
 from laotie_common.service import Service
+from laotie_common.uow import CommandRunner
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from laotie_orders import usecases
@@ -104,40 +102,23 @@ class Review(Body):
     text: Text = ""
 
 
+def _domain_errors(request: Request, exc: Exception) -> Exception | None:
+    """Refused transitions and broken rules are conflicts (409) with a reason."""
+    if isinstance(exc, IllegalTransition):
+        return Conflict(str(exc))
+    if isinstance(exc, RuleViolation):
+        if request.url.path == "/orders":
+            metrics.ORDER_REJECTIONS.labels(exc.reason).inc()
+        return Conflict(exc.detail, reason=exc.reason)
+    return None
+
+
 def orders_router(service: Service, windows: Windows) -> APIRouter:
     router = APIRouter()
 
-    async def command(
-        request: Request,
-        principal: Principal,
-        body: BaseModel | None,
-        action: Callable[[Tx], Awaitable[Any]],
-        *,
-        created: bool = False,
-    ) -> JSONResponse:
-        txs: list[Tx] = []
-
-        async def run(conn: Connection) -> Any:
-            tx = Tx(conn, datetime.now(UTC), windows)
-            txs.append(tx)
-            try:
-                return await action(tx)
-            except IllegalTransition as exc:
-                raise Conflict(str(exc)) from exc
-            except RuleViolation as exc:
-                if request.url.path == "/orders":
-                    metrics.ORDER_REJECTIONS.labels(exc.reason).inc()
-                raise Conflict(exc.detail, reason=exc.reason) from exc
-
-        return await run_command(
-            request,
-            service.pool,
-            principal,
-            run,
-            status_code=201 if created else 200,
-            payload=body.model_dump(mode="json") if body is not None else None,
-            after_commit=lambda _: txs[-1].committed(),
-        )
+    command = CommandRunner(
+        lambda: service.pool, lambda conn, now: Tx(conn, now, windows), on_error=_domain_errors
+    )
 
     # --- shops and products ---
     @router.post("/shops", status_code=201, tags=["shops"], summary="Create a shop")

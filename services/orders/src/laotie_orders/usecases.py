@@ -5,16 +5,17 @@ the outbox. Nothing here commits; nothing here publishes."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
-from laotie_common import metrics, outbox
+from laotie_common import metrics
 from laotie_common.auth import Principal, Role
 from laotie_common.db import Connection
 from laotie_common.ids import new_id
 from laotie_common.problems import Forbidden, NotFound
+from laotie_common.uow import UnitOfWork
 from laotie_contracts import Event
 from laotie_contracts import orders as ev
 
@@ -35,24 +36,16 @@ SHOP_LISTING_BLOCKS = frozenset({"listing_ban", "suspend", "close"})
 
 
 @dataclass
-class Tx:
-    """What a use case works with: the transaction's connection, the clock reading for the
-    whole command, the policy windows, and work to do only once the transaction commits."""
+class Tx(UnitOfWork):
+    """What a use case works with: the transaction, one clock reading for the whole
+    command, the policy windows, and work to do only once the transaction commits."""
 
-    conn: Connection
-    now: datetime
+    source: ClassVar[str] = SOURCE
     windows: Windows
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     async def emit(self, event: Event) -> None:
-        await outbox.add(self.conn, event, source=SOURCE)
+        await super().emit(event)
         self.after_commit.extend(_business_metrics(event))
-
-    def committed(self) -> None:
-        """Call once the transaction committed: runs the work that waited for it."""
-        for work in self.after_commit:
-            work()
-        self.after_commit.clear()
 
 
 _STATUS_EVENTS = {

@@ -1,0 +1,87 @@
+"""The unit of work every use case and handler runs in, and the HTTP command runner.
+
+A unit of work is one transaction seen from the domain: its connection, one clock reading for
+the whole command, ``emit`` (into the outbox, in the same transaction) and work that must
+wait until the transaction committed (metrics, wake-ups). Services subclass it to add what
+their rules need (policy, windows) and name their event ``source``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+import asyncpg
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from laotie_contracts import Event
+from pydantic import BaseModel
+
+from laotie_common import outbox
+from laotie_common.auth import Principal
+from laotie_common.db import Connection
+from laotie_common.idempotency import run_command
+
+
+@dataclass
+class UnitOfWork:
+    conn: Connection
+    now: datetime
+    after_commit: list[Callable[[], None]] = field(default_factory=list, kw_only=True)
+    source: ClassVar[str] = "/laotie"
+
+    async def emit(self, event: Event) -> None:
+        await outbox.add(self.conn, event, source=self.source)
+
+    def committed(self) -> None:
+        """Call once the transaction committed: runs the work that waited for it."""
+        for work in self.after_commit:
+            work()
+        self.after_commit.clear()
+
+
+U = TypeVar("U", bound=UnitOfWork)
+
+
+@dataclass(frozen=True)
+class CommandRunner(Generic[U]):
+    """Runs one HTTP command: a fresh unit of work in a transaction, the Idempotency-Key
+    honoured, domain errors mapped to problems by ``on_error``, after-commit work run once."""
+
+    pool: Callable[[], asyncpg.Pool]
+    make: Callable[[Connection, datetime], U]
+    on_error: Callable[[Request, Exception], Exception | None] | None = None
+
+    async def __call__(
+        self,
+        request: Request,
+        principal: Principal,
+        body: BaseModel | None,
+        action: Callable[[U], Awaitable[Any]],
+        *,
+        created: bool = False,
+    ) -> JSONResponse:
+        units: list[U] = []
+
+        async def run(conn: Connection) -> Any:
+            unit = self.make(conn, datetime.now(UTC))
+            units.append(unit)
+            try:
+                return await action(unit)
+            except Exception as exc:
+                mapped = self.on_error(request, exc) if self.on_error else None
+                if mapped is None:
+                    raise
+                raise mapped from exc
+
+        return await run_command(
+            request,
+            self.pool(),
+            principal,
+            run,
+            status_code=201 if created else 200,
+            payload=body.model_dump(mode="json") if body is not None else None,
+            after_commit=lambda _: units[-1].committed(),
+        )
