@@ -5,14 +5,17 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
+import httpx
 import pytest
 from laotie_common.kafka import ensure_topics
 from laotie_common.migrations import COMMON_MIGRATIONS, migrate
+from laotie_common.settings import ServiceSettings
 from laotie_contracts import TopicSpec
+from laotie_dev.client import OrdersApi
 from laotie_dev.probe import ProbeSettings, probe_topics
 
 from tests.integration.infra import Infra, session_infra
-from tests.integration.kit import PROBE_MIGRATIONS
+from tests.integration.kit import PROBE_MIGRATIONS, ServiceProcess, running_service
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +69,16 @@ def single_partition_topic(name: str) -> TopicSpec:
     return TopicSpec(
         name=name, owner="probe", key="probe_key", partitions=1, description="test topic"
     )
+
+
+@pytest.fixture(scope="module")
+async def orders_service(infra: Infra) -> AsyncIterator[tuple[OrdersApi, ServiceProcess]]:
+    """The orders service as a process for one test module, with an API client."""
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
+    )
+    async with (
+        running_service("laotie_orders", infra.kafka_bootstrap, infra.database_url) as process,
+        httpx.AsyncClient(base_url=process.url, timeout=30) as client,
+    ):
+        yield OrdersApi(client, settings), process

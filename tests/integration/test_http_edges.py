@@ -15,25 +15,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from laotie_common.settings import ServiceSettings
 from laotie_dev.client import Actor, OrdersApi
 
 from tests.integration.infra import Infra
-from tests.integration.kit import ServiceProcess, running_service
+from tests.integration.kit import ServiceProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def orders(infra: Infra) -> AsyncIterator[tuple[OrdersApi, ServiceProcess]]:
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
-    )
-    async with (
-        running_service("laotie_orders", infra.kafka_bootstrap, infra.database_url) as process,
-        httpx.AsyncClient(base_url=process.url, timeout=30) as client,
-    ):
-        yield OrdersApi(client, settings), process
 
 
 def _assert_problem(response: httpx.Response, *statuses: int) -> dict[str, Any]:
@@ -96,9 +83,9 @@ BAD_PRODUCTS: dict[str, Any] = {
 
 @pytest.mark.parametrize("case", list(BAD_PRODUCTS))
 async def test_bad_product_bodies_are_refused_and_nothing_is_stored(
-    orders: tuple[OrdersApi, ServiceProcess], infra: Infra, case: str
+    orders_service: tuple[OrdersApi, ServiceProcess], infra: Infra, case: str
 ) -> None:
-    api, process = orders
+    api, process = orders_service
     seller = await api.new_shop()
     before = await _state(process, infra)
     body = {k: v for k, v in _product(seller, **BAD_PRODUCTS[case]).items() if v is not None}
@@ -119,9 +106,9 @@ RAW_BODIES: dict[str, bytes] = {
 
 @pytest.mark.parametrize("case", list(RAW_BODIES))
 async def test_malformed_bodies_get_a_problem(
-    orders: tuple[OrdersApi, ServiceProcess], infra: Infra, case: str
+    orders_service: tuple[OrdersApi, ServiceProcess], infra: Infra, case: str
 ) -> None:
-    api, process = orders
+    api, process = orders_service
     seller = await api.new_shop()
     before = await _state(process, infra)
     response = await api.client.post(
@@ -134,9 +121,9 @@ async def test_malformed_bodies_get_a_problem(
 
 
 async def test_oversized_bodies_are_refused_declared_or_chunked(
-    orders: tuple[OrdersApi, ServiceProcess], infra: Infra
+    orders_service: tuple[OrdersApi, ServiceProcess], infra: Infra
 ) -> None:
-    api, process = orders
+    api, process = orders_service
     seller = await api.new_shop()
     before = await _state(process, infra)
     huge = json.dumps(_product(seller, description="x" * 3_000_000)).encode()
@@ -165,9 +152,9 @@ async def test_oversized_bodies_are_refused_declared_or_chunked(
 
 
 async def test_bad_orders_are_refused_and_stock_is_untouched(
-    orders: tuple[OrdersApi, ServiceProcess], infra: Infra
+    orders_service: tuple[OrdersApi, ServiceProcess], infra: Infra
 ) -> None:
-    api, process = orders
+    api, process = orders_service
     seller = await api.new_shop()
     product = await api.new_product(seller, stock=5)
     sku_id = product["skus"][0]["sku_id"]
@@ -185,9 +172,9 @@ async def test_bad_orders_are_refused_and_stock_is_untouched(
 
 
 async def test_valid_unicode_round_trips_exactly(
-    orders: tuple[OrdersApi, ServiceProcess],
+    orders_service: tuple[OrdersApi, ServiceProcess],
 ) -> None:
-    api, _ = orders
+    api, _ = orders_service
     seller = await api.new_shop()
     title = "老铁🔥 e\u0301te\u0301 مرحبا 𠀋 \u200dZW"  # emoji, combining marks, RTL, astral, ZWJ
     product = await api.new_product(seller, title=title, description="\U0001f600" * 100)

@@ -12,8 +12,10 @@ change at all.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -26,7 +28,14 @@ from laotie_contracts import all_topics
 from laotie_contracts import orders as ev
 
 from tests.integration.infra import Infra
-from tests.integration.kit import _partitions, eventually, publish, republish, running_service
+from tests.integration.kit import (
+    ServiceProcess,
+    _partitions,
+    eventually,
+    publish,
+    republish,
+    running_service,
+)
 from tests.integration.test_scoring import order_events
 
 pytestmark = pytest.mark.integration
@@ -60,6 +69,30 @@ async def _start_at_end(bootstrap: str, group: str) -> None:
         await consumer.stop()
 
 
+@contextlib.asynccontextmanager
+async def _pair(boot: str, url: str, role: str) -> AsyncIterator[dict[str, ServiceProcess]]:
+    """Scoring and Chuanliu in fresh groups that start at the end of ``orders.order``."""
+    groups = {svc: f"{svc}-{role}-{uuid.uuid4().hex[:8]}" for svc in ("scoring", "chuanliu")}
+    for group in groups.values():
+        await _start_at_end(boot, group)
+    async with (
+        running_service("laotie_scoring", boot, url, CONSUMER_GROUP=groups["scoring"]) as s,
+        running_service("laotie_chuanliu", boot, url, CONSUMER_GROUP=groups["chuanliu"]) as c,
+    ):
+        yield {"scoring": s, "chuanliu": c}
+
+
+async def _all_applied(
+    url: str, procs: dict[str, ServiceProcess], ids: set[str], which: str
+) -> None:
+    for svc, proc in procs.items():
+
+        async def done(schema: str = proc.env_vars["DB_SCHEMA"]) -> bool:
+            return await _applied(url, schema, ids) == len(ids)
+
+        await eventually(done, timeout=60, what=f"{svc} ({which}) to apply {len(ids)} events")
+
+
 async def _rows(url: str, schema: str, service: str, shop: str) -> list[list[dict[str, Any]]]:
     conn = await asyncpg.connect(url, server_settings={"search_path": schema})
     try:
@@ -84,33 +117,11 @@ async def test_duplicated_and_reordered_deliveries_change_nothing(infra: Infra) 
     shop = f"reorder-{uuid.uuid4().hex[:8]}"
     facts = order_events(shop, 20, good=True) + order_events(shop, 20, good=False)
     boot, url = infra.kafka_bootstrap, infra.database_url
-    groups = {
-        (svc, role): f"{svc}-{role}-{uuid.uuid4().hex[:8]}"
-        for svc in ("scoring", "chuanliu")
-        for role in ("ref", "mix")
-    }
     await ensure_topics(KafkaSettings(kafka_bootstrap_servers=boot), all_topics())
-    for (_svc, role), group in groups.items():
-        if role == "ref":
-            await _start_at_end(boot, group)
-    async with (
-        running_service(
-            "laotie_scoring", boot, url, CONSUMER_GROUP=groups["scoring", "ref"]
-        ) as s_ref,
-        running_service(
-            "laotie_chuanliu", boot, url, CONSUMER_GROUP=groups["chuanliu", "ref"]
-        ) as c_ref,
-    ):
-        refs = {"scoring": s_ref, "chuanliu": c_ref}
+    async with _pair(boot, url, "ref") as refs:
         envelopes: list[Envelope] = await publish(boot, *facts)
         ids = {e.id for e in envelopes}
-        for svc, proc in refs.items():
-            schema = proc.env_vars["DB_SCHEMA"]
-
-            async def done(schema: str = schema) -> bool:
-                return await _applied(url, schema, ids) == len(ids)
-
-            await eventually(done, timeout=60, what=f"{svc} (reference) to apply {len(ids)} events")
+        await _all_applied(url, refs, ids, "reference")
         reference = {
             svc: await _rows(url, proc.env_vars["DB_SCHEMA"], svc, shop)
             for svc, proc in refs.items()
@@ -118,18 +129,7 @@ async def test_duplicated_and_reordered_deliveries_change_nothing(infra: Infra) 
         assert reference["scoring"][0], "the reference scoring stored no order facts"
         assert any(r["withdrawn"] for r in reference["chuanliu"][0]), "no refund withdrew affinity"
 
-        for (_svc, role), group in groups.items():
-            if role == "mix":
-                await _start_at_end(boot, group)
-        async with (
-            running_service(
-                "laotie_scoring", boot, url, CONSUMER_GROUP=groups["scoring", "mix"]
-            ) as s_mix,
-            running_service(
-                "laotie_chuanliu", boot, url, CONSUMER_GROUP=groups["chuanliu", "mix"]
-            ) as c_mix,
-        ):
-            mixes = {"scoring": s_mix, "chuanliu": c_mix}
+        async with _pair(boot, url, "mix") as mixes:
             rng = random.Random(20261123)
             mixed = envelopes * 2
             rng.shuffle(mixed)
@@ -143,19 +143,8 @@ async def test_duplicated_and_reordered_deliveries_change_nothing(infra: Infra) 
             inversions = _inversions(envelopes, mixed)
             await republish(boot, mixed)
             every = ids | {e.id for e in renamed}
-            for svc, proc in mixes.items():
-                schema = proc.env_vars["DB_SCHEMA"]
-
-                async def done_mixed(schema: str = schema) -> bool:
-                    return await _applied(url, schema, every) == len(every)
-
-                await eventually(done_mixed, timeout=60, what=f"{svc} (mixed) to apply them")
-            for svc, proc in refs.items():  # the reference pair saw the copies too
-
-                async def settled(schema: str = proc.env_vars["DB_SCHEMA"]) -> bool:
-                    return await _applied(url, schema, every) == len(every)
-
-                await eventually(settled, timeout=60, what=f"{svc} (reference) to see the copies")
+            await _all_applied(url, mixes, every, "mixed")
+            await _all_applied(url, refs, every, "reference, the copies")  # saw them too
             print(
                 f"\ninjected: {len(envelopes)} events of 40 orders sent again"
                 f" twice each, shuffled ({inversions} pairs of one order's events out of order),"

@@ -12,30 +12,15 @@ import ast
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
-from laotie_common.settings import ServiceSettings
 from laotie_dev.client import OrdersApi
 
 from tests.integration.infra import ROOT, Infra
-from tests.integration.kit import ServiceProcess, eventually, header, read_topic, running_service
+from tests.integration.kit import ServiceProcess, eventually, header, read_topic
 
 pytestmark = pytest.mark.integration
 EXAMPLE = ROOT / "examples/subscriber/subscriber.py"
-
-
-@pytest.fixture(scope="module")
-async def orders(infra: Infra) -> AsyncIterator[tuple[OrdersApi, ServiceProcess]]:
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
-    )
-    async with (
-        running_service("laotie_orders", infra.kafka_bootstrap, infra.database_url) as process,
-        httpx.AsyncClient(base_url=process.url, timeout=30) as client,
-    ):
-        yield OrdersApi(client, settings), process
 
 
 def test_the_example_subscriber_imports_nothing_of_laotie() -> None:
@@ -51,9 +36,9 @@ def test_the_example_subscriber_imports_nothing_of_laotie() -> None:
 
 
 async def test_the_kit_subscriber_reads_and_validates_real_records(
-    orders: tuple[OrdersApi, ServiceProcess], infra: Infra
+    orders_service: tuple[OrdersApi, ServiceProcess], infra: Infra
 ) -> None:
-    api, _ = orders
+    api, _ = orders_service
     seller = await api.new_shop()
     product = await api.new_product(seller)
     buyer = api.buyer()

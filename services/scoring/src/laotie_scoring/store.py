@@ -152,14 +152,7 @@ async def recompute(
                 now,
             )
         return result  # nothing moved: nothing to publish
-    await conn.execute(
-        """INSERT INTO scores (kind, subject_id, value, band, components, sample_orders,
-               window_end, policy_version, computed_at)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)
-           ON CONFLICT (kind, subject_id) DO UPDATE SET value = EXCLUDED.value,
-               band = EXCLUDED.band, components = EXCLUDED.components,
-               sample_orders = EXCLUDED.sample_orders, window_end = EXCLUDED.window_end,
-               policy_version = EXCLUDED.policy_version, computed_at = EXCLUDED.computed_at""",
+    row = (
         kind,
         subject_id,
         result.value,
@@ -171,18 +164,20 @@ async def recompute(
         now,
     )
     await conn.execute(
+        """INSERT INTO scores (kind, subject_id, value, band, components, sample_orders,
+               window_end, policy_version, computed_at)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)
+           ON CONFLICT (kind, subject_id) DO UPDATE SET value = EXCLUDED.value,
+               band = EXCLUDED.band, components = EXCLUDED.components,
+               sample_orders = EXCLUDED.sample_orders, window_end = EXCLUDED.window_end,
+               policy_version = EXCLUDED.policy_version, computed_at = EXCLUDED.computed_at""",
+        *row,
+    )
+    await conn.execute(
         "INSERT INTO score_history (kind, subject_id, value, band, components, sample_orders,"
         " window_end, policy_version, computed_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7,"
         " $8, $9)",
-        kind,
-        subject_id,
-        result.value,
-        result.band.name,
-        components,
-        result.sample_orders,
-        today,
-        policy.version,
-        now,
+        *row,
     )
     facts = {
         "subject_key": f"{kind}:{subject_id}",

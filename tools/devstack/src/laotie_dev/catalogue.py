@@ -107,14 +107,11 @@ def _compare(
     problems: list[str],
 ) -> None:
     old, new = _resolve(old, old_root), _resolve(new, new_root)
-    for branch_old, branch_new in ((old, new),):
-        if "anyOf" in branch_old and "anyOf" in branch_new:
-            objs_old = [_resolve(s, old_root) for s in branch_old["anyOf"]]
-            objs_new = [_resolve(s, new_root) for s in branch_new["anyOf"]]
-            for a in objs_old:
-                for b in objs_new:
-                    if "properties" in a and "properties" in b:
-                        _compare(a, b, old_root, new_root, where, problems)
+    if "anyOf" in old and "anyOf" in new:  # an optional object: compare its object branches
+        for a in (_resolve(s, old_root) for s in old["anyOf"]):
+            for b in (_resolve(s, new_root) for s in new["anyOf"]):
+                if "properties" in a and "properties" in b:
+                    _compare(a, b, old_root, new_root, where, problems)
     old_props, new_props = old.get("properties", {}), new.get("properties", {})
     for name, old_field in old_props.items():
         path = f"{where}.{name}" if where else name
