@@ -44,10 +44,11 @@ async def eventually(
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0
+    bootstrap: str, topic: str, *, expect: int = 0, timeout: float = 30.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topic`` from the beginning, once at least ``expect`` have arrived
-    (and a short quiet period has shown no more are coming)."""
+    """Every record of ``topic`` from the beginning up to its end offsets, read once at least
+    ``expect`` records are there. A negative check (``expect=0``) still reads every partition
+    to the end offsets it had when called: "no such record" means none was there to read."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -61,22 +62,38 @@ async def read_topic(
         await consumer.seek_to_beginning(*tps)
         records: list[ConsumerRecord[bytes, bytes]] = []
         deadline = time.monotonic() + timeout
-        quiet_until = None
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            fresh = [r for rs in batch.values() for r in rs]
-            records.extend(fresh)
+        while True:
+            ends = await consumer.end_offsets(tps)
+            await _read_to(consumer, ends, records, deadline, topic)
             if len(records) >= expect:
-                if fresh or quiet_until is None:
-                    quiet_until = time.monotonic() + 0.5
-                elif time.monotonic() >= quiet_until:
-                    break
-        if len(records) < expect:
-            raise AssertionError(f"{topic}: expected {expect} records, got {len(records)}")
+                break
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{topic}: expected {expect} records, got {len(records)}")
+            await asyncio.sleep(0.1)
         records.sort(key=lambda r: (r.partition, r.offset))
         return records
     finally:
         await consumer.stop()
+
+
+async def _read_to(
+    consumer: AIOKafkaConsumer,
+    ends: dict[TopicPartition, int],
+    records: list[ConsumerRecord[bytes, bytes]],
+    deadline: float,
+    topic: str,
+) -> None:
+    """Fetch into ``records`` until every partition's position has reached ``ends``."""
+    while True:
+        behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
+        if not behind:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"{topic}: could not read to the end offsets {ends} ({len(records)} read)"
+            )
+        batch = await consumer.getmany(*behind, timeout_ms=200)
+        records.extend(r for rs in batch.values() for r in rs)
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int] | None:
