@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from laotie_common.auth import Role
-from laotie_common.envelope import Envelope
 from laotie_common.settings import ServiceSettings
 from laotie_dev.client import LiveApi
+from laotie_moderation.policy import DEFAULT_POLICY
 
 from tests.integration.infra import Infra
 from tests.integration.kit import (
+    ServiceProcess,
     eventually,
     header,
     read_topic,
-    republish,
     running_service,
 )
 
+RULE_FILE = tomllib.loads(DEFAULT_POLICY.read_text(encoding="utf-8"))
+
+
+@dataclass
+class Stack:
+    api: LiveApi
+    moderation: httpx.AsyncClient
+    live_process: ServiceProcess
+    moderation_process: ServiceProcess
+
 
 @pytest.fixture(scope="module")
-async def stack(infra: Infra) -> AsyncIterator[tuple[LiveApi, httpx.AsyncClient]]:
+async def stack(infra: Infra) -> AsyncIterator[Stack]:
     settings = ServiceSettings(
         kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
     )
@@ -36,17 +54,72 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[LiveApi, httpx.AsyncClient]
         httpx.AsyncClient(base_url=live.url, timeout=30) as live_http,
         httpx.AsyncClient(base_url=moderation.url, timeout=30) as mod_http,
     ):
-        yield LiveApi(live_http, settings), mod_http
+        yield Stack(LiveApi(live_http, settings), mod_http, live, moderation)
 
 
 def _staff(api: LiveApi) -> dict[str, str]:
     return api.auth(Role.REVIEWER, "rev-1")
 
 
-async def test_a_diverting_anchor_is_penalised_and_live_closes_the_session(
-    stack: tuple[LiveApi, httpx.AsyncClient], infra: Infra
+async def _replay(
+    bootstrap: str, records: list[ConsumerRecord[bytes, bytes]]
+) -> list[tuple[TopicPartition, int]]:
+    """Each record again as it was, then once more under a new ``ce_id`` (the same fact as a
+    new event); returns where each copy landed (topic-partition, offset)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    landed = []
+    try:
+        for record in records:
+            fresh = [
+                (k, str(uuid.uuid4()).encode() if k == "ce_id" else v) for k, v in record.headers
+            ]
+            for headers in (list(record.headers), fresh):
+                sent = await producer.send_and_wait(
+                    record.topic, record.value, key=record.key, headers=headers
+                )
+                landed.append((TopicPartition(sent.topic, sent.partition), sent.offset))
+    finally:
+        await producer.stop()
+    return landed
+
+
+async def _consumed(
+    bootstrap: str, group: str, landed: list[tuple[TopicPartition, int]], what: str
 ) -> None:
-    api, moderation = stack
+    """Wait until ``group`` has committed offsets past every record in ``landed``: a
+    consumer commits a record's offset only once it has applied (or skipped) it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        needed: dict[TopicPartition, int] = {}
+        for tp, offset in landed:
+            needed[tp] = max(needed.get(tp, 0), offset + 1)
+
+        async def caught_up() -> dict[TopicPartition, int] | None:
+            committed = await admin.list_consumer_group_offsets(group, partitions=list(needed))
+            at = {tp: committed[tp].offset if tp in committed else -1 for tp in needed}
+            return at if all(at[tp] >= end for tp, end in needed.items()) else None
+
+        await eventually(caught_up, timeout=30, what=f"{what} ({group}) to commit {needed}")
+    finally:
+        await admin.close()
+
+
+async def _rows(infra: Infra, process: ServiceProcess, sql: str, *args: Any) -> list[Any]:
+    conn = await asyncpg.connect(
+        infra.database_url, server_settings={"search_path": process.env_vars["DB_SCHEMA"]}
+    )
+    try:
+        return [tuple(r.values()) for r in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()
+
+
+async def test_a_diverting_anchor_is_penalised_and_live_closes_the_session(
+    stack: Stack, infra: Infra
+) -> None:
+    api, moderation = stack.api, stack.moderation
     anchor, room_id, session_id = await api.anchor_live()
     me = api.auth(Role.ANCHOR, anchor)
     comment = (
@@ -60,63 +133,185 @@ async def test_a_diverting_anchor_is_penalised_and_live_closes_the_session(
     ).json()
     assert comment["author_role"] == "owner"
 
+    async def decided() -> dict[str, Any] | None:
+        r = await moderation.get(f"/subjects/anchor/{anchor}", headers=_staff(api))
+        return r.json() if r.status_code == 200 and r.json()["penalties"] else None
+
+    # Other moderation processes on this shared broker may decide the comment too: wait for
+    # this one's decision, not just for live to act on some decision.
+    subject = await eventually(decided, timeout=60, what="moderation to decide the comment")
+
     async def closed() -> dict[str, Any] | None:
         session = (await api.client.get(f"/sessions/{session_id}")).json()
         return session if session["ended_at"] else None
 
-    session = await eventually(closed, timeout=30, what="live to close the session")
+    session = await eventually(closed, timeout=60, what="live to close the session")
     assert session["end_reason"] == "force_closed"
     refused = await api.call("POST", f"/rooms/{room_id}/sessions", me, {}, 409)
     assert refused.json()["reason"] == "live_banned"
 
-    subject = (await moderation.get(f"/subjects/anchor/{anchor}", headers=_staff(api))).json()
+    async def all_comments() -> list[dict[str, Any]]:
+        path = f"/sessions/{session_id}/comments?include_hidden=true"
+        return list((await api.call("GET", path, _staff(api), expect=200)).json())
+
+    async def hidden() -> list[dict[str, Any]] | None:
+        shown = await all_comments()
+        return shown if all(c["hidden_at"] for c in shown) else None
+
+    comments = await eventually(hidden, timeout=60, what="live to hide the anchor's comment")
+    assert [c["comment_id"] for c in comments] == [comment["comment_id"]]
+
     assert [v["code"] for v in subject["violations"]] == ["diversion"]
     violation = subject["violations"][0]
     assert violation["evidence"]["source_id"] == comment["comment_id"]
     assert violation["evidence"]["matched_rule"].startswith("diversion@1")
     assert violation["policy_version"].startswith("thunder-plan/")
-    kinds = {m["kind"] for m in subject["current_measures"]}
-    assert {"live_ban", "warning", "penalty_fee"} <= kinds
+    # The first diversion's step, for an anchor (the shop-only measures do not apply).
+    assert sorted((m["kind"], m["amount_fen"]) for m in subject["current_measures"]) == [
+        ("live_ban", None),
+        ("penalty_fee", 30000),
+        ("warning", None),
+    ]
+    assert [(p["points"], p["points_status"]) for p in subject["penalties"]] == [(5, "pending")]
     assert subject["points"]["pending"] == 5, "points wait for the appeal window"
+    assert subject["points"]["booked"] == 0
+    penalty_id = subject["penalties"][0]["penalty_id"]
+    applied_at = datetime.fromisoformat(subject["penalties"][0]["applied_at"])
+    (ban_until,) = [
+        datetime.fromisoformat(m["until"])
+        for m in subject["current_measures"]
+        if m["kind"] == "live_ban"
+    ]
+    assert ban_until - applied_at == timedelta(days=3)
 
-    # Replays change nothing: the same records again, and the same facts under new ids.
-    records = [
+    # Replays change nothing: moderation gets the anchor's comment again (the same record,
+    # and the same fact under a new id); live gets moderation's decisions again likewise.
+    def is_type(r: ConsumerRecord[bytes, bytes], ce_type: str) -> bool:
+        return header(r, "ce_type") == ce_type
+
+    comment_records = [
         r
-        for r in await read_topic(infra.kafka_bootstrap, "live.comment", expect=0, timeout=5)
-        if r.key == session_id.encode()
+        for r in await read_topic(infra.kafka_bootstrap, "live.comment", expect=0, timeout=10)
+        if r.key == session_id.encode() and is_type(r, "live.comment.posted")
     ]
 
-    envelopes = [
-        Envelope.from_record(r.key, r.value, r.headers)
-        for r in records
-        if header(r, "ce_type") == "live.comment.posted"
+    async def moderation_outbox() -> list[Any]:
+        sql = "SELECT event_id, event_type FROM outbox WHERE key = $1 ORDER BY id"
+        return await _rows(infra, stack.moderation_process, sql, anchor)
+
+    emitted = await moderation_outbox()
+    assert [t for _, t in emitted] == [
+        "moderation.violation.detected",
+        "moderation.penalty.applied",
     ]
-    await republish(infra.kafka_bootstrap, envelopes)
-    fresh = [Envelope(**{**e.__dict__, "id": str(uuid.uuid4())}) for e in envelopes]
-    await republish(infra.kafka_bootstrap, fresh)
-    marker_anchor, _, marker_session = await api.anchor_live()
-    await api.call(
-        "POST",
-        f"/sessions/{marker_session}/comments",
-        api.auth(Role.ANCHOR, marker_anchor),
-        {"text": "加我vx abc999"},
-        201,
+    # The topics are shared: other moderation processes on this broker may decide the same
+    # comment too (their penalties get other ids). Replay what this moderation decided.
+    ours = {event_id for event_id, _ in emitted}
+
+    async def published() -> tuple[list[ConsumerRecord[bytes, bytes]], dict[str, set[str]]]:
+        """The anchor's decisions on Kafka, and the violation and penalty ids among them."""
+        records = [
+            r
+            for topic in ("moderation.violation", "moderation.penalty")
+            for r in await read_topic(infra.kafka_bootstrap, topic, expect=0, timeout=10)
+            if r.key == anchor.encode()
+        ]
+        ids: dict[str, set[str]] = {"violation_id": set(), "penalty_id": set()}
+        for r in records:
+            ce_type = header(r, "ce_type")
+            if ce_type in ("moderation.violation.detected", "moderation.penalty.applied"):
+                field = "violation_id" if ce_type.startswith("moderation.v") else "penalty_id"
+                ids[field].add(json.loads(r.value)[field])
+        return records, ids
+
+    async def relayed() -> list[ConsumerRecord[bytes, bytes]] | None:
+        records, _ = await published()
+        found = [r for r in records if header(r, "ce_id") in ours]
+        return found if len(found) >= len(ours) else None
+
+    decisions = await eventually(relayed, timeout=30, what="moderation's decisions on Kafka")
+    assert [header(r, "ce_type") for r in comment_records] == ["live.comment.posted"]
+    assert sorted(header(r, "ce_type") for r in decisions) == [
+        "moderation.penalty.applied",
+        "moderation.violation.detected",
+    ]
+
+    # Live hid the comment for the first decision on it that it read: this moderation's, or
+    # another one's on this shared broker.
+    _, ids = await published()
+    assert violation["violation_id"] in ids["violation_id"]
+    assert comments[0]["hidden_violation_id"] in ids["violation_id"]
+    live_group = stack.live_process.env_vars["CONSUMER_GROUP"]
+    await _consumed(
+        infra.kafka_bootstrap,
+        live_group,
+        [(TopicPartition(r.topic, r.partition), r.offset) for r in decisions],
+        "live to apply moderation's decisions",
     )
 
-    async def marker_seen() -> bool:
-        r = await moderation.get(f"/subjects/anchor/{marker_anchor}", headers=_staff(api))
-        return r.status_code == 200
+    async def live_effects() -> tuple[Counter[str], list[Any]]:
+        sql = "SELECT event_type FROM outbox WHERE key = ANY($1::text[])"
+        events = await _rows(infra, stack.live_process, sql, [room_id, session_id])
+        bans = await _rows(
+            infra,
+            stack.live_process,
+            "SELECT penalty_id, subject_id, until, revoked_at FROM live_bans WHERE penalty_id = $1",
+            penalty_id,
+        )
+        return Counter(e for (e,) in events), bans
 
-    await eventually(marker_seen, timeout=30, what="moderation to reach the marker")
+    expected_live = (
+        Counter(
+            [
+                "live.room.created",
+                "live.room.session_started",
+                "live.comment.posted",
+                "live.comment.hidden",
+                "live.room.force_closed",
+                "live.room.session_ended",
+            ]
+        ),
+        [(penalty_id, anchor, ban_until, None)],
+    )
+    assert await live_effects() == expected_live
+
+    to_moderation = await _replay(infra.kafka_bootstrap, comment_records)
+    to_live = await _replay(infra.kafka_bootstrap, decisions)
+    assert (len(to_moderation), len(to_live)) == (2, 4)
+    await _consumed(
+        infra.kafka_bootstrap,
+        stack.moderation_process.env_vars["CONSUMER_GROUP"],
+        to_moderation,
+        "moderation to consume the replayed comment",
+    )
+    await _consumed(
+        infra.kafka_bootstrap,
+        live_group,
+        to_live,
+        "live to consume the replayed decisions",
+    )
+
     again = (await moderation.get(f"/subjects/anchor/{anchor}", headers=_staff(api))).json()
-    assert len(again["violations"]) == 1
-    assert len(again["penalties"]) == 1
+    assert again == subject, "moderation decided nothing new"
+    assert await moderation_outbox() == emitted, "moderation emitted nothing new"
+    assert await all_comments() == comments, "the comment stays hidden as it was"
+    assert (await api.client.get(f"/sessions/{session_id}")).json() == session
+    assert await live_effects() == expected_live, "live applied nothing twice"
+    # Every ban live holds on the anchor comes from a penalty some moderation published
+    # (read after live consumed the replays), never from a replay under a new id.
+    _, ids = await published()
+    bans = await _rows(
+        infra,
+        stack.live_process,
+        "SELECT penalty_id FROM live_bans WHERE subject_id = $1",
+        anchor,
+    )
+    assert penalty_id in ids["penalty_id"]
+    assert {b for (b,) in bans} <= ids["penalty_id"]
 
 
-async def test_a_diverting_viewer_is_hidden_and_nobody_is_penalised(
-    stack: tuple[LiveApi, httpx.AsyncClient],
-) -> None:
-    api, moderation = stack
+async def test_a_diverting_viewer_is_hidden_and_nobody_is_penalised(stack: Stack) -> None:
+    api, moderation = stack.api, stack.moderation
     anchor, _, session_id = await api.anchor_live()
     viewer_id = f"viewer-{uuid.uuid4().hex[:6]}"
     viewer = api.auth(Role.BUYER, viewer_id)
@@ -152,10 +347,10 @@ async def test_a_diverting_viewer_is_hidden_and_nobody_is_penalised(
     assert subject["penalties"] == []
 
 
-async def test_the_active_rule_set_is_published(
-    stack: tuple[LiveApi, httpx.AsyncClient],
-) -> None:
-    _, moderation = stack
-    rules = (await moderation.get("/rules")).json()
-    assert rules["version"].startswith("thunder-plan/")
+async def test_the_active_rule_set_is_published(stack: Stack) -> None:
+    source = RULE_FILE  # the versioned rule file the service was started with
+    rules = (await stack.moderation.get("/rules")).json()
+    assert rules["version"] == source["version"]
+    assert sorted(rules["codes"]) == sorted(source["codes"])
     assert rules["codes"]["counterfeit"]["ladder"][0]["points"] == 100
+    assert [s["points"] for s in rules["codes"]["diversion"]["ladder"]] == [5, 20]

@@ -7,10 +7,12 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 from laotie_common.auth import Principal, Role
+from laotie_common.problems import Problem
 from laotie_contracts.moderation import Evidence
 from laotie_moderation import usecases
 from laotie_moderation.bootstrap import Settings, build
@@ -21,6 +23,7 @@ from tests.integration.infra import Infra
 
 POLICY = load_policy()
 REVIEWER = Principal("rev-1", Role.REVIEWER)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class Clock:
@@ -100,6 +103,8 @@ async def test_repeats_within_the_window_escalate_general_to_serious(
         )
     )
     assert again is None, "the same fact decides nothing twice"
+    assert [d is not None and d[1] is not None for d in decided] == [True] * 4
+    assert len({d[0] for d in decided}) == 4, "four facts, four violations"
     violations = await events(pool, "moderation.violation")
     assert [(v["severity"], v["degree"]) for v in violations] == [
         ("general", "light"),
@@ -121,7 +126,11 @@ async def test_repeats_within_the_window_escalate_general_to_serious(
             decided_by="rule:late_shipment",
         )
     )
-    assert (await events(pool, "moderation.violation"))[-1]["severity"] == "general"
+    later = await events(pool, "moderation.violation")
+    assert [(v["severity"], v["degree"]) for v in later[4:]] == [("general", "light")]
+    later_penalties = await events(pool, "moderation.penalty.applied")
+    assert [m["kind"] for m in later_penalties[-1]["measures"]] == ["warning"]
+    assert len(later_penalties) == 5
 
 
 async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
@@ -141,7 +150,14 @@ async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
     )
     assert decided is not None
     applied = (await events(pool, "moderation.penalty.applied"))[0]
-    assert {m["kind"] for m in applied["measures"]} >= {"delist_products", "settlement_hold"}
+    assert applied["penalty_id"] == decided[1]
+    assert [m["kind"] for m in applied["measures"]] == [
+        "delist_products",
+        "settlement_hold",
+        "listing_ban",
+        "penalty_fee",
+    ]
+    assert [m["amount_fen"] for m in applied["measures"]] == [None, None, None, 700000]
     assert any(
         m["kind"] == "delist_products" and m["product_ids"] == [] for m in applied["measures"]
     ), "all goods: no product list"
@@ -150,7 +166,7 @@ async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
         async with pool.acquire() as conn:
             return await usecases.subject_view(conn, POLICY, "shop", "shop-fake", clock.now)
 
-    year = usecases.calendar_year(POLICY, clock.now)
+    year = clock.now.astimezone(SHANGHAI).year
     assert (await view())["points"] == {"year": year, "booked": 0, "pending": 100}
     assert await run(usecases.book_due_points) == 0, "not before the appeal window lapses"
     clock.advance(days=7, seconds=1)
@@ -168,34 +184,70 @@ async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
 async def test_totals_under_100_start_again_on_1_january_shanghai(
     moderation_db: tuple[asyncpg.Pool, Clock],
 ) -> None:
+    """Points count toward the Asia/Shanghai calendar year they are booked in: 2026's total
+    stays 2026's, and 2027 starts from 0 at 00:00 on 1 January in Shanghai (16:00 UTC)."""
     pool, clock = moderation_db
     run = runner(pool, clock)
     anchor = Subject("anchor", "anchor-year")
-    clock.now = datetime(2026, 12, 31, 12, tzinfo=UTC)  # 20:00 in Shanghai, still 2026
-    await run(
-        lambda tx: usecases.record_violation(
-            tx,
-            code="diversion",
-            subject=anchor,
-            decided_by="rule",
-            evidence=Evidence(source_type="comment", source_id="c-1", text="vx"),
+
+    async def divert(comment_id: str, at: datetime) -> None:
+        clock.now = at
+        await run(
+            lambda tx: usecases.record_violation(
+                tx,
+                code="diversion",
+                subject=anchor,
+                decided_by="rule",
+                evidence=Evidence(source_type="comment", source_id=comment_id, text="vx"),
+            )
         )
-    )
-    clock.now = datetime(2026, 12, 31, 15, 30, tzinfo=UTC)  # 23:30 Shanghai
-    await run(
-        lambda tx: usecases.record_violation(
-            tx,
-            code="diversion",
-            subject=anchor,
-            decided_by="rule",
-            evidence=Evidence(source_type="comment", source_id="c-2", text="vx"),
-        )
-    )
-    clock.now = datetime(2027, 1, 20, tzinfo=UTC)
-    await run(usecases.book_due_points)
+
+    async def book(at: datetime) -> int:
+        clock.now = at
+        return int(await run(usecases.book_due_points))
+
+    async def points(at: datetime) -> dict[str, int]:
+        async with pool.acquire() as conn:
+            view = await usecases.subject_view(conn, POLICY, "anchor", "anchor-year", at)
+        return dict(view["points"])
+
+    # The ladder: the first diversion in 30 days is 5 points, every later one 20.
+    await divert("c-1", datetime(2026, 12, 1, tzinfo=UTC))  # due 12-08 00:00Z
+    assert await book(datetime(2026, 12, 10, tzinfo=UTC)) == 1  # booked in 2026: 5
+    await divert("c-2", datetime(2026, 12, 20, 12, tzinfo=UTC))  # due 12-27 12:00Z
+    await divert("c-3", datetime(2026, 12, 24, 16, tzinfo=UTC))  # due 12-31 16:00Z
+    # 23:30 on 31 December in Shanghai: c-2 is due and booked in 2026; c-3 is not due yet.
+    assert await book(datetime(2026, 12, 31, 15, 30, tzinfo=UTC)) == 1
+    assert await points(datetime(2026, 12, 31, 15, 45, tzinfo=UTC)) == {
+        "year": 2026,
+        "booked": 25,
+        "pending": 20,
+    }
+    # 00:10 on 1 January in Shanghai (still 31 December in UTC): 2027 starts from 0.
+    assert await points(datetime(2026, 12, 31, 16, 10, tzinfo=UTC)) == {
+        "year": 2027,
+        "booked": 0,
+        "pending": 20,
+    }
+    # 00:30 on 1 January in Shanghai: c-3 (decided in 2026) is booked in 2027.
+    assert await book(datetime(2026, 12, 31, 16, 30, tzinfo=UTC)) == 1
+
     booked = await events(pool, "moderation.penalty.points_booked")
-    assert [(b["year"], b["year_total"]) for b in booked] == [(2027, 5), (2027, 25)]
-    assert usecases.calendar_year(POLICY, datetime(2026, 12, 31, 16, 30, tzinfo=UTC)) == 2027
+    assert [(b["points"], b["year"], b["year_total"]) for b in booked] == [
+        (5, 2026, 5),
+        (20, 2026, 25),
+        (20, 2027, 20),
+    ]
+    assert await points(datetime(2027, 1, 2, tzinfo=UTC)) == {
+        "year": 2027,
+        "booked": 20,
+        "pending": 0,
+    }
+    assert await points(datetime(2026, 12, 31, 15, 59, tzinfo=UTC)) == {
+        "year": 2026,
+        "booked": 25,
+        "pending": 0,
+    }, "booking in 2027 leaves 2026's total as it was"
 
 
 async def test_an_upheld_appeal_revokes_measures_and_pending_points(
@@ -215,8 +267,11 @@ async def test_an_upheld_appeal_revokes_measures_and_pending_points(
     )
     me = Principal("anchor-appeal", Role.ANCHOR)
     someone = Principal("anchor-other", Role.ANCHOR)
-    with pytest.raises(Exception, match="no penalty"):
+    with pytest.raises(Problem) as refusal:
         await run(lambda tx: usecases.file_appeal(tx, someone, penalty_id, "not me"))
+    body = refusal.value.body()
+    assert (body["status"], body["type"]) == (404, "https://laotie.dev/problems/not-found")
+    assert await pool.fetchval("SELECT count(*) FROM appeals") == 0
     appeal = await run(lambda tx: usecases.file_appeal(tx, me, penalty_id, "it was a quote"))
     clock.advance(days=8)
     assert await run(usecases.book_due_points) == 0, "a pending appeal holds the points"
@@ -226,7 +281,11 @@ async def test_an_upheld_appeal_revokes_measures_and_pending_points(
     async with pool.acquire() as conn:
         view = await usecases.subject_view(conn, POLICY, "anchor", "anchor-appeal", clock.now)
     assert view["current_measures"] == []
-    assert view["points"]["pending"] == 0
+    assert view["points"] == {
+        "year": clock.now.astimezone(SHANGHAI).year,
+        "booked": 0,
+        "pending": 0,
+    }
     assert view["penalties"][0]["points_status"] == "cancelled"
 
 
@@ -236,17 +295,64 @@ async def test_a_late_or_second_appeal_is_refused(
     pool, clock = moderation_db
     run = runner(pool, clock)
     shop = Subject("shop", "shop-a", "shop-a")
-    _, penalty_id = await run(
-        lambda tx: usecases.record_violation(
-            tx,
-            code="false_advertising",
-            subject=shop,
-            decided_by="rule",
-            step_override=1,
-            evidence=Evidence(source_type="product", source_id="p-1", text="全网最低"),
+    applied_at = clock.now
+    penalties = []
+    for product in ("p-1", "p-2"):
+        _, penalty_id = await run(
+            lambda tx, product=product: usecases.record_violation(
+                tx,
+                code="false_advertising",
+                subject=shop,
+                decided_by="rule",
+                step_override=1,  # serious: 5 points, so an appeal holds something
+                evidence=Evidence(source_type="product", source_id=product, text="全网最低"),
+            )
         )
-    )
+        penalties.append(penalty_id)
+    first, late = penalties
     seller = Principal("u", Role.SELLER, shop_id="shop-a")
-    clock.advance(days=8)
-    with pytest.raises(Exception, match="appeal window closed"):
-        await run(lambda tx: usecases.file_appeal(tx, seller, penalty_id, "late"))
+
+    async def state() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        appeals = await pool.fetch(
+            "SELECT appeal_id, penalty_id, filed_by, reason, status, filed_at, decided_at"
+            " FROM appeals ORDER BY filed_at"
+        )
+        rows = await pool.fetch(
+            "SELECT penalty_id, status, points_status FROM penalties ORDER BY penalty_id"
+        )
+        return [dict(a) for a in appeals], [dict(p) for p in rows], await events(pool)
+
+    async def refused(penalty_id: str, reason: str) -> None:
+        before = await state()
+        with pytest.raises(Problem) as refusal:
+            await run(lambda tx: usecases.file_appeal(tx, seller, penalty_id, "again"))
+        assert await state() == before, "a refused appeal changes nothing"
+        body = refusal.value.body()
+        assert (body["status"], body["type"], body["reason"]) == (
+            409,
+            "https://laotie.dev/problems/conflict",
+            reason,
+        )
+
+    clock.advance(days=1)
+    appeal = await run(lambda tx: usecases.file_appeal(tx, seller, first, "it is the lowest"))
+    assert (appeal["penalty_id"], appeal["status"]) == (first, "pending")
+    clock.advance(days=1)
+    await refused(first, "appealed_already")  # a second appeal while the first is pending
+
+    clock.advance(days=1)
+    await run(lambda tx: usecases.decide_appeal(tx, REVIEWER, appeal["appeal_id"], False, "no"))
+    clock.advance(days=1)
+    await refused(first, "appealed_already")  # nor after it was rejected, within the window
+
+    clock.now = applied_at + timedelta(days=7, seconds=1)  # one second past the window
+    await refused(late, "appeal_window_closed")
+
+    appeals, rows, _ = await state()
+    assert [(a["appeal_id"], a["penalty_id"], a["reason"], a["status"]) for a in appeals] == [
+        (appeal["appeal_id"], first, "it is the lowest", "rejected")
+    ]
+    assert {r["penalty_id"]: (r["status"], r["points_status"]) for r in rows} == {
+        first: ("active", "booked"),  # the rejected appeal booked its points
+        late: ("active", "pending"),
+    }
