@@ -277,7 +277,8 @@ async def self_broadcast_order(
     refunded_fen: int,
 ) -> None:
     """Record a paid self-broadcast order, attributed if the buyer had a grant for the brand
-    in the attribution window before it was placed; reward the creator behind the grant."""
+    in the attribution window before it was placed; reward the creator behind the grant on
+    the attributed GMV, which is net of refunds: a later refund lowers the reward."""
     window = timedelta(days=tx.policy.attribution.window_days)
     grant = await tx.conn.fetchrow(
         "SELECT grant_id, via_creator_id FROM grants WHERE buyer_id = $1 AND brand_id = $2"
@@ -287,13 +288,14 @@ async def self_broadcast_order(
         placed_at,
         placed_at - window,
     )
-    inserted = await tx.conn.fetchval(
+    row = await tx.conn.fetchrow(
         """INSERT INTO self_broadcast_orders AS o (order_id, brand_id, buyer_id, day, gmv_fen,
                refunded_fen, attributed, grant_id, via_creator_id)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (order_id) DO UPDATE SET
                refunded_fen = greatest(o.refunded_fen, EXCLUDED.refunded_fen)
-           RETURNING (xmax = 0)""",
+           RETURNING (xmax = 0) AS inserted, gmv_fen - refunded_fen AS net_fen, attributed,
+               via_creator_id""",
         order_id,
         brand_id,
         buyer_id,
@@ -304,13 +306,35 @@ async def self_broadcast_order(
         grant["grant_id"] if grant else None,
         grant["via_creator_id"] if grant else None,
     )
-    if not inserted or grant is None:
+    assert row is not None
+    creator, net_fen = row["via_creator_id"], int(row["net_fen"])
+    if not row["inserted"]:
+        if row["attributed"] and creator is not None:
+            await reduce_reward(tx, creator=creator, order_id=order_id, net_fen=net_fen)
+        return
+    if grant is None:
         return
     tx.after_commit.append(lambda: metrics.CHUANLIU_ATTRIBUTED_FEN.inc(gmv_fen))
-    creator = grant["via_creator_id"]
     if creator is None:
         return
-    await reward_creator(tx, creator=creator, brand_id=brand_id, order_id=order_id, gmv_fen=gmv_fen)
+    await reward_creator(tx, creator=creator, brand_id=brand_id, order_id=order_id, gmv_fen=net_fen)
+
+
+def _reward_impressions(tx: Tx, net_fen: int, weight: float) -> int:
+    return math.floor(net_fen / 100 * tx.policy.rewards.impressions_per_yuan * weight)
+
+
+async def reduce_reward(tx: Tx, *, creator: str, order_id: str, net_fen: int) -> None:
+    """A refund of an attributed order lowers its reward to what the net GMV earns (a
+    reward never grows back: a redelivered payment or refund changes nothing)."""
+    weight, _ = await weight_of(tx, f"creator:{creator}", tx.policy.rewards.unscored_creator_weight)
+    if weight <= 0:
+        return
+    await tx.conn.execute(
+        "UPDATE rewards SET impressions = $2 WHERE order_id = $1 AND impressions > $2",
+        order_id,
+        max(0, _reward_impressions(tx, net_fen, weight)),
+    )
 
 
 async def reward_creator(
@@ -325,7 +349,7 @@ async def reward_creator(
     if await under_penalty(tx, creator):
         tx.after_commit.append(metrics.CHUANLIU_REFUSALS.labels("creator_under_penalty").inc)
         return
-    impressions = math.floor(gmv_fen / 100 * tx.policy.rewards.impressions_per_yuan * weight)
+    impressions = _reward_impressions(tx, gmv_fen, weight)
     if impressions < 1:
         return
     reward_id = new_id()
