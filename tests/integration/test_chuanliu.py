@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +15,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import murmur2
 from laotie_common.envelope import Envelope
+from laotie_common.kafka import ensure_topics
+from laotie_common.settings import KafkaSettings
+from laotie_contracts import all_topics
 from laotie_contracts import live as lv
 from laotie_contracts import orders as ev
 from laotie_contracts.moderation import Measure, PenaltyApplied
@@ -22,7 +29,9 @@ from laotie_contracts.scoring import Resources, ScoreCurrent
 from tests.integration.infra import Infra
 from tests.integration.kit import (
     ServiceProcess,
+    _partitions,
     eventually,
+    metric_value,
     publish,
     read_topic,
     republish,
@@ -32,6 +41,7 @@ from tests.integration.kit import (
 POLICY = Path(__file__).resolve().parents[2] / (
     "services/chuanliu/src/laotie_chuanliu/policy/chuanliu.toml"
 )
+CONSUMED = ("orders.order", "live.room", "scoring.score-latest", "moderation.penalty")
 
 
 def policy_file(tmp: Path, **budget: Any) -> str:
@@ -82,8 +92,39 @@ def distribution_sale(
     )
 
 
-def brand_goes_live(brand: str) -> tuple[str, str, list[lv.RoomFacts]]:
-    room, session = f"room-{uuid.uuid4().hex[:8]}", f"sess-{uuid.uuid4().hex[:8]}"
+async def start_at_end(bootstrap: str, group: str, topics: tuple[str, ...]) -> None:
+    """Commit the current end of ``topics`` for ``group``, so a fresh consumer group reads only
+    what is published from now on (not what other tests left on the shared broker)."""
+    await ensure_topics(KafkaSettings(kafka_bootstrap_servers=bootstrap), all_topics())
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        tps: list[TopicPartition] = []
+        for topic in topics:
+
+            async def known(topic: str = topic) -> set[int] | None:
+                return await _partitions(consumer, topic)
+
+            partitions = await eventually(known, what=f"metadata of {topic}")
+            tps += [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.commit(dict((await consumer.end_offsets(tps)).items()))
+    finally:
+        await consumer.stop()
+
+
+def room_on_partition(partition: int, partitions: int) -> str:
+    """A room id that Kafka's default partitioner (murmur2 of the key) puts on ``partition``
+    of ``live.room``; checked against the partition the record was actually consumed from."""
+    while True:
+        room = f"room-{uuid.uuid4().hex[:8]}"
+        if (murmur2(room.encode()) & 0x7FFFFFFF) % partitions == partition:
+            return room
+
+
+def brand_goes_live(brand: str, room: str | None = None) -> tuple[str, str, list[lv.RoomFacts]]:
+    room = room or f"room-{uuid.uuid4().hex[:8]}"
+    session = f"sess-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
     base = dict(
         room_id=room,
@@ -147,6 +188,7 @@ async def chuanliu(
         "CONSUMER_GROUP": f"chuanliu-{unique}",
         "CHUANLIU_POLICY": policy,
     }
+    await start_at_end(infra.kafka_bootstrap, env["CONSUMER_GROUP"], CONSUMED)
     async with contextlib.AsyncExitStack() as stack:
         processes = [
             await stack.enter_async_context(
@@ -157,52 +199,216 @@ async def chuanliu(
         yield processes, Db(infra.database_url, env["DB_SCHEMA"])
 
 
+def _assignment(replica: ServiceProcess) -> set[str] | None:
+    """The partitions a replica's consumer holds now: the last assignment its log reports
+    (with eager rebalancing each assignment lists every partition the member holds)."""
+    last = None
+    for line in replica.log().splitlines():
+        if '"partitions assigned"' in line:
+            last = json.loads(line)["partitions"]
+    return None if last is None else set(last)
+
+
+def _owners(replicas: list[ServiceProcess], topic: str, partitions: int) -> dict[int, int] | None:
+    """Which replica holds each partition of ``topic``, once the two hold disjoint halves
+    of it (both have seen the rebalance), each at least one partition."""
+    held = [_assignment(r) for r in replicas]
+    if any(h is None for h in held):
+        return None
+    owner: dict[int, int] = {}
+    for i, tps in enumerate(held):
+        assert tps is not None
+        for tp in tps:
+            name, _, number = tp.rpartition("-")
+            if name == topic:
+                if int(number) in owner:
+                    return None  # one replica still reports its assignment before the rebalance
+                owner[int(number)] = i
+    complete = len(owner) == partitions and set(owner.values()) == set(range(len(replicas)))
+    return owner if complete else None
+
+
+async def _decisions(replica: ServiceProcess) -> dict[str, float]:
+    """What this replica's own process counted: session starts it applied (decided), the
+    impressions it granted, the session starts it refused because the budget was spent."""
+    assert replica.proc is not None
+    assert replica.proc.poll() is None, f"replica {replica.port} exited:\n{replica.log()[-3000:]}"
+    text = await replica.metrics()
+    return {
+        "session_starts": metric_value(
+            text,
+            "laotie_consumer_records_total",
+            topic="live.room",
+            event_type="live.room.session_started",
+            outcome="applied",
+        ),
+        "impressions": metric_value(text, "laotie_chuanliu_impressions_granted_total"),
+        "budget_spent": metric_value(text, "laotie_chuanliu_refusals_total", reason="budget_spent"),
+    }
+
+
 async def test_two_replicas_grant_exactly_the_budget_and_no_more(
     infra: Infra, tmp_path: Path
 ) -> None:
+    """Budget 400 impressions = 20 grants of 20; pacing and the brand's share never bind
+    (headroom 1.0, share 1.0), buyers are distinct (the per-buyer cap never binds).
+
+    Phase 1: one brand on a partition of each replica, 5 buyers each: both replicas grant
+    5 × 20 = 100, 200 in all. Phase 2: a brand on every other partition of ``live.room``,
+    10 buyers each (200 asked each, at once, across both replicas) for the 200 left: the
+    first to take the budget row gets all 10 grants, every other is refused budget_spent.
+    Hand-computed: 20 grants, 400 impressions, never more; each replica's own /metrics
+    shows what it decided."""
     policy = policy_file(tmp_path, daily_impressions=400, pacing_headroom=1.0, brand_share=1.0)
-    async with chuanliu(infra, policy, replicas=2) as (_, db):
-        brands = [f"brand-{uuid.uuid4().hex[:6]}" for _ in range(6)]
+    async with chuanliu(infra, policy, replicas=2) as (replicas, db):
+        n = next(t.partitions for t in all_topics() if t.name == "live.room")
+
+        async def split() -> dict[int, int] | None:
+            return _owners(replicas, "live.room", n)
+
+        try:
+            owner: dict[int, int] = await eventually(
+                split, timeout=60, what="the two replicas to split live.room"
+            )
+        except AssertionError as e:
+            raise AssertionError(f"{e}; assignments: {[_assignment(r) for r in replicas]}") from e
+        assigned = [_assignment(r) for r in replicas]
+        first = {i: min(p for p, r in owner.items() if r == i) for i in (0, 1)}
+        rest = sorted(set(owner) - set(first.values()))
+        small = {first[i]: f"brand-{uuid.uuid4().hex[:6]}" for i in (0, 1)}  # 5 buyers
+        large = {p: f"brand-{uuid.uuid4().hex[:6]}" for p in rest}  # 10 buyers
+        buyers = {b: 5 for b in small.values()} | {b: 10 for b in large.values()}
         await publish(
             infra.kafka_bootstrap,
             *[
                 distribution_sale(brand, f"{brand}-buyer-{i}", "creator-1")
-                for brand in brands
-                for i in range(10)
+                for brand, count in buyers.items()
+                for i in range(count)
             ],
         )
 
         async def affinity_known() -> bool:
-            return await db.value("SELECT count(*) FROM affinity") == 60
+            found = await db.value(
+                "SELECT count(*) FROM affinity WHERE brand_id = ANY($1)", list(buyers)
+            )
+            return bool(found == sum(buyers.values()))
 
         await eventually(affinity_known, timeout=60, what="the affinity recorded")
-        sessions = []
-        for brand in brands:
-            _, session, facts = brand_goes_live(brand)
-            sessions.append(session)
-            await publish(infra.kafka_bootstrap, *facts)
 
-        async def all_decided() -> bool:
-            return await db.value(
-                "SELECT count(*) FROM triggers WHERE outcome <> 'deciding'"
-            ) == len(brands)
+        session_of: dict[str, int] = {}  # session → the live.room partition it was put on
+        start_id: dict[str, str] = {}  # session → the ce_id of its session_started record
 
-        await eventually(all_decided, timeout=60, what="every session start decided")
-        granted = await db.value("SELECT coalesce(sum(impressions), 0) FROM grants")
-        ledger = await db.value("SELECT granted FROM budget_days")
-        assert granted == ledger == 400, "exactly the budget: 1,200 were asked for"
-        assert await db.value("SELECT count(*) FROM grants") == 20
-        outcomes = await db.value(
-            "SELECT string_agg(DISTINCT split_part(outcome, ':', 1), ',') FROM triggers"
+        async def go_live(brands: dict[int, str]) -> list[str]:
+            """Every brand goes live at once, each room on the partition chosen for it."""
+            sessions, facts = [], []
+            for partition, brand in brands.items():
+                _, session, room_facts = brand_goes_live(brand, room_on_partition(partition, n))
+                session_of[session] = partition
+                sessions.append(session)
+                facts += room_facts  # created, session_started
+            envelopes = await publish(infra.kafka_bootstrap, *facts)
+            start_id.update({s: envelopes[2 * k + 1].id for k, s in enumerate(sessions)})
+            return sessions
+
+        async def decided(sessions: list[str]) -> list[tuple[str, str, int, int]] | None:
+            rows = await _fetch(
+                db,
+                "SELECT session_id, outcome, grants, impressions FROM triggers"
+                " WHERE session_id = ANY($1) ORDER BY session_id",
+                sessions,
+            )
+            found = [(r[0], r[1], r[2], r[3]) for r in rows]
+            return found if len(found) == len(sessions) else None
+
+        phase1 = await go_live(small)
+        first_decisions = await eventually(
+            lambda: decided(phase1), timeout=60, what="phase 1 decided"
         )
-        assert "granted" in outcomes
-    records = await read_topic(infra.kafka_bootstrap, "chuanliu.traffic", expect=0, timeout=5)
-    ours = [
-        r
-        for r in records
-        if Envelope.from_record(r.key, r.value, r.headers).json().get("session_id") in sessions
-    ]
-    assert len(ours) == 20, "one event per grant, none twice"
+        assert [d[1:] for d in first_decisions] == [("granted", 5, 100)] * 2
+        phase2 = await go_live(large)
+        second = await eventually(lambda: decided(phase2), timeout=60, what="phase 2 decided")
+        outcomes = sorted(d[1:] for d in second)
+        assert outcomes == [("granted", 10, 200)] + [("refused:budget_spent", 0, 0)] * (
+            len(rest) - 1
+        ), "the 200 left go to one session start whole; every other is refused"
+        [winner] = [d[0] for d in second if d[1] == "granted"]
+
+        # What each replica decided, by its own process's metrics, against what it had to
+        # decide: the session starts consumed from the partitions it holds (ours, and any
+        # other test's: those are refused for want of affinity, never for the budget).
+        async def observe() -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+            partition_of = {
+                row["event_id"]: row["kafka_partition"]
+                for row in await _fetch(
+                    db,
+                    "SELECT event_id, kafka_partition FROM processed_events"
+                    " WHERE event_type = 'live.room.session_started'",
+                )
+            }
+            assert {s: partition_of[start_id[s]] for s in session_of} == session_of, (
+                "each session start was consumed from the partition it was put on"
+            )
+            expected: list[dict[str, float]] = []
+            for i in range(len(replicas)):
+                partitions = {p for p, r in owner.items() if r == i}
+                ours = [s for s, p in session_of.items() if p in partitions]
+                expected.append(
+                    {
+                        "session_starts": sum(1 for p in partition_of.values() if p in partitions),
+                        "impressions": 100 + (200 if session_of[winner] in partitions else 0),
+                        "budget_spent": sum(1 for s in ours if s in phase2 and s != winner),
+                    }
+                )
+            return [await _decisions(r) for r in replicas], expected
+
+        assert [_assignment(r) for r in replicas] == assigned, "a rebalance during the test"
+        # a process counts a record just after its transaction commits: allow it a moment
+        counted, expected = await observe()
+        deadline = time.monotonic() + 15
+        while counted != expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            counted, expected = await observe()
+        # each replica granted 100 in phase 1 at least: both decided, both granted
+        assert counted == expected, f"per replica (partitions of live.room: {owner})"
+        assert sum(c["impressions"] for c in counted) == 400, "together: exactly the budget"
+
+        sessions = phase1 + phase2
+        assert await db.value("SELECT granted FROM budget_days") == 400
+        assert await db.value("SELECT count(*) FROM grants") == 20, "grants of other brands?"
+        assert (
+            await db.value(
+                "SELECT sum(impressions) FROM grants WHERE session_id = ANY($1)", sessions
+            )
+            == 400
+        )
+        rows = await _fetch(db, "SELECT grant_id FROM grants WHERE session_id = ANY($1)", sessions)
+        grant_ids = {r["grant_id"] for r in rows}
+
+        async def published() -> list[str] | None:
+            records = await read_topic(infra.kafka_bootstrap, "chuanliu.traffic", timeout=10)
+            ours = [b["grant_id"] for b in _bodies(records) if b.get("session_id") in sessions]
+            return ours if len(ours) >= 20 else None
+
+        events = await eventually(published, timeout=30, what="the 20 grants on chuanliu.traffic")
+    assert sorted(events) == sorted(grant_ids), "one event per grant, none twice"
+
+
+def _bodies(records: list[Any]) -> list[dict[str, Any]]:
+    """The JSON data of every CloudEvent among ``records`` (other tests plant poison on
+    every topic: those are skipped)."""
+    bodies = []
+    for r in records:
+        with contextlib.suppress(Exception):
+            bodies.append(Envelope.from_record(r.key, r.value, r.headers).json())
+    return bodies
+
+
+async def _fetch(db: Db, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(db.url, server_settings={"search_path": db.schema})
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +550,11 @@ async def test_attribution_and_uplift_match_a_hand_computed_example(
     contribution = (await client.get(f"/creators/{creator}/contribution")).json()
     assert contribution["attributed_gmv_fen"] == 2500
     assert contribution["attributed_orders"] == 1
-    assert contribution["reward_impressions"] == 300, "3000 fen = ¥30 × 10 × weight 1.0"
+    # The policy (chuanliu.toml [rewards]): 10 impressions per yuan *of attributed GMV*, times
+    # the creator's weight (unscored: 1.0); attributed GMV is net of refunds (the figure the
+    # contribution and the uplift report): 3,000 − 500 = 2,500 fen = ¥25 × 10 × 1.0 = 250.
+    assert contribution["rewards"] == 1
+    assert contribution["reward_impressions"] == 250, "the reward is on net, not gross, GMV"
 
     # Replaying every input changes no ledger.
     before = await _ledger(db, brand)
@@ -356,8 +566,8 @@ async def test_attribution_and_uplift_match_a_hand_computed_example(
             "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)", [e.id for e in replay]
         ) == len(replay)
 
+    # processed_events rows commit with the replayed events' effects: all are in
     await eventually(replayed, timeout=60, what="the replay applied")
-    await asyncio.sleep(0)  # the replay's own transactions have committed (checked above)
     assert await _ledger(db, brand) == before
 
 

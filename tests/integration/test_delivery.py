@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from laotie_common.envelope import Envelope
 from laotie_dev.probe import ProbeSent, ProbeSettings, write_probes
 
 from tests.integration.kit import (
     ProbeProcess,
+    ServiceProcess,
+    _partitions,
     eventually,
     header,
     metric_value,
@@ -220,23 +224,57 @@ async def test_a_record_parked_by_a_bug_is_replayed_after_the_fix(
     assert "planted bug" in (letter.header("dlq_reason") or "")
 
     fixed = ProbeProcess(probe_settings).start()
+    replayed = [f"{letter.ref} → {probe_settings.probe_topic}"]
     try:
         await fixed.wait_ready()
-        assert await replay(kafka, [letter]) == [f"{letter.ref} → {probe_settings.probe_topic}"]
+        assert await replay(kafka, [letter]) == replayed
 
         async def all_applied() -> bool:
             return len(await _applied(db)) == 4
 
         await eventually(all_applied, what="the replayed record applied")
-        assert await replay(kafka, [letter])  # replaying again changes nothing:
+        # Every record on the topic consumed and its offset committed: nothing is left to be
+        # redelivered, so what the counters do next is the second replay's doing alone.
+        await eventually(lambda: _caught_up(probe_settings), what="offsets at the end")
+        before = await _outcomes(fixed, probe_settings.probe_topic)
+        effects = await _applied(db)
+        assert effects == dict.fromkeys(ids, 1)
 
-        async def seen_as_duplicate() -> bool:
-            text = await fixed.metrics()
-            return metric_value(text, "laotie_consumer_records_total", outcome="duplicate") >= 1
-
-        await eventually(seen_as_duplicate, what="the second replay consumed as a duplicate")
+        assert await replay(kafka, [letter]) == replayed  # one record, replayed again:
+        await eventually(lambda: _caught_up(probe_settings), what="the second replay consumed")
+        expected = {**before, "duplicate": before["duplicate"] + 1}
+        # the counters move just after the offset commit: give them a moment
+        after = await _outcomes(fixed, probe_settings.probe_topic)
+        deadline = time.monotonic() + 10
+        while after != expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            after = await _outcomes(fixed, probe_settings.probe_topic)
+        assert after == expected, "the second replay: exactly one duplicate, nothing applied"
+        assert await _applied(db) == effects, "the second replay changed an effect"
     finally:
         fixed.stop()
     applied = await _applied(db)
     assert set(applied) == set(ids)
     assert set(applied.values()) == {1}
+
+
+async def _outcomes(process: ServiceProcess, topic: str) -> dict[str, float]:
+    text = await process.metrics()
+    return {
+        outcome: metric_value(text, "laotie_consumer_records_total", topic=topic, outcome=outcome)
+        for outcome in ("applied", "duplicate", "ignored", "dead_lettered")
+    }
+
+
+async def _caught_up(settings: ProbeSettings) -> bool:
+    """The probe group's committed offsets are the end offsets of every partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, settings.probe_topic) or set()
+        tps = [TopicPartition(settings.probe_topic, p) for p in partitions]
+        ends = {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
+    committed = await _committed(settings)
+    return bool(ends) and all(committed.get(p, 0) == end for p, end in ends.items())
