@@ -1,90 +1,352 @@
 """A poison record on every consumed topic: each consuming service parks it in its
-dead-letter topic with the reason and moves on (the next record on that partition is
-finished). All five services run as real processes."""
+dead-letter topic with the reason and moves on. All five services run as real processes,
+each in a new consumer group committed at the current end of its topics (so it reads what
+this test publishes, not the history earlier tests left on the shared broker).
+
+On partition 0 of every topic that has consumers, under one key, the test publishes in this
+order: three kinds of poison (no CloudEvent headers at all; a header that is not UTF-8; a
+known type whose data breaks its contract), a well-formed event of a type nobody knows
+(tolerant read: ignored, never parked), and last one good event of a type every consumer of
+the topic applies. Then, for every consumer:
+
+- it applied the good event, which comes after the poison on the same partition: its own
+  ``processed_events`` (written in the transaction of the handler, so only when the handler
+  succeeded) holds the event at the offset it was published at, and the group's committed
+  offset on that partition reaches past it;
+- its dead-letter topic holds, among the letters carrying this run's marker, exactly one
+  letter per poison record (topic, partition, offset as published; its reason; class
+  "poison"), and nothing else: neither the unknown-type event nor the good one.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import uuid
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata
+from laotie_common.envelope import Envelope
 from laotie_contracts import TOPICS, dead_letter_topic
+from laotie_contracts.events import Event
+from laotie_contracts.live import CommentPosted, RoomCreated
+from laotie_contracts.moderation import Evidence, PenaltyApplied, ViolationDetected
+from laotie_contracts.orders import Attribution, ProductListed, RefundApproved, SkuFacts
+from laotie_contracts.scoring import Resources, ScoreCurrent
+from laotie_contracts.topics import consumed_by
 
 from tests.integration.infra import Infra
-from tests.integration.kit import eventually, header, metric_value, read_topic, running_service
+from tests.integration.kit import ServiceProcess, eventually, header, read_topic, running_service
 
 SERVICES = ("orders", "live", "moderation", "scoring", "chuanliu")
+PARTITION = 0
+
+# The poison kinds, each with the start of the reason its letter must carry.
+NO_HEADERS = "no CloudEvent headers"
+BAD_HEADER = "a header not UTF-8"
+BAD_DATA = "data breaking its contract"
+REASONS = {
+    NO_HEADERS: "not a CloudEvent: missing header(s)",
+    BAD_HEADER: "header(s) not UTF-8: ce_source",
+}
+
+
+def _good_events(marker: str) -> dict[str, Event]:
+    """Per consumed topic, an event every consumer of that topic has a handler for and
+    applies without touching other services (no violation found, no measure to enforce)."""
+    now = datetime.now(UTC)
+    shop = f"shop-{marker}"
+    good: list[Event] = [
+        ProductListed(
+            product_id=f"product-{marker}",
+            shop_id=shop,
+            shop_kind="merchant",
+            title="Wool scarf",
+            description="Warm",
+            status="active",
+            ship_within_hours=48,
+            skus=[SkuFacts(sku_id=f"sku-{marker}", name="grey", price_fen=100, stock=5)],
+            occurred_at=now,
+        ),
+        RefundApproved(  # answered by the seller (not automatic): moderation finds nothing
+            order_id=f"order-{marker}",
+            shop_id=shop,
+            shop_kind="merchant",
+            buyer_id=f"buyer-{marker}",
+            product_id=f"product-{marker}",
+            sku_id=f"sku-{marker}",
+            quantity=1,
+            unit_price_fen=100,
+            total_fen=100,
+            attribution=Attribution(channel="shop_page"),
+            status="paid",
+            placed_at=now,
+            occurred_at=now,
+            refund_id=f"refund-{marker}",
+            refund_kind="refund_only",
+            refund_reason="changed_mind",
+            refund_amount_fen=100,
+            automatic=False,
+            answered_after_s=60.0,
+        ),
+        RoomCreated(
+            room_id=f"room-{marker}",
+            owner_type="anchor",
+            owner_id=f"anchor-{marker}",
+            title="Evening picks",
+            occurred_at=now,
+        ),
+        CommentPosted(
+            comment_id=f"comment-{marker}",
+            session_id=f"session-{marker}",
+            room_id=f"room-{marker}",
+            author_id=f"viewer-{marker}",
+            author_role="viewer",
+            room_owner_id=f"anchor-{marker}",
+            text="Nice colour",
+            posted_at=now,
+        ),
+        ViolationDetected(  # of a comment live does not know: nothing to hide
+            violation_id=f"violation-{marker}",
+            subject_type="viewer",
+            subject_id=f"viewer-{marker}",
+            code="diversion",
+            severity="general",
+            degree="light",
+            hide_content=True,
+            evidence=Evidence(source_type="comment", source_id=f"comment-{marker}"),
+            decided_by="rule:test",
+            occurred_at=now,
+        ),
+        PenaltyApplied(  # no measure: nothing to enforce anywhere
+            penalty_id=f"penalty-{marker}",
+            subject_type="product",
+            subject_id=f"product-{marker}",
+            violation_code="diversion",
+            measures=[],
+            occurred_at=now,
+        ),
+        ScoreCurrent(
+            subject_key=f"shop:{shop}",
+            kind="shop",
+            subject_id=shop,
+            value=4.1,
+            band="poor",
+            components={},
+            sample_orders=40,
+            window_days=30,
+            window_end=(now - timedelta(days=1)).date().isoformat(),
+            policy_version="scores/test",
+            computed_at=now,
+            resources=Resources(
+                traffic_weight=0.6,
+                subsidy_eligible=False,
+                campaign_eligible=False,
+                paid_promotion_allowed=True,
+                chuanliu_eligible=False,
+            ),
+        ),
+    ]
+    return {type(e).topic: e for e in good}
+
+
+async def caught_up_group(bootstrap: str, service: str) -> str:
+    """A new consumer group for ``service`` whose offsets are committed at the current end of
+    every partition it consumes: it starts after what earlier tests left on the shared
+    topics (thousands of records) and reads only what comes next, this test's records among
+    them."""
+    group = f"{service}-caught-up-{uuid.uuid4().hex[:8]}"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [
+            TopicPartition(spec.name, p)
+            for spec in consumed_by(service)
+            for p in sorted(consumer.partitions_for_topic(spec.name) or ())
+        ]
+        assert len(tps) == sum(spec.partitions for spec in consumed_by(service)), tps
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
+    finally:
+        await consumer.stop()
+    return group
+
+
+async def _committed(bootstrap: str, group: str, tps: list[TopicPartition]) -> dict[str, int]:
+    """The group's committed offset per topic (partition PARTITION); -1 where none."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
+    finally:
+        await admin.close()
+    return {tp.topic: (offsets[tp].offset if tp in offsets else -1) for tp in tps}
+
+
+async def _applied(process: ServiceProcess, infra: Infra, ids: list[str]) -> dict[str, Any]:
+    """The consumer's own record of the events it applied: ce_id -> (topic, partition,
+    offset)."""
+    conn = await asyncpg.connect(
+        infra.database_url, server_settings={"search_path": process.env_vars["DB_SCHEMA"]}
+    )
+    try:
+        rows = await conn.fetch(
+            "SELECT event_id, topic, kafka_partition, kafka_offset FROM processed_events"
+            " WHERE consumer = $1 AND event_id = ANY($2::text[])",
+            process.env_vars["CONSUMER_GROUP"],
+            ids,
+        )
+    finally:
+        await conn.close()
+    return {r["event_id"]: (r["topic"], r["kafka_partition"], r["kafka_offset"]) for r in rows}
+
+
+async def _publish(
+    producer: AIOKafkaProducer, topic: str, event: Event, marker: str
+) -> tuple[dict[str, int], int]:
+    """The poison, the unknown-type event and the good event, in this order, on one
+    partition under the good event's key: (offset per poison kind, the good one's offset)."""
+    envelope = Envelope.for_event(event, source="/laotie/test", event_id=f"{marker}-{topic}-good")
+    key = (envelope.key or "").encode()
+
+    async def send(value: bytes, headers: list[tuple[str, bytes]]) -> int:
+        sent = await producer.send_and_wait(
+            topic, value, key=key, partition=PARTITION, headers=headers
+        )
+        return int(sent.offset)
+
+    def ce_headers(suffix: str, ce_type: str) -> list[tuple[str, bytes]]:
+        """The good event's CloudEvent headers with another id and type."""
+        replaced = {"ce_id": f"{marker}-{topic}-{suffix}".encode(), "ce_type": ce_type.encode()}
+        return [(k, replaced.get(k, v)) for k, v in envelope.headers()]
+
+    marked = json.dumps({"marker": marker}).encode()
+    offsets = {
+        NO_HEADERS: await send(b"\xff\x00" + marker.encode(), []),
+        BAD_HEADER: await send(
+            marked,
+            [
+                (k, b"\xff\xfe" if k == "ce_source" else v)
+                for k, v in ce_headers("bad-header", envelope.type)
+            ],
+        ),
+        BAD_DATA: await send(marked, ce_headers("bad-data", envelope.type)),
+    }
+    await send(marked, ce_headers("unknown-type", f"{topic}.something_new"))
+    return offsets, await send(envelope.data, envelope.headers())
 
 
 async def test_every_consumer_parks_poison_and_moves_on(infra: Infra) -> None:
     marker = uuid.uuid4().hex
+    consumed = {spec.name: spec.consumers for spec in TOPICS if spec.consumers}
+    good = _good_events(marker)
+    assert set(good) == set(consumed), "a good event for every consumed topic"
+    # (topic, poison kind) -> the offset it was published at; topic -> the good one's offset
+    poison: dict[tuple[str, str], int] = {}
+    good_at: dict[str, int] = {}
     async with contextlib.AsyncExitStack() as stack:
-        processes = {
-            name: await stack.enter_async_context(
-                running_service(f"laotie_{name}", infra.kafka_bootstrap, infra.database_url)
+
+        async def start(name: str) -> ServiceProcess:
+            group = await caught_up_group(infra.kafka_bootstrap, name)
+            return await stack.enter_async_context(
+                running_service(
+                    f"laotie_{name}",
+                    infra.kafka_bootstrap,
+                    infra.database_url,
+                    CONSUMER_GROUP=group,
+                )
             )
-            for name in SERVICES
-        }
+
+        # Started together (each still waits for its own readiness); every one that started
+        # is stopped by the stack, even when another failed to start.
+        started = await asyncio.gather(*(start(n) for n in SERVICES), return_exceptions=True)
+        processes: dict[str, ServiceProcess] = {}
+        for name, outcome in zip(SERVICES, started, strict=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            processes[name] = outcome
         producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
         await producer.start()
         try:
-            for spec in TOPICS:
-                if not spec.consumers:
-                    continue
-                # Garbage, then a well-formed event of a type nobody knows (tolerant read),
-                # on the same partition: the second is finished only if the first was parked.
-                await producer.send_and_wait(
-                    spec.name, b"\xff\x00" + marker.encode(), key=marker.encode(), partition=0
-                )
-                await producer.send_and_wait(
-                    spec.name,
-                    b"{}",
-                    key=marker.encode(),
-                    partition=0,
-                    headers=[
-                        ("ce_id", f"{marker}-{spec.name}".encode()),
-                        ("ce_source", b"/test"),
-                        ("ce_specversion", b"1.0"),
-                        ("ce_type", f"{spec.name}.something_new".encode()),
-                        ("ce_time", datetime.now(UTC).isoformat().encode()),
-                        ("content-type", b"application/json"),
-                    ],
-                )
+            for topic, event in good.items():
+                offsets, good_at[topic] = await _publish(producer, topic, event, marker)
+                poison.update({(topic, kind): offset for kind, offset in offsets.items()})
         finally:
             await producer.stop()
+        assert all(offset < good_at[t] for (t, _), offset in poison.items()), "poison first"
 
         for name, process in processes.items():
             group = process.env_vars["CONSUMER_GROUP"]
-            consumed = [t.name for t in TOPICS if name in t.consumers]
+            topics = sorted(t for t, consumers in consumed.items() if name in consumers)
+            good_ids = [f"{marker}-{t}-good" for t in topics]
+            tps = [TopicPartition(t, PARTITION) for t in topics]
 
-            async def parked_and_moved_on(
-                name: str = name, group: str = group, consumed: list[str] = consumed
+            async def moved_on(
+                process: ServiceProcess = process,
+                group: str = group,
+                topics: list[str] = topics,
+                good_ids: list[str] = good_ids,
+                tps: list[TopicPartition] = tps,
             ) -> bool:
-                text = await processes[name].metrics()
-                return all(
-                    metric_value(text, "laotie_dead_letters_total", topic=t) >= 1
-                    and metric_value(
-                        text, "laotie_consumer_records_total", topic=t, outcome="ignored"
-                    )
-                    >= 1
-                    for t in consumed
+                applied = await _applied(process, infra, good_ids)
+                committed = await _committed(infra.kafka_bootstrap, group, tps)
+                return len(applied) == len(topics) and all(
+                    committed[t] > good_at[t] for t in topics
                 )
 
             await eventually(
-                parked_and_moved_on, timeout=90, what=f"{name} to park the poison and move on"
+                moved_on,
+                timeout=120,
+                interval=0.5,
+                what=f"{name} to apply the good event after the poison on {topics}",
             )
+            # The good events were applied where they were published: after the poison.
+            assert await _applied(process, infra, good_ids) == {
+                f"{marker}-{t}-good": (t, PARTITION, good_at[t]) for t in topics
+            }
+
+            # Every letter is published before its record is acknowledged, and the
+            # committed offsets are past all poison: the letters are there to read.
             letters = [
                 r
                 for r in await read_topic(
-                    infra.kafka_bootstrap, dead_letter_topic(name).name, expect=1, timeout=10
+                    infra.kafka_bootstrap, dead_letter_topic(name).name, expect=0, timeout=30
                 )
-                if header(r, "dlq_consumer") == group
+                if r.value is not None
+                and marker.encode() in r.value
+                and header(r, "dlq_consumer") == group  # other tests' groups park them too
             ]
-            topics = {header(r, "dlq_original_topic") for r in letters}
-            assert set(consumed) <= topics, (name, consumed, topics)
-            assert all(
-                "not a CloudEvent" in header(r, "dlq_reason")
+            found = Counter(
+                (
+                    header(r, "dlq_consumer"),
+                    header(r, "dlq_original_topic"),
+                    int(header(r, "dlq_original_partition")),
+                    int(header(r, "dlq_original_offset")),
+                    header(r, "dlq_error_class"),
+                )
                 for r in letters
-                if r.value and marker.encode() in r.value
             )
+            expected = Counter(
+                (group, t, PARTITION, poison[t, kind], "poison")
+                for t in topics
+                for kind in (NO_HEADERS, BAD_HEADER, BAD_DATA)
+            )
+            assert len(expected) == 3 * len(topics)
+            assert found == expected, (name, found, expected)
+            kinds = {(t, offset): kind for (t, kind), offset in poison.items()}
+            for r in letters:
+                t = header(r, "dlq_original_topic")
+                kind = kinds[t, int(header(r, "dlq_original_offset"))]
+                reason = header(r, "dlq_reason")
+                prefix = REASONS.get(kind, f"{good[t].ce_type}: data does not match its contract")
+                assert reason.startswith(prefix), (name, t, kind, reason)
