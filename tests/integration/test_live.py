@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import random
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +21,6 @@ from laotie_common.settings import ServiceSettings
 from laotie_contracts import orders as ev
 from laotie_contracts.moderation import Evidence, Measure, PenaltyApplied, ViolationDetected
 from laotie_dev.client import LiveApi
-from laotie_live.domain import ViewerEvent, viewer_counts
 
 from tests.integration.infra import Infra
 from tests.integration.kit import (
@@ -295,54 +296,169 @@ async def test_only_active_products_can_be_pinned_and_delisting_unpins(
         raise AssertionError(f"{exc}\nlive's lag and dead letters:\n" + "\n".join(lag)) from None
 
 
+@dataclass(frozen=True)
+class Report:
+    viewer_id: str
+    at: datetime
+    action: str  # join | leave
+
+
+@dataclass
+class Crowd:
+    """Viewer reports generated from known presence intervals: the expected counts come from
+    the intervals the generator chose, not from re-reading the reports."""
+
+    start: datetime
+    reports: list[Report] = field(default_factory=list)
+    # viewer -> [(joined, left or None)], seconds after start, half-open [joined, left)
+    present: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
+
+    def at(self, seconds: int) -> datetime:
+        return self.start + timedelta(seconds=seconds)
+
+    def expected(self) -> tuple[int, int, int]:
+        """(concurrent, peak, unique): viewers present after the last instant, the most
+        present at any one reported instant, viewers that were ever present."""
+        intervals = [span for spans in self.present.values() for span in spans]
+        joins = sorted(joined for joined, _ in intervals)
+        leaves = sorted(left for _, left in intervals if left is not None)
+
+        def present_at(t: int) -> int:  # joined at or before t, minus left at or before t
+            return bisect.bisect_right(joins, t) - bisect.bisect_right(leaves, t)
+
+        instants = {int((r.at - self.start).total_seconds()) for r in self.reports}
+        peak = max((present_at(t) for t in instants), default=0)
+        concurrent = sum(1 for _, left in intervals if left is None)
+        unique = sum(1 for spans in self.present.values() if spans)
+        return concurrent, peak, unique
+
+
+def _crowd(rng: random.Random, distinct: int) -> Crowd:
+    """About ``distinct`` distinct reports: each viewer joins and leaves a few times (the last
+    visit sometimes open), with noise that must change nothing: a second join while present,
+    a second leave while away, a leave before the first join, and viewers who only leave."""
+    crowd = Crowd(datetime.now(UTC).replace(microsecond=0))
+    v = 0
+    while len(crowd.reports) < distinct:
+        viewer, v = f"v{v}", v + 1
+        spans = crowd.present.setdefault(viewer, [])
+        if v % 50 == 0:  # never joined: not a viewer
+            crowd.reports.append(Report(viewer, crowd.at(rng.randint(0, 900)), "leave"))
+            continue
+        t = rng.randint(0, 600)
+        if rng.random() < 0.1:
+            crowd.reports.append(Report(viewer, crowd.at(t), "leave"))
+            t += rng.randint(1, 30)
+        for _ in range(rng.randint(1, 6)):
+            joined = t
+            crowd.reports.append(Report(viewer, crowd.at(t), "join"))
+            t += rng.randint(2, 120)
+            if rng.random() < 0.15:  # a repeated join while present
+                crowd.reports.append(
+                    Report(viewer, crowd.at(rng.randint(joined + 1, t - 1)), "join")
+                )
+            if rng.random() >= 0.8:
+                spans.append((joined, None))
+                break
+            spans.append((joined, t))
+            crowd.reports.append(Report(viewer, crowd.at(t), "leave"))
+            left = t
+            t += rng.randint(2, 60)
+            if rng.random() < 0.15:  # a repeated leave while away
+                crowd.reports.append(
+                    Report(viewer, crowd.at(rng.randint(left + 1, t - 1)), "leave")
+                )
+    assert len(set(crowd.reports)) == len(crowd.reports), "the generator repeats nothing"
+    return crowd
+
+
+async def _post_viewers(api: LiveApi, session_id: str, reports: list[Report]) -> int:
+    edge = api.auth(Role.SERVICE, "player-edge")
+    response = await api.call(
+        "POST",
+        f"/sessions/{session_id}/viewers",
+        edge,
+        {
+            "events": [
+                {"viewer_id": r.viewer_id, "action": r.action, "at": r.at.isoformat()}
+                for r in reports
+            ]
+        },
+        200,
+    )
+    return int(response.json()["applied"])
+
+
+async def _viewer_stats(api: LiveApi, session_id: str) -> tuple[int, int, int]:
+    stats = (await api.client.get(f"/sessions/{session_id}/stats")).json()
+    return stats["concurrent_viewers"], stats["peak_viewers"], stats["unique_viewers"]
+
+
 async def test_ten_thousand_viewer_reports_with_duplicates_give_exact_counts(
     live: tuple[LiveApi, ServiceProcess],
 ) -> None:
     api, _ = live
     _, _, session_id = await api.anchor_live()
     rng = random.Random(7)
-    start = datetime.now(UTC)
-    events: list[ViewerEvent] = []
-    for v in range(1400):
-        t = rng.randint(0, 600)
-        for _ in range(rng.randint(1, 6)):
-            events.append(ViewerEvent(f"v{v}", start + timedelta(seconds=t), "join"))
-            t += rng.randint(1, 120)
-            if rng.random() < 0.8:
-                events.append(ViewerEvent(f"v{v}", start + timedelta(seconds=t), "leave"))
-                t += rng.randint(1, 60)
-    unique_events = list(dict.fromkeys(events))[:8000]
-    reports = unique_events + rng.sample(unique_events, 2000)  # 2,000 duplicates
+    crowd = _crowd(rng, 8000)
+    unique_reports = crowd.reports
+    reports = unique_reports + rng.sample(unique_reports, 10_000 - len(unique_reports))
     rng.shuffle(reports)
     assert len(reports) == 10_000
-    expected = viewer_counts(unique_events)
-    edge = api.auth(Role.SERVICE, "player-edge")
+    expected = crowd.expected()
     batches = [reports[i : i + 1000] for i in range(0, len(reports), 1000)]
-    results = await asyncio.gather(
-        *(
-            api.call(
-                "POST",
-                f"/sessions/{session_id}/viewers",
-                edge,
-                {
-                    "events": [
-                        {"viewer_id": e.viewer_id, "action": e.action, "at": e.at.isoformat()}
-                        for e in batch
-                    ]
-                },
-                200,
-            )
-            for batch in batches
-        )
-    )
-    assert sum(r.json()["applied"] for r in results) == len(unique_events)
-    stats = (await api.client.get(f"/sessions/{session_id}/stats")).json()
-    assert (stats["concurrent_viewers"], stats["peak_viewers"], stats["unique_viewers"]) == (
-        expected.concurrent,
-        expected.peak,
-        expected.unique,
-    )
-    assert expected.peak > 100, "the scenario is not trivial"
+    applied = await asyncio.gather(*(_post_viewers(api, session_id, b) for b in batches))
+    assert sum(applied) == len(unique_reports), "each distinct report applied once"
+    assert await _viewer_stats(api, session_id) == expected
+    concurrent, peak, unique = expected
+    assert unique > peak > concurrent > 50, f"viewers come and go: {expected}"
+    assert unique < len(crowd.present), "some viewers only ever left"
+
+
+async def test_viewer_counts_follow_the_report_timeline(
+    live: tuple[LiveApi, ServiceProcess],
+) -> None:
+    """Hand-computed cases, each reported in reverse order with every report twice."""
+    api, _ = live
+    t0 = datetime.now(UTC).replace(microsecond=0)
+
+    def r(viewer: str, second: int, action: str) -> Report:
+        return Report(viewer, t0 + timedelta(seconds=second), action)
+
+    cases: dict[str, tuple[list[Report], tuple[int, int, int]]] = {
+        # a, b, c present at 2 (peak 3); a leaves and comes back; b and c leave together.
+        "worked example": (
+            [
+                r("a", 0, "join"),
+                r("b", 1, "join"),
+                r("c", 2, "join"),
+                r("a", 3, "leave"),
+                r("a", 4, "join"),
+                r("b", 5, "leave"),
+                r("c", 5, "leave"),
+            ],
+            (1, 3, 3),
+        ),
+        "a repeated join or leave changes nothing": (
+            [r("a", 0, "join"), r("a", 1, "join"), r("a", 2, "leave"), r("a", 3, "leave")],
+            (0, 1, 1),
+        ),
+        "a leave before any join counts nothing": (
+            [r("a", 0, "leave"), r("b", 1, "join")],
+            (1, 1, 1),
+        ),
+        "a swap at one instant does not inflate the peak": (
+            [r("a", 0, "join"), r("a", 5, "leave"), r("b", 5, "join")],
+            (1, 1, 2),
+        ),
+    }
+    found = {}
+    for name, (reports, _) in cases.items():
+        _, _, session_id = await api.anchor_live()
+        late_and_twice = list(reversed(reports)) * 2
+        assert await _post_viewers(api, session_id, late_and_twice) == len(reports), name
+        found[name] = await _viewer_stats(api, session_id)
+    assert found == {name: counts for name, (_, counts) in cases.items()}
 
 
 async def test_a_flagged_comment_is_hidden_and_the_hiding_is_an_event(
@@ -362,10 +478,11 @@ async def test_a_flagged_comment_is_hidden_and_the_hiding_is_an_event(
         )
     ).json()
     assert bad["author_role"] == "viewer"
+    violation_id = f"vio-{uuid.uuid4().hex[:8]}"
     await publish(
         infra.kafka_bootstrap,
         ViolationDetected(
-            violation_id=f"vio-{uuid.uuid4().hex[:8]}",
+            violation_id=violation_id,
             subject_type="viewer",
             subject_id="viewer-1",
             code="diversion",
@@ -391,9 +508,19 @@ async def test_a_flagged_comment_is_hidden_and_the_hiding_is_an_event(
 
     await eventually(hidden, what="the flagged comment to be hidden")
     records = await read_topic(infra.kafka_bootstrap, "live.comment", expect=0, timeout=5)
-    mine = [header(r, "ce_type") for r in records if r.key == session_id.encode()]
-    assert mine == ["live.comment.posted", "live.comment.posted", "live.comment.hidden"]
-    assert room_id
+    mine = [r for r in records if r.key == session_id.encode()]
+    assert [header(r, "ce_type") for r in mine] == [
+        "live.comment.posted",
+        "live.comment.posted",
+        "live.comment.hidden",
+    ]
+    hiding = json.loads(mine[-1].value)
+    assert {k: hiding[k] for k in ("comment_id", "room_id", "violation_id", "violation_code")} == {
+        "comment_id": bad["comment_id"],
+        "room_id": room_id,
+        "violation_id": violation_id,
+        "violation_code": "diversion",
+    }
 
 
 async def test_ending_a_session_publishes_its_totals(

@@ -15,7 +15,7 @@ from laotie_common.service import Service
 from laotie_dev.probe import ProbeSettings, build
 
 from tests.integration.infra import Infra
-from tests.integration.kit import PROBE_MIGRATIONS
+from tests.integration.kit import PROBE_MIGRATIONS, eventually
 
 
 async def test_concurrent_migrations_apply_each_file_once(infra: Infra, unique: str) -> None:
@@ -24,15 +24,19 @@ async def test_concurrent_migrations_apply_each_file_once(infra: Infra, unique: 
     results = await asyncio.gather(
         *(migrate(infra.database_url, schema, sources) for _ in range(5))
     )
+    files = [
+        f"{name}/{sql.stem}" for name, folder in sources for sql in sorted(folder.glob("*.sql"))
+    ]
+    assert files[:2] == ["common/0001_plumbing", "probe/0001_probe"]
     applied = [r for r in results if r]
     assert len(applied) == 1, f"exactly one runner applied the files: {results}"
-    assert applied[0] == ["common/0001_plumbing", "probe/0001_probe"]
+    assert applied[0] == files, "every file, in order"
     conn = await asyncpg.connect(infra.database_url)
     try:
         rows = await conn.fetchval(f"SELECT count(*) FROM {schema}.schema_migrations")
     finally:
         await conn.close()
-    assert rows == 2
+    assert rows == len(files), "each file recorded once"
 
 
 async def test_a_changed_applied_migration_is_refused(
@@ -128,20 +132,19 @@ async def test_health_readiness_metrics_and_openapi(
     client, _ = probe_http
     assert (await client.get("/healthz")).json()["status"] == "ok"
 
-    async def ready() -> httpx.Response:
-        return await client.get("/readyz")
+    async def ready() -> httpx.Response | None:
+        response = await client.get("/readyz")
+        return response if response.status_code == 200 else None
 
-    response = await ready()
-    for _ in range(100):
-        if response.status_code == 200:
-            break
-        await asyncio.sleep(0.1)
-        response = await ready()
-    assert response.status_code == 200, response.text
+    response = await eventually(ready, timeout=10, what="/readyz to answer 200")
     assert response.json()["checks"] == {"postgres": True, "kafka": True, "consumer:probe": True}
     metrics = (await client.get("/metrics")).text
     assert "laotie_outbox_backlog_events" in metrics
     assert 'laotie_http_requests_total{method="GET",route="/readyz"' in metrics
     spec = (await client.get("/openapi.json")).json()
     assert "/probes" in spec["paths"]
-    assert spec["paths"]["/probes"]["post"]["security"], "command routes declare bearer auth"
+    assert spec["paths"]["/probes"]["post"]["security"] == [{"HTTPBearer": []}], (
+        "command routes declare bearer auth"
+    )
+    bearer = spec["components"]["securitySchemes"]["HTTPBearer"]
+    assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")

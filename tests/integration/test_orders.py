@@ -215,7 +215,7 @@ async def test_illegal_transitions_are_409_and_change_nothing(
 
 
 async def test_concurrent_buyers_never_oversell(
-    orders: tuple[OrdersApi, ServiceProcess, str],
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
 ) -> None:
     api, _, _ = orders
     seller = await api.new_shop()
@@ -236,8 +236,25 @@ async def test_concurrent_buyers_never_oversell(
     )
     after = await api.get(f"/products/{product['product_id']}")
     assert after["skus"][0]["stock"] == 0
+    expected = {oid: "paid" for _, oid in winners[:25]} | {oid: "placed" for _, oid in winners[25:]}
     listed = await api.get("/orders", seller)
-    assert Counter(o["status"] for o in listed) == {"paid": 25, "placed": 25}
+    assert {o["order_id"]: o["status"] for o in listed} == expected, "the acknowledged orders"
+
+    async def published() -> dict[str, list[str]] | None:
+        records = await read_topic(infra.kafka_bootstrap, "orders.order", expect=0, timeout=5)
+        facts: dict[str, list[str]] = {}
+        for r in records:  # the orders service's own records (other tests plant garbage)
+            if ("ce_source", b"/laotie/orders") in r.headers:
+                body = json.loads(r.value)
+                if body.get("sku_id") == sku:
+                    facts.setdefault(body["order_id"], []).append(body["status"])
+        return facts if sum(map(len, facts.values())) >= 75 else None
+
+    facts = await eventually(published, what="the 50 orders' events")
+    assert facts == {
+        oid: ["placed", "paid"] if status == "paid" else ["placed"]
+        for oid, status in expected.items()
+    }, "exactly the acknowledged orders were published, none for a refused buyer"
 
 
 async def test_per_buyer_limit_holds_under_concurrency(

@@ -31,7 +31,6 @@ async def test_each_deadline_fires_once_with_four_sweepers(infra: Infra) -> None
     pool = await asyncpg.create_pool(
         infra.database_url, min_size=1, max_size=12, server_settings={"search_path": schema}
     )
-    assert pool is not None
 
     async def run(step: Callable[[Tx], Awaitable[Any]]) -> Any:
         async with pool.acquire() as conn, conn.transaction():

@@ -199,7 +199,14 @@ async def test_a_shop_under_the_minimum_sample_has_no_score(
     assert await _score_records(infra, "scoring.score", f"shop:{shop}") == []
 
 
-async def test_the_latest_topic_is_compacted_and_keyed_by_subject(infra: Infra) -> None:
+async def test_the_latest_topic_is_compacted_and_keyed_by_subject(
+    scoring: tuple[httpx.AsyncClient, ServiceProcess], infra: Infra
+) -> None:
+    """Its own shop, scored twice (excellent, then poor): the latest topic is compacted and
+    keeps records forever; every score change of a subject is one record there, keyed by the
+    subject, on one partition, so the last record per key (what compaction keeps) is the
+    subject's current score."""
+    client, process = scoring
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
     try:
@@ -209,12 +216,59 @@ async def test_the_latest_topic_is_compacted_and_keyed_by_subject(infra: Infra) 
     finally:
         await admin.close()
     configs = {c[0]: c[1] for c in response.resources[0][4]}
-    assert configs["cleanup.policy"] == "compact"
-    assert configs["retention.ms"] == "-1"
-    records = await read_topic(infra.kafka_bootstrap, "scoring.score-latest", expect=0, timeout=3)
-    ours = [r for r in records if ("ce_type", b"scoring.score-latest.current") in list(r.headers)]
-    assert ours, "scores were published to the latest topic"
-    for record in ours:  # other tests plant poison on every topic: only our events here
-        body = json.loads(record.value)
-        assert record.key.decode() == body["subject_key"] == f"{body['kind']}:{body['subject_id']}"
-        assert header(record, "ce_type") == "scoring.score-latest.current"
+    assert {k: configs[k] for k in ("cleanup.policy", "retention.ms")} == {
+        "cleanup.policy": "compact",
+        "retention.ms": "-1",
+    }
+
+    shop = f"shop-{uuid.uuid4().hex[:6]}"
+    key = f"shop:{shop}"
+
+    async def current(band: str) -> dict[str, Any] | None:
+        response = await client.get(f"/scores/shop/{shop}")
+        body = response.json() if response.status_code == 200 else {}
+        return body if body.get("band") == band else None
+
+    await publish(infra.kafka_bootstrap, *order_events(shop, 40, good=True))
+    # Alone, this test's consumer group first works through the topics' whole backlog.
+    await eventually(lambda: current("excellent"), timeout=120, what="an excellent score")
+    bad = await publish(infra.kafka_bootstrap, *order_events(shop, 40, good=False))
+
+    async def all_applied() -> bool:
+        return await _processed(infra, process, [e.id for e in bad]) == len(bad)
+
+    await eventually(all_applied, timeout=60, what="the bad facts to be applied")
+    now = await eventually(lambda: current("poor"), timeout=5, what="the poor band")
+
+    async def mine(topic: str) -> list[Any]:
+        records = await read_topic(infra.kafka_bootstrap, topic, expect=0, timeout=5)
+        return [r for r in records if r.key == key.encode()]
+
+    def score_of(body: dict[str, Any]) -> tuple[Any, ...]:
+        # Not sample_orders: the same score from a larger sample is not published again.
+        return body["value"], body["band"], body["components"]
+
+    async def current_is_latest() -> tuple[list[Any], list[Any]] | None:
+        latest, changes = await mine("scoring.score-latest"), await mine("scoring.score")
+        if not latest or score_of(json.loads(latest[-1].value)) != score_of(now):
+            return None
+        return (latest, changes) if len(changes) == len(latest) else None
+
+    try:
+        latest, changes = await eventually(
+            current_is_latest, what="the current score as the key's last latest record"
+        )
+    except AssertionError as exc:
+        found = [score_of(json.loads(r.value)) for r in await mine("scoring.score-latest")]
+        raise AssertionError(f"{exc}\ncurrent: {score_of(now)}\nlatest: {found}") from None
+    assert {r.partition for r in latest} == {latest[0].partition}, "one partition per key"
+    assert {header(r, "ce_type") for r in latest} == {"scoring.score-latest.current"}
+    bodies = [json.loads(r.value) for r in latest]
+    assert {(b["subject_key"], b["kind"], b["subject_id"]) for b in bodies} == {(key, "shop", shop)}
+    change_only = {"previous_value", "previous_band", "band_changed"}
+    assert [
+        {k: v for k, v in json.loads(r.value).items() if k not in change_only} for r in changes
+    ] == bodies, "one latest record per score change, with the change's score, in order"
+    assert (bodies[0]["band"], bodies[-1]["band"]) == ("excellent", "poor")
+    kept = bodies[-1]  # what compaction keeps of the key: the current score (waited for)
+    assert kept["resources"]["chuanliu_eligible"] is False

@@ -140,9 +140,12 @@ async def test_services_work_over_sasl_ssl_with_only_their_acls(
         print(f"\norders → live over SASL_SSL as User:orders / User:live: product {product_id}")
 
 
-async def _read(settings: KafkaSettings, topic: str, group: str | None = None) -> list[Any]:
-    """Every record of ``topic`` (its partitions from the registry), as ``group`` if given:
-    a group's committed offsets are fetched, so the broker checks the group ACL too."""
+async def _read(
+    settings: KafkaSettings, topic: str, group: str | None = None, until_key: bytes | None = None
+) -> list[Any]:
+    """Records of ``topic`` (its partitions from the registry), as ``group`` if given: a
+    group's committed offsets are fetched, so the broker checks the group ACL too. Reads one
+    batch, or with ``until_key`` on until a record with that key came (or ten batches)."""
     consumer = AIOKafkaConsumer(
         **settings.client_args(),
         group_id=group,
@@ -158,21 +161,21 @@ async def _read(settings: KafkaSettings, topic: str, group: str | None = None) -
         else:
             await consumer.seek_to_beginning(*tps)
         records: list[Any] = []
-        for _ in range(3):
+        for _ in range(3 if until_key is None else 10):
             batch = await consumer.getmany(timeout_ms=1000)
             records += [r for rs in batch.values() for r in rs]
-            if records:
+            if records and (until_key is None or any(r.key == until_key for r in records)):
                 break
         return records
     finally:
         await consumer.stop()
 
 
-async def _produce(settings: KafkaSettings, topic: str) -> None:
+async def _produce(settings: KafkaSettings, topic: str, key: bytes = b"k") -> None:
     producer = AIOKafkaProducer(**settings.client_args(), request_timeout_ms=10_000)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, b"{}", key=b"k")
+        await producer.send_and_wait(topic, b"{}", key=key)
     finally:
         await producer.stop()
 
@@ -204,8 +207,12 @@ async def _plaintext_produce(node: KafkaNode) -> None:
 async def test_the_broker_refuses_what_the_acls_do_not_allow(granted: KafkaNode) -> None:
     as_ = functools.partial(_settings, granted)
     # What the ACLs allow works: orders writes its own topic, live reads it in its group.
-    await _produce(as_("orders"), "orders.product")
-    assert await _read(as_("live"), "orders.product", group=f"live-{uuid.uuid4().hex[:6]}")
+    key = f"acl-{uuid.uuid4().hex[:8]}".encode()
+    await _produce(as_("orders"), "orders.product", key)
+    read = await _read(
+        as_("live"), "orders.product", group=f"live-{uuid.uuid4().hex[:6]}", until_key=key
+    )
+    assert [r.value for r in read if r.key == key] == [b"{}"], "live read what orders wrote"
     topic_denied, group_denied = "TopicAuthorizationFailed", "GroupAuthorizationFailed"
     refused = [
         await _refused(
