@@ -37,7 +37,7 @@ from laotie_common.context import current_trace, from_traceparent
 from laotie_common.db import Connection
 from laotie_common.envelope import Envelope
 from laotie_common.errors import ErrorClass, PoisonRecord, classify
-from laotie_common.faults import fault_point
+from laotie_common.faults import fault_point, planted
 from laotie_common.logs import get_logger
 from laotie_common.settings import ServiceSettings
 
@@ -258,7 +258,7 @@ class EventConsumer:
                 record.partition,
                 record.offset,
             )
-            if not fresh:
+            if not fresh and not planted("consumer.dedup_off"):
                 return "duplicate"
             token = current_trace.set(
                 from_traceparent(envelope.traceparent, envelope.correlation_id)

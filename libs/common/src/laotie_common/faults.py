@@ -3,6 +3,10 @@
 ``FAULTS=relay.after_publish`` makes the process exit with status 137 (as ``kill -9``
 would) the first time it reaches that point; ``point:N`` at the N-th time. Nothing
 happens unless the variable is set, and it is never set in production.
+
+The same variable can plant a bug instead of a crash (:func:`planted`), so a test can show
+that its safety net catches the bug it names: ``FAULTS=consumer.dedup_off`` makes the
+consumer apply redelivered records again.
 """
 
 from __future__ import annotations
@@ -26,11 +30,21 @@ def _load() -> dict[str, int]:
     return plan
 
 
-def fault_point(name: str) -> None:
-    """Crash the process here if the test asked for it."""
+def _planned() -> dict[str, int]:
     global _plan
     if _plan is None:
         _plan = _load()
+    return _plan
+
+
+def planted(name: str) -> bool:
+    """Whether a test planted this bug (behave wrongly here, on purpose)."""
+    return name in _planned()
+
+
+def fault_point(name: str) -> None:
+    """Crash the process here if the test asked for it."""
+    _plan = _planned()
     if name not in _plan:
         return
     _hits[name] += 1

@@ -6,15 +6,19 @@ The broker comes from the official ``kafka_2.13`` jars on Maven Central (pinned 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from laotie_dev.procs import pid_alive, port_open, tail, terminate, wait_until
 
@@ -327,6 +331,15 @@ class KafkaNode:
     def stop(self) -> None:
         if self.pid:
             terminate(self.pid, timeout=30)
+            self.pid = None
+
+    def kill(self) -> None:
+        """kill -9 the broker: no controlled shutdown, no flushed logs (a crash, for tests)."""
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(self.pid).wait(30)
             self.pid = None
 
     def tool(self, main_class: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,9 +1,13 @@
 """The probe: a minimal service built only from the platform's plumbing.
 
 It publishes ``probe.events.sent`` through the transactional outbox (``POST /probes``) and
-consumes the same topic into ``probe_effects``. ``make run`` drives it as a smoke test of
-the whole path (HTTP → outbox → relay → Kafka → idempotent consumer → effect), and the
-integration tests run it as a real process to kill it at exact steps (``FAULTS``).
+consumes the same topic into ``probe_effects``. As a tap (``PROBE_TAP_TOPICS``) it also
+applies every contract event of other services' topics into ``tapped_events``: a consumer of
+the platform's delivery core whose effect counts applications, so a fault test can see an
+event applied twice where the real services' idempotent effects would hide it. ``make run``
+drives it as a smoke test of the whole path (HTTP → outbox → relay → Kafka → idempotent
+consumer → effect), and the integration tests run it as a real process to kill it at exact
+steps (``FAULTS``).
 
 Run: ``python -m laotie_dev.probe serve|migrate``.
 """
@@ -17,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from laotie_common import outbox
 from laotie_common.auth import Principal, Role, require
+from laotie_common.consumer import Handler
 from laotie_common.db import Connection
 from laotie_common.envelope import Envelope
 from laotie_common.idempotency import run_command
@@ -24,6 +29,7 @@ from laotie_common.problems import Conflict
 from laotie_common.service import Service, ServiceSpec, Subscription, main
 from laotie_common.settings import ServiceSettings
 from laotie_contracts import Event, TopicSpec, event
+from laotie_contracts.events import CATALOGUE
 from pydantic import BaseModel, Field
 
 PROBE_TOPIC_DEFAULT = "probe.events"
@@ -44,6 +50,8 @@ class ProbeSettings(ServiceSettings):
     probe_consume: bool = True
     # A planted bug for tests of dead letters and replay: this seq fails to apply.
     probe_bug_seq: int | None = None
+    # Contract topics to tap: every event type registered on them is recorded as applied.
+    probe_tap_topics: tuple[str, ...] = ()
 
 
 def probe_topics(name: str) -> list[TopicSpec]:
@@ -140,6 +148,22 @@ def probe_router(service: Service) -> APIRouter:
     return router
 
 
+async def tap(conn: Connection, envelope: Envelope) -> None:
+    await conn.execute(
+        "INSERT INTO tapped_events (event_id, event_type, event_key) VALUES ($1, $2, $3)",
+        envelope.id,
+        envelope.type,
+        envelope.key or "",
+    )
+
+
+def tap_subscription(topics: tuple[str, ...]) -> Subscription:
+    handlers: dict[str, Handler] = {
+        ce_type: tap for ce_type, model in CATALOGUE.items() if model.topic in topics
+    }
+    return Subscription(topics=topics, handlers=handlers)
+
+
 def build(settings: ProbeSettings | None = None) -> Service:
     settings = settings or ProbeSettings()
     subscriptions = (
@@ -156,6 +180,8 @@ def build(settings: ProbeSettings | None = None) -> Service:
         if settings.probe_consume
         else []
     )
+    if settings.probe_tap_topics:
+        subscriptions.append(tap_subscription(settings.probe_tap_topics))
     spec = ServiceSpec(
         name="probe",
         version="1",
