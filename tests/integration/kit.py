@@ -17,6 +17,9 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from laotie_common.kafka import ensure_topics
+from laotie_common.settings import KafkaSettings
+from laotie_contracts import all_topics
 from laotie_dev import probe
 from laotie_dev.probe import ProbeSettings
 from laotie_dev.procs import free_port
@@ -99,6 +102,38 @@ async def _read_to(
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int] | None:
     await consumer._client.force_metadata_update()
     return consumer.partitions_for_topic(topic)
+
+
+async def start_at_end(bootstrap: str, group: str, topics: tuple[str, ...]) -> None:
+    """Commit the current end of ``topics`` for ``group``, so a fresh consumer group reads only
+    what is published from now on (not what other tests left on the shared broker)."""
+    await ensure_topics(KafkaSettings(kafka_bootstrap_servers=bootstrap), all_topics())
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        tps: list[TopicPartition] = []
+        for topic in topics:
+
+            async def known(topic: str = topic) -> set[int] | None:
+                return await _partitions(consumer, topic)
+
+            partitions = await eventually(known, what=f"metadata of {topic}")
+            tps += [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.commit(dict((await consumer.end_offsets(tps)).items()))
+    finally:
+        await consumer.stop()
+
+
+async def group_at_end(bootstrap: str, service: str, topics: tuple[str, ...] = ()) -> str:
+    """A new consumer group for ``service`` that starts at the current end of the topics it
+    reads (``topics``, or the registry's for the service): it skips what earlier tests left on
+    the session's topics and reads only what comes next."""
+    from laotie_contracts.topics import consumed_by
+
+    group = f"{service}-{uuid.uuid4().hex[:8]}"
+    await start_at_end(bootstrap, group, topics or tuple(t.name for t in consumed_by(service)))
+    return group
 
 
 def header(record: ConsumerRecord[bytes, bytes], name: str) -> str:

@@ -15,11 +15,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 from laotie_common.envelope import Envelope
-from laotie_common.kafka import ensure_topics
-from laotie_common.settings import KafkaSettings
 from laotie_contracts import all_topics
 from laotie_contracts import live as lv
 from laotie_contracts import orders as ev
@@ -29,13 +26,13 @@ from laotie_contracts.scoring import Resources, ScoreCurrent
 from tests.integration.infra import Infra
 from tests.integration.kit import (
     ServiceProcess,
-    _partitions,
     eventually,
     metric_value,
     publish,
     read_topic,
     republish,
     running_service,
+    start_at_end,
 )
 
 POLICY = Path(__file__).resolve().parents[2] / (
@@ -90,27 +87,6 @@ def distribution_sale(
         occurred_at=when,
         ship_by=when + timedelta(days=2),
     )
-
-
-async def start_at_end(bootstrap: str, group: str, topics: tuple[str, ...]) -> None:
-    """Commit the current end of ``topics`` for ``group``, so a fresh consumer group reads only
-    what is published from now on (not what other tests left on the shared broker)."""
-    await ensure_topics(KafkaSettings(kafka_bootstrap_servers=bootstrap), all_topics())
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
-    await consumer.start()
-    try:
-        tps: list[TopicPartition] = []
-        for topic in topics:
-
-            async def known(topic: str = topic) -> set[int] | None:
-                return await _partitions(consumer, topic)
-
-            partitions = await eventually(known, what=f"metadata of {topic}")
-            tps += [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        await consumer.commit(dict((await consumer.end_offsets(tps)).items()))
-    finally:
-        await consumer.stop()
 
 
 def room_on_partition(partition: int, partitions: int) -> str:

@@ -46,8 +46,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Err, Ok
 
 from tests.integration.infra import Infra
-from tests.integration.kit import eventually, publish, running_service
-from tests.integration.test_poison_everywhere import caught_up_group
+from tests.integration.kit import eventually, group_at_end, publish, running_service
 from tests.unit.test_authorization_matrix import MATRIX, SETTINGS
 
 pytestmark = pytest.mark.integration
@@ -260,7 +259,7 @@ async def test_fuzz_api_from_its_openapi_document(infra: Infra, service: str) ->
         # Scoring has no commands: what it writes comes from its consumer. It starts at the
         # end of the shared topics and gets paid orders enough for scores, applied while
         # the fuzzing runs, so its invariants have rows to hold.
-        env["CONSUMER_GROUP"] = await caught_up_group(infra.kafka_bootstrap, "scoring")
+        env["CONSUMER_GROUP"] = await group_at_end(infra.kafka_bootstrap, "scoring")
     async with running_service(module, infra.kafka_bootstrap, infra.database_url, **env) as proc:
         if service == "scoring":
             await publish(infra.kafka_bootstrap, *_paid_orders(shop))

@@ -29,9 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import OffsetAndMetadata
 from laotie_common.envelope import Envelope
 from laotie_contracts import TOPICS, dead_letter_topic
 from laotie_contracts.events import Event
@@ -39,10 +38,16 @@ from laotie_contracts.live import CommentPosted, RoomCreated
 from laotie_contracts.moderation import Evidence, PenaltyApplied, ViolationDetected
 from laotie_contracts.orders import Attribution, ProductListed, RefundApproved, SkuFacts
 from laotie_contracts.scoring import Resources, ScoreCurrent
-from laotie_contracts.topics import consumed_by
 
 from tests.integration.infra import Infra
-from tests.integration.kit import ServiceProcess, eventually, header, read_topic, running_service
+from tests.integration.kit import (
+    ServiceProcess,
+    eventually,
+    group_at_end,
+    header,
+    read_topic,
+    running_service,
+)
 
 SERVICES = ("orders", "live", "moderation", "scoring", "chuanliu")
 PARTITION = 0
@@ -156,32 +161,6 @@ def _good_events(marker: str) -> dict[str, Event]:
     return {type(e).topic: e for e in good}
 
 
-async def caught_up_group(bootstrap: str, service: str) -> str:
-    """A new consumer group for ``service`` whose offsets are committed at the current end of
-    every partition it consumes: it starts after what earlier tests left on the shared
-    topics (thousands of records) and reads only what comes next, this test's records among
-    them."""
-    group = f"{service}-caught-up-{uuid.uuid4().hex[:8]}"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        tps = [
-            TopicPartition(spec.name, p)
-            for spec in consumed_by(service)
-            for p in sorted(consumer.partitions_for_topic(spec.name) or ())
-        ]
-        assert len(tps) == sum(spec.partitions for spec in consumed_by(service)), tps
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
-    finally:
-        await consumer.stop()
-    return group
-
-
 async def _committed(bootstrap: str, group: str, tps: list[TopicPartition]) -> dict[str, int]:
     """The group's committed offset per topic (partition PARTITION); -1 where none."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -257,7 +236,7 @@ async def test_every_consumer_parks_poison_and_moves_on(infra: Infra) -> None:
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(name: str) -> ServiceProcess:
-            group = await caught_up_group(infra.kafka_bootstrap, name)
+            group = await group_at_end(infra.kafka_bootstrap, name)
             return await stack.enter_async_context(
                 running_service(
                     f"laotie_{name}",

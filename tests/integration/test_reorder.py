@@ -49,8 +49,9 @@ from tests.integration.kit import (
     read_topic,
     republish,
     running_service,
+    start_at_end,
 )
-from tests.integration.test_chuanliu import CONSUMED, start_at_end
+from tests.integration.test_chuanliu import CONSUMED
 from tests.integration.test_scoring import order_events
 
 pytestmark = pytest.mark.integration
