@@ -265,6 +265,7 @@ async def test_every_consumer_parks_poison_and_moves_on(infra: Infra) -> None:
         assert all(offset < good_at[t] for (t, _), offset in poison.items()), "poison first"
 
         for name, process in processes.items():
+            seen: dict[str, Any] = {}  # what the last check saw, for the failure message
             group = process.env_vars["CONSUMER_GROUP"]
             topics = sorted(t for t, consumers in consumed.items() if name in consumers)
             good_ids = [f"{marker}-{t}-good" for t in topics]
@@ -276,19 +277,24 @@ async def test_every_consumer_parks_poison_and_moves_on(infra: Infra) -> None:
                 topics: list[str] = topics,
                 good_ids: list[str] = good_ids,
                 tps: list[TopicPartition] = tps,
+                seen: dict[str, Any] = seen,
             ) -> bool:
                 applied = await _applied(process, infra, good_ids)
                 committed = await _committed(infra.kafka_bootstrap, group, tps)
+                seen.update(applied=applied, committed=committed, good_at=good_at)
                 return len(applied) == len(topics) and all(
                     committed[t] > good_at[t] for t in topics
                 )
 
-            await eventually(
-                moved_on,
-                timeout=120,
-                interval=0.5,
-                what=f"{name} to apply the good event after the poison on {topics}",
-            )
+            try:
+                await eventually(
+                    moved_on,
+                    timeout=120,
+                    interval=0.5,
+                    what=f"{name} to apply the good event after the poison on {topics}",
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; the last check saw {seen}") from None
             # The good events were applied where they were published: after the poison.
             assert await _applied(process, infra, good_ids) == {
                 f"{marker}-{t}-good": (t, PARTITION, good_at[t]) for t in topics
