@@ -83,6 +83,9 @@ def _observe(node: PrometheusNode) -> dict[str, Any]:
             "consumer",
         ),
         "lag": _values(node, "laotie:consumer_lag:sum", "job", "consumer", "topic"),
+        "applied_events": _values(
+            node, 'laotie_consumer_event_age_seconds_count{topic="orders.order"}', "job"
+        ),
         "event_age_p95": _values(
             node, 'laotie:consumer_event_age:p95_5m{topic="orders.order"}', "job", "consumer"
         ),
@@ -115,6 +118,10 @@ def _counted(seen: dict[str, Any], rounds: int) -> list[str]:
     gmv = {("shop_page",): float(rounds * ORDERS * PRICE_FEN)}
     if seen["gmv"] != gmv:
         problems.append(f"GMV counter {seen['gmv']} != {gmv}")
+    # The consumers' series must exist before the next round, or a batch that applies both
+    # rounds at once leaves the series' first sample at its final count: a rate of 0.
+    if set(seen["applied_events"]) != {("live",), ("scoring",)}:
+        problems.append(f"consumers' applied-event series: {seen['applied_events']}")
     return problems
 
 
