@@ -83,18 +83,21 @@ async def test_relay_killed_between_publish_and_mark_sent_republishes_and_applie
     assert await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
 
 
-async def test_consumer_killed_after_effect_before_offset_commit_applies_once(
+async def test_consumer_killed_after_a_batch_commit_before_its_offset_commit_applies_once(
     probe_settings: ProbeSettings, db: asyncpg.Connection
 ) -> None:
     async with db.transaction():
         ids = await write_probes(db, probe_settings, "one-key", 1, 5)  # one key: one partition
 
-    crashing = ProbeProcess(probe_settings, {"FAULTS": "consumer.after_commit:3"}).start()
+    crashing = ProbeProcess(
+        probe_settings,
+        {"FAULTS": "consumer.after_commit:2", "CONSUMER_BATCH_MAX_RECORDS": "2"},
+    ).start()
     assert await crashing.wait_exit() == 137, crashing.log()
     applied = await _applied(db)
-    assert len(applied) == 3, "the third effect committed before the crash"
+    assert len(applied) == 4, "two batches of two committed their effects before the crash"
     committed_before = sum((await _committed(probe_settings)).values())
-    assert committed_before <= 2, "the third record's offset was not committed: it will come again"
+    assert committed_before <= 2, "the second batch's offsets were not committed: it comes again"
 
     healthy = ProbeProcess(probe_settings).start()
     try:
@@ -115,7 +118,7 @@ async def test_consumer_killed_after_effect_before_offset_commit_applies_once(
     applied = await _applied(db)
     assert set(applied) == set(ids)
     assert set(applied.values()) == {1}, f"an event applied more than once: {applied}"
-    redelivered = 3 - committed_before  # applied before the crash, offsets not yet committed
+    redelivered = 4 - committed_before  # applied before the crash, offsets not yet committed
     assert metric_value(metrics, "laotie_consumer_records_total", outcome="duplicate") == (
         redelivered
     )
@@ -124,6 +127,9 @@ async def test_consumer_killed_after_effect_before_offset_commit_applies_once(
 async def test_poison_records_go_to_dead_letters_and_the_partition_moves_on(
     probe_settings: ProbeSettings, db: asyncpg.Connection
 ) -> None:
+    """All four records are on the partition before the consumer starts, so they arrive as
+    one batch: an undecodable record and one whose data breaks its contract (found by the
+    handler, inside the batch's transaction) sit between two good ones."""
     topic = probe_settings.probe_topic
 
     def good(seq: int) -> Envelope:

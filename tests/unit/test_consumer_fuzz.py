@@ -1,7 +1,7 @@
 """Whatever arrives on a topic, the consumer finishes the record: applied, ignored or
 dead-lettered with a reason — never an exception, never a record left blocking its
 partition (only transient errors leave a record in place). In memory: fakes for the pool,
-the producer and the message."""
+the producer and the message (a batch of one record)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ class FakeConn:
     def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
         return contextlib.nullcontext()
 
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        return 1  # the event id is new
+    async def fetch(self, sql: str, *args: Any) -> list[tuple[str]]:
+        return [(event_id,) for event_id in args[1]]  # every event id of the batch is new
 
     async def execute(self, sql: str, *args: Any) -> str:
         self.executed.append(sql)
@@ -60,12 +60,8 @@ class FakeProducer:
 
 
 class FakeMessage:
-    def __init__(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        self.raw_message = record
-        self.nacked = False
-
-    async def nack(self) -> None:
-        self.nacked = True
+    def __init__(self, *records: ConsumerRecord[bytes, bytes]) -> None:
+        self.raw_message = records
 
 
 GOOD = {
@@ -115,9 +111,7 @@ async def test_any_record_is_finished_without_blocking_its_partition(
         dead_letter_topic="probe.dead-letter",
     )
     record = ConsumerRecord("probe.events", 0, 7, 0, 0, key, value, None, 0, 0, hdrs)
-    message = FakeMessage(record)
-    await consumer.on_record(message)  # type: ignore[arg-type]
-    assert not message.nacked, "nothing here is transient: the partition must move on"
+    await consumer.on_batch(FakeMessage(record))  # type: ignore[arg-type]
     assert consumer._done == {TopicPartition("probe.events", 0): 8}, (
         "applied, ignored or dead-lettered: its offset is done and will be committed"
     )

@@ -1,18 +1,23 @@
-"""Idempotent, in-order consumers on FastStream with at-least-once delivery.
+"""Idempotent, in-order consumers on FastStream with at-least-once delivery, applied in
+batches.
 
-For every record, in partition order:
+For every batch FastStream fetches (up to ``CONSUMER_BATCH_MAX_RECORDS``, in partition order):
 
-1. decode the CloudEvent (a record that does not decode is poison);
-2. in one Postgres transaction, record ``(consumer, ce_id)`` in ``processed_events`` and run
-   the handler; a duplicate finds its id already there and changes nothing;
-3. only then commit the offset (``AckPolicy.MANUAL``; FastStream's default, ACK_FIRST, is
-   at-most-once and is never used).
+1. decode each CloudEvent (a record that does not decode is poison);
+2. in ONE Postgres transaction, record the batch's ``(consumer, ce_id)`` pairs in
+   ``processed_events`` with one statement and run the handler of each fresh record in order;
+   an id already there (or twice in the batch) is a duplicate and changes nothing;
+3. only then mark the offsets done; they are committed every few records or milliseconds
+   (``AckPolicy.MANUAL``; FastStream's default, ACK_FIRST, is at-most-once and never used).
 
-Failures follow :mod:`laotie_common.errors`: poison goes to the service's dead-letter topic
-with the reason in ``dlq_*`` headers and the partition moves on; transient errors retry with
-bounded backoff and then leave the record in place (seek back) to be fetched again, so a
-database outage parks nothing; unknown errors retry a few times and are then dead-lettered.
-A record is never acknowledged before it has been applied, ignored or dead-lettered.
+A record whose handler fails the batch's transaction is taken out: the records before it are
+applied together, it goes alone through the per-record path, the records after it carry on
+together. Failures follow :mod:`laotie_common.errors`: poison goes to the service's
+dead-letter topic with the reason in ``dlq_*`` headers and the partition moves on; transient
+errors retry with bounded backoff and then leave the record in place (its partition seeks
+back to it, nothing after it is done), so a database outage parks nothing; unknown errors
+retry a few times and are then dead-lettered. A record is never marked done before it has
+been applied, ignored or dead-lettered, nor after one of its partition that was not.
 """
 
 from __future__ import annotations
@@ -76,21 +81,25 @@ class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
-async def _tolerant_parser(record: ConsumerRecord[Any, Any], original: Any) -> Any:
+async def _tolerant_parser(records: Any, original: Any) -> Any:
     """FastStream's parser decodes headers as UTF-8 and would fail before our handler sees the
-    record (leaving it unacknowledged and then skipped); hex-encode bad ones and mark them so
+    batch (leaving it unacknowledged and then skipped); hex-encode bad ones and mark them so
     the envelope decoder dead-letters the record with a reason."""
+    return await original(tuple(_readable_headers(r) for r in records))
+
+
+def _readable_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
     bad = []
     for name, value in record.headers:
         try:
             value.decode("utf-8")
         except (UnicodeDecodeError, AttributeError):
             bad.append(name)
-    if bad:
-        headers = [(k, v.hex().encode() if k in bad else v) for k, v in record.headers]
-        headers.append((UNDECODABLE_HEADER, ",".join(bad).encode()))
-        record = dataclasses.replace(record, headers=headers)
-    return await original(record)
+    if not bad:
+        return record
+    headers = [(k, v.hex().encode() if k in bad else v) for k, v in record.headers]
+    headers.append((UNDECODABLE_HEADER, ",".join(bad).encode()))
+    return dataclasses.replace(record, headers=headers)
 
 
 async def _raw_decoder(message: Any, original: Any) -> Any:
@@ -135,6 +144,9 @@ class EventConsumer:
     def attach(self, broker: KafkaBroker) -> None:
         subscriber = broker.subscriber(
             *self.topics,
+            batch=True,
+            max_records=self.settings.consumer_batch_max_records,
+            batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
             group_id=self.name,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
@@ -146,134 +158,190 @@ class EventConsumer:
         )
 
         # faststream.kafka.KafkaMessage is Annotated with Context("message") already.
-        async def on_record(body: bytes, msg: KafkaMessage) -> None:
-            await self.on_record(msg)
+        async def on_batch(body: list[bytes], msg: KafkaMessage) -> None:
+            await self.on_batch(msg)
 
-        subscriber(on_record)
+        subscriber(on_batch)
         self._subscriber = subscriber
 
     @property
     def kafka_consumer(self) -> Any:
         return getattr(self._subscriber, "consumer", None)
 
-    # --- one record ---------------------------------------------------------------------
-    async def on_record(self, msg: KafkaMessage) -> None:
-        record: ConsumerRecord[bytes, bytes] = msg.raw_message
+    # --- one batch ---------------------------------------------------------------------
+    async def on_batch(self, msg: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord[bytes, bytes], ...] = msg.raw_message
+        if not records:
+            return
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(
-            consumer=self.name,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-        ):
-            outcome, event_type = await self._process(msg, record)
-            if outcome is None:
-                return  # left in place (seeked back); fetched again
+        with structlog.contextvars.bound_contextvars(consumer=self.name):
+            items = [_item(record, self.handlers) for record in records]
+            blocked: set[TopicPartition] = set()
+            for item in items:
+                if item.error is not None or item.handler is None:
+                    await self._finish_alone(item, blocked)
+            await self._apply_in_order([i for i in items if i.handler and not i.error], blocked)
             fault_point("consumer.before_ack")
-            self._done[TopicPartition(record.topic, record.partition)] = record.offset + 1
-            self._uncommitted += 1
-            interval = self.settings.consumer_commit_interval_s
-            if (
-                time.monotonic() - self._last_commit >= interval
-                or self._uncommitted >= self.settings.consumer_commit_every
-            ):
-                await self.flush()
-            metrics.CONSUMER_RECORDS.labels(self.name, record.topic, event_type, outcome).inc()
-            metrics.CONSUMER_HANDLE_SECONDS.labels(self.name, record.topic).observe(
-                time.perf_counter() - started
-            )
+            self._mark_done(items)
+        elapsed = (time.perf_counter() - started) / len(items)
+        for item in items:
+            if item.outcome is not None:
+                metrics.CONSUMER_RECORDS.labels(
+                    self.name, item.record.topic, item.event_type, item.outcome
+                ).inc()
+                metrics.CONSUMER_HANDLE_SECONDS.labels(self.name, item.record.topic).observe(
+                    elapsed
+                )
+        interval = self.settings.consumer_commit_interval_s
+        if (
+            time.monotonic() - self._last_commit >= interval
+            or self._uncommitted >= self.settings.consumer_commit_every
+        ):
+            await self.flush()
 
-    async def _process(
-        self, msg: KafkaMessage, record: ConsumerRecord[bytes, bytes]
-    ) -> tuple[str | None, str]:
+    async def _apply_in_order(self, items: list[_Item], blocked: set[TopicPartition]) -> None:
+        """Apply ``items`` in one transaction. A record whose handler fails it is taken out:
+        the records before it are applied together, it goes alone through the per-record
+        retries (dead letter, or left in place), the records after it carry on together."""
+        while items := [i for i in items if _partition(i.record) not in blocked]:
+            try:
+                await self._apply(items)
+                return
+            except _HandlerFailed as failed:
+                head, bad, items = items[: failed.at], items[failed.at], items[failed.at + 1 :]
+                if head:
+                    await self._apply_in_order(head, blocked)
+                await self._finish_alone(bad, blocked)
+            except Exception as exc:
+                log.warning("batch failed; applying its records one by one", error=repr(exc))
+                for item in items:
+                    if _partition(item.record) not in blocked:
+                        await self._finish_alone(item, blocked)
+                return
+
+    async def _apply(self, items: list[_Item]) -> None:
+        """One transaction: the batch's ids recorded in ``processed_events`` in one statement
+        (an id already there is a duplicate and changes nothing), then each handler in order."""
+        outcomes: list[str] = []
+        after: list[AfterCommit] = []
+        async with self._pool().acquire() as conn, conn.transaction():
+            fresh = {
+                row[0]
+                for row in await conn.fetch(
+                    DEDUP_SQL,
+                    self.name,
+                    [i.envelope.id for i in items if i.envelope is not None],
+                    [i.event_type for i in items],
+                    [i.record.topic for i in items],
+                    [i.record.partition for i in items],
+                    [i.record.offset for i in items],
+                )
+            }
+            for at, item in enumerate(items):
+                assert item.envelope is not None
+                assert item.handler is not None
+                if item.envelope.id not in fresh and not planted("consumer.dedup_off"):
+                    outcomes.append("duplicate")
+                    continue
+                fresh.discard(item.envelope.id)  # a second copy in this batch is a duplicate
+                try:
+                    done = await _handle(conn, item)
+                except Exception as exc:
+                    raise _HandlerFailed(at, exc) from exc
+                outcomes.append("applied")
+                if done is not None:
+                    after.append(done)
+        fault_point("consumer.after_commit")
+        for item, outcome in zip(items, outcomes, strict=True):
+            item.outcome = outcome
+            if outcome == "applied" and item.envelope is not None:
+                metrics.EVENT_AGE_SECONDS.labels(self.name, item.record.topic).observe(
+                    max(0.0, (datetime.now(UTC) - item.envelope.time).total_seconds())
+                )
+        for work in after:
+            work()
+
+    # --- one record, alone --------------------------------------------------------------
+    async def _finish_alone(self, item: _Item, blocked: set[TopicPartition]) -> None:
+        """The per-record path: poison to the dead-letter topic, transient errors retried and
+        then left in place (the partition seeks back to it and nothing after it is done),
+        unknown errors retried a few times and then dead-lettered."""
+        record = item.record
+        with structlog.contextvars.bound_contextvars(
+            topic=record.topic, partition=record.partition, offset=record.offset
+        ):
+            item.outcome = await self._attempts(item)
+        if item.outcome is None:
+            blocked.add(_partition(record))
+            consumer = self.kafka_consumer
+            if consumer is not None:
+                consumer.seek(_partition(record), record.offset)
+
+    async def _attempts(self, item: _Item) -> str | None:
         attempt = 0
-        event_type = "unknown"
         while True:
             attempt += 1
             try:
-                envelope = _decode(record)
-                event_type = envelope.type
-                handler = self.handlers.get(envelope.type)
-                if handler is None:
-                    # A type this consumer does not use (or a newer one): tolerant reader.
-                    return "ignored", event_type
-                with structlog.contextvars.bound_contextvars(
-                    event_id=envelope.id,
-                    event_type=envelope.type,
-                    key=envelope.key,
-                    correlation_id=envelope.correlation_id,
-                ):
-                    return await self._apply(envelope, handler, record), event_type
-            except Exception as exc:
-                error_class = classify(exc)
-                metrics.CONSUMER_ERRORS.labels(self.name, record.topic, error_class).inc()
-                exhausted = attempt >= self.settings.consumer_max_attempts
-                if error_class is ErrorClass.POISON or (
-                    error_class is ErrorClass.UNKNOWN and exhausted
-                ):
-                    log.error(
-                        "record dead-lettered",
-                        error=repr(exc),
-                        attempts=attempt,
-                        error_class=str(error_class),
-                    )
-                    if await self._dead_letter(record, exc, error_class, attempt):
-                        return "dead_lettered", event_type
-                    await msg.nack()
-                    return None, event_type
-                if self.stopping or (error_class is ErrorClass.TRANSIENT and exhausted):
-                    log.warning(
-                        "record left in place; will be fetched again",
-                        error=repr(exc),
-                        attempts=attempt,
-                    )
-                    await msg.nack()
-                    await self._pause(self.settings.consumer_backoff_max_s)
-                    return None, event_type
-                delay = min(
-                    self.settings.consumer_backoff_initial_s * 2 ** (attempt - 1),
-                    self.settings.consumer_backoff_max_s,
-                )
-                log.warning(
-                    "record failed; retrying",
-                    error=repr(exc),
-                    attempt=attempt,
-                    retry_in_s=delay,
-                    error_class=str(error_class),
-                )
-                await self._pause(delay)
+                if item.error is not None:
+                    raise item.error
+                if item.handler is None:
+                    return "ignored"  # a type this consumer does not use: tolerant reader
+                await self._apply([item])
+                return item.outcome
+            except Exception as failure:
+                exc = failure.error if isinstance(failure, _HandlerFailed) else failure
+                outcome = await self._after_failure(item, exc, attempt)
+                if outcome != "retry":
+                    return outcome
 
-    async def _apply(
-        self, envelope: Envelope, handler: Handler, record: ConsumerRecord[bytes, bytes]
-    ) -> str:
-        async with self._pool().acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO processed_events"
-                " (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)"
-                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
-                self.name,
-                envelope.id,
-                envelope.type,
-                record.topic,
-                record.partition,
-                record.offset,
+    async def _after_failure(self, item: _Item, exc: BaseException, attempt: int) -> str | None:
+        """What a failed attempt leads to: "dead_lettered", None (left in place) or "retry"."""
+        error_class = classify(exc)
+        record = item.record
+        metrics.CONSUMER_ERRORS.labels(self.name, record.topic, error_class).inc()
+        exhausted = attempt >= self.settings.consumer_max_attempts
+        if error_class is ErrorClass.POISON or (error_class is ErrorClass.UNKNOWN and exhausted):
+            log.error(
+                "record dead-lettered",
+                error=repr(exc),
+                attempts=attempt,
+                error_class=str(error_class),
             )
-            if not fresh and not planted("consumer.dedup_off"):
-                return "duplicate"
-            token = current_trace.set(
-                from_traceparent(envelope.traceparent, envelope.correlation_id)
+            if await self._dead_letter(record, exc, error_class, attempt):
+                return "dead_lettered"
+            return None
+        if self.stopping or (error_class is ErrorClass.TRANSIENT and exhausted):
+            log.warning(
+                "record left in place; will be fetched again", error=repr(exc), attempts=attempt
             )
-            try:
-                after = await handler(conn, envelope)
-            finally:
-                current_trace.reset(token)
-        fault_point("consumer.after_commit")
-        if after is not None:
-            after()
-        metrics.EVENT_AGE_SECONDS.labels(self.name, record.topic).observe(
-            max(0.0, (datetime.now(UTC) - envelope.time).total_seconds())
+            await self._pause(self.settings.consumer_backoff_max_s)
+            return None
+        delay = min(
+            self.settings.consumer_backoff_initial_s * 2 ** (attempt - 1),
+            self.settings.consumer_backoff_max_s,
         )
-        return "applied"
+        log.warning(
+            "record failed; retrying",
+            error=repr(exc),
+            attempt=attempt,
+            retry_in_s=delay,
+            error_class=str(error_class),
+        )
+        await self._pause(delay)
+        return "retry"
+
+    def _mark_done(self, items: list[_Item]) -> None:
+        """Per partition, the offset after the last record finished with none unfinished
+        before it: only that is ever committed."""
+        by_partition: dict[TopicPartition, list[_Item]] = {}
+        for item in items:
+            by_partition.setdefault(_partition(item.record), []).append(item)
+        for tp, in_order in by_partition.items():
+            for item in sorted(in_order, key=lambda i: i.record.offset):
+                if item.outcome is None:
+                    break
+                self._done[tp] = item.record.offset + 1
+                self._uncommitted += 1
 
     async def _dead_letter(
         self,
@@ -364,6 +432,58 @@ class EventConsumer:
                 metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
                     max(0, highwater - position)
                 )
+
+
+DEDUP_SQL = """
+INSERT INTO processed_events (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
+SELECT $1, e, t, tp, p, o
+FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[]) AS u(e, t, tp, p, o)
+ON CONFLICT DO NOTHING RETURNING event_id
+"""
+
+
+@dataclasses.dataclass
+class _Item:
+    """One record of a batch: decoded (or why not), its handler, and how it finished."""
+
+    record: ConsumerRecord[bytes, bytes]
+    envelope: Envelope | None = None
+    error: PoisonRecord | None = None
+    handler: Handler | None = None
+    event_type: str = "unknown"
+    outcome: str | None = None  # applied, duplicate, ignored, dead_lettered; None: in place
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, at: int, error: Exception) -> None:
+        super().__init__(f"record {at} of the batch failed: {error!r}")
+        self.at, self.error = at, error
+
+
+def _item(record: ConsumerRecord[bytes, bytes], handlers: dict[str, Handler]) -> _Item:
+    try:
+        envelope = _decode(record)
+    except PoisonRecord as exc:
+        return _Item(record, error=exc)
+    return _Item(record, envelope, handler=handlers.get(envelope.type), event_type=envelope.type)
+
+
+async def _handle(conn: Connection, item: _Item) -> AfterCommit | None:
+    assert item.envelope is not None
+    assert item.handler is not None
+    envelope = item.envelope
+    token = current_trace.set(from_traceparent(envelope.traceparent, envelope.correlation_id))
+    try:
+        with structlog.contextvars.bound_contextvars(
+            event_id=envelope.id, event_type=envelope.type, key=envelope.key
+        ):
+            return await item.handler(conn, envelope)
+    finally:
+        current_trace.reset(token)
+
+
+def _partition(record: ConsumerRecord[bytes, bytes]) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
 
 
 def _decode(record: ConsumerRecord[bytes, bytes]) -> Envelope:

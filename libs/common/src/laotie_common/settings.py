@@ -94,6 +94,12 @@ class ServiceSettings(KafkaSettings):
     consumer_commit_every: int = Field(
         default=200, ge=1, description="...or after this many applied records, if sooner."
     )
+    consumer_batch_max_records: int = Field(
+        default=500, ge=1, description="Records applied in one Postgres transaction, at most."
+    )
+    consumer_batch_timeout_ms: int = Field(
+        default=100, ge=1, description="How long a fetch waits for records when none are there."
+    )
 
     graceful_timeout_s: float = 20.0
 
