@@ -110,6 +110,7 @@ async def test_any_record_is_finished_without_blocking_its_partition(
         producer_getter=lambda: producer,
         dead_letter_topic="probe.dead-letter",
     )
+    consumer.assigned = {TopicPartition("probe.events", 0)}
     record = ConsumerRecord("probe.events", 0, 7, 0, 0, key, value, None, 0, 0, hdrs)
     await consumer.on_batch(FakeMessage(record))  # type: ignore[arg-type]
     assert consumer._done == {TopicPartition("probe.events", 0): 8}, (
@@ -123,3 +124,13 @@ async def test_any_record_is_finished_without_blocking_its_partition(
         assert letter["dlq_reason"], "a dead letter always says why"
     else:  # applied (a valid probe) or ignored (an event type this consumer does not use)
         assert dict(hdrs).get("ce_type") is not None
+
+
+def test_a_null_header_value_marks_the_record_undecodable_instead_of_failing_the_batch() -> None:
+    from laotie_common.consumer import UNDECODABLE_HEADER, _readable_headers
+
+    headers = [*GOOD.items(), ("x-null", None)]
+    record = ConsumerRecord("probe.events", 0, 7, 0, 0, None, b"{}", None, 0, 0, headers)
+    readable = _readable_headers(record)
+    assert dict(readable.headers)[UNDECODABLE_HEADER] == b"x-null"
+    assert dict(readable.headers)["x-null"] == b""

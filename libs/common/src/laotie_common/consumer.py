@@ -97,7 +97,10 @@ def _readable_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, A
             bad.append(name)
     if not bad:
         return record
-    headers = [(k, v.hex().encode() if k in bad else v) for k, v in record.headers]
+    headers = [
+        (k, (v.hex().encode() if isinstance(v, bytes) else b"") if k in bad else v)
+        for k, v in record.headers
+    ]
     headers.append((UNDECODABLE_HEADER, ",".join(bad).encode()))
     return dataclasses.replace(record, headers=headers)
 
@@ -176,11 +179,11 @@ class EventConsumer:
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(consumer=self.name):
             items = [_item(record, self.handlers) for record in records]
-            blocked: set[TopicPartition] = set()
-            for item in items:
-                if item.error is not None or item.handler is None:
-                    await self._finish_alone(item, blocked)
-            await self._apply_in_order([i for i in items if i.handler and not i.error], blocked)
+            try:
+                await self._finish_in_order(items)
+            except BaseException:
+                self._rewind(items)  # nothing unfinished may be skipped by the next fetch
+                raise
             fault_point("consumer.before_ack")
             self._mark_done(items)
         elapsed = (time.perf_counter() - started) / len(items)
@@ -194,10 +197,41 @@ class EventConsumer:
                 )
         interval = self.settings.consumer_commit_interval_s
         if (
-            time.monotonic() - self._last_commit >= interval
+            self.stopping
+            or time.monotonic() - self._last_commit >= interval
             or self._uncommitted >= self.settings.consumer_commit_every
         ):
             await self.flush()
+
+    async def _finish_in_order(self, items: list[_Item]) -> None:
+        """Runs of applicable records go through one transaction each; a record that cannot
+        be applied (poison, a type not handled) is finished alone between the runs, so every
+        partition is worked in offset order."""
+        blocked: set[TopicPartition] = set()
+        run: list[_Item] = []
+        for item in items:
+            if item.error is None and item.handler is not None:
+                run.append(item)
+                continue
+            await self._apply_in_order(run, blocked)
+            run = []
+            await self._finish_alone(item, blocked)
+        await self._apply_in_order(run, blocked)
+
+    def _rewind(self, items: list[_Item]) -> None:
+        """Seek each assigned partition back to its first unfinished record of the batch."""
+        first: dict[TopicPartition, int] = {}
+        for item in items:
+            tp = _partition(item.record)
+            if item.outcome is None and item.record.offset < first.get(tp, item.record.offset + 1):
+                first[tp] = item.record.offset
+        for tp, offset in first.items():
+            self._seek(tp, offset)
+
+    def _seek(self, tp: TopicPartition, offset: int) -> None:
+        consumer = self.kafka_consumer
+        if consumer is not None and tp in self.assigned:
+            consumer.seek(tp, offset)
 
     async def _apply_in_order(self, items: list[_Item], blocked: set[TopicPartition]) -> None:
         """Apply ``items`` in one transaction. A record whose handler fails it is taken out:
@@ -230,7 +264,7 @@ class EventConsumer:
                 for row in await conn.fetch(
                     DEDUP_SQL,
                     self.name,
-                    [i.envelope.id for i in items if i.envelope is not None],
+                    [_event_id(i) for i in items],
                     [i.event_type for i in items],
                     [i.record.topic for i in items],
                     [i.record.partition for i in items],
@@ -267,15 +301,15 @@ class EventConsumer:
         then left in place (the partition seeks back to it and nothing after it is done),
         unknown errors retried a few times and then dead-lettered."""
         record = item.record
+        if _partition(record) in blocked:
+            return  # an earlier record of its partition was left in place: this comes again
         with structlog.contextvars.bound_contextvars(
             topic=record.topic, partition=record.partition, offset=record.offset
         ):
             item.outcome = await self._attempts(item)
         if item.outcome is None:
             blocked.add(_partition(record))
-            consumer = self.kafka_consumer
-            if consumer is not None:
-                consumer.seek(_partition(record), record.offset)
+            self._seek(_partition(record), record.offset)
 
     async def _attempts(self, item: _Item) -> str | None:
         attempt = 0
@@ -337,6 +371,8 @@ class EventConsumer:
         for item in items:
             by_partition.setdefault(_partition(item.record), []).append(item)
         for tp, in_order in by_partition.items():
+            if tp not in self.assigned:
+                continue  # revoked during the batch: its new owner reads it again
             for item in sorted(in_order, key=lambda i: i.record.offset):
                 if item.outcome is None:
                     break
@@ -387,7 +423,9 @@ class EventConsumer:
         pending = {
             tp: offset
             for tp, offset in self._done.items()
-            if self._committed.get(tp) != offset and (only is None or tp in only)
+            if self._committed.get(tp) != offset
+            and (only is None or tp in only)
+            and tp in self.assigned
         }
         self._last_commit = time.monotonic()
         if consumer is None or not pending:
@@ -475,11 +513,19 @@ async def _handle(conn: Connection, item: _Item) -> AfterCommit | None:
     token = current_trace.set(from_traceparent(envelope.traceparent, envelope.correlation_id))
     try:
         with structlog.contextvars.bound_contextvars(
-            event_id=envelope.id, event_type=envelope.type, key=envelope.key
+            event_id=envelope.id,
+            event_type=envelope.type,
+            key=envelope.key,
+            correlation_id=envelope.correlation_id,
         ):
             return await item.handler(conn, envelope)
     finally:
         current_trace.reset(token)
+
+
+def _event_id(item: _Item) -> str:
+    assert item.envelope is not None
+    return item.envelope.id
 
 
 def _partition(record: ConsumerRecord[bytes, bytes]) -> TopicPartition:
