@@ -5,12 +5,16 @@ the producer and the message (a batch of one record)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import time
+import types
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -134,3 +138,59 @@ def test_a_null_header_value_marks_the_record_undecodable_instead_of_failing_the
     readable = _readable_headers(record)
     assert dict(readable.headers)[UNDECODABLE_HEADER] == b"x-null"
     assert dict(readable.headers)["x-null"] == b""
+
+
+class GatedKafka:
+    """A Kafka consumer whose first commit waits until the test lets it through."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.commits: asyncio.Queue[dict[TopicPartition, int]] = asyncio.Queue()
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await self.gate.wait()
+        self.commits.put_nowait(dict(offsets))
+
+
+async def test_a_batch_marked_done_while_a_commit_is_in_flight_is_committed_when_idle() -> None:
+    """Regression: a periodic commit in flight zeroed the count of records marked done
+    meanwhile, so an idle consumer never committed the last batch it applied."""
+    pool, producer, kafka = FakePool(), FakeProducer(), GatedKafka()
+    consumer = EventConsumer(
+        name="probe",
+        topics=["probe.events"],
+        settings=SETTINGS.model_copy(
+            update={"consumer_commit_interval_s": 0.01, "consumer_commit_every": 1000}
+        ),
+        handlers={"probe.events.sent": apply_probe},
+        pool_getter=lambda: pool,  # type: ignore[arg-type,return-value]
+        producer_getter=lambda: producer,
+        dead_letter_topic="probe.dead-letter",
+    )
+    consumer._subscriber = types.SimpleNamespace(consumer=kafka)
+    tp = TopicPartition("probe.events", 0)
+    consumer.assigned = {tp}
+
+    def record(offset: int) -> ConsumerRecord[bytes, bytes]:
+        hdrs = [*{**GOOD, "ce_id": f"e-{offset}".encode()}.items()]
+        body = json.dumps({"probe_key": "k", "seq": offset, "sent_at": "2026-11-23T12:00:00Z"})
+        value = body.encode()
+        return ConsumerRecord("probe.events", 0, offset, 0, 0, b"k", value, None, 0, 0, hdrs)
+
+    consumer._done[tp], consumer._uncommitted = 8, 1
+    in_flight = asyncio.create_task(consumer.flush())
+    await asyncio.sleep(0)  # the commit of offset 8 is now waiting on the gate
+    consumer._last_commit = time.monotonic() + 3600  # on_batch must not flush by itself
+    await consumer.on_batch(FakeMessage(record(8)))  # type: ignore[arg-type]
+    assert consumer._done[tp] == 9
+    kafka.gate.set()
+    await in_flight
+    assert kafka.commits.get_nowait() == {tp: 8}
+    periodic = asyncio.create_task(consumer.flush_periodically())
+    try:
+        next_commit = await asyncio.wait_for(kafka.commits.get(), timeout=5)
+    except TimeoutError:
+        pytest.fail("the record applied during the commit was never committed")
+    finally:
+        periodic.cancel()
+    assert next_commit == {tp: 9}

@@ -417,33 +417,40 @@ class EventConsumer:
         if not self.stopping:
             await asyncio.sleep(seconds)
 
-    async def flush(self, only: set[TopicPartition] | None = None) -> None:
-        """Commit the offsets after the records applied so far (of ``only`` these partitions)."""
-        consumer = self.kafka_consumer
-        pending = {
+    def _pending(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Offsets done but not yet committed, of assigned partitions (of ``only`` these)."""
+        return {
             tp: offset
             for tp, offset in self._done.items()
             if self._committed.get(tp) != offset
             and (only is None or tp in only)
             and tp in self.assigned
         }
+
+    async def flush(self, only: set[TopicPartition] | None = None) -> None:
+        """Commit the offsets after the records applied so far (of ``only`` these partitions).
+        A batch may be marked done while a commit is in flight: it stays pending for the next."""
+        consumer = self.kafka_consumer
+        pending = self._pending(only)
+        counted = self._uncommitted
         self._last_commit = time.monotonic()
         if consumer is None or not pending:
             return
         try:
             await consumer.commit(pending)
-            self._committed.update(pending)
-            if only is None:
-                self._uncommitted = 0
         except Exception as exc:
             log.warning(
                 "offset commit failed; records will be redelivered and skipped", error=repr(exc)
             )
+            return
+        self._committed.update(pending)
+        if only is None:
+            self._uncommitted = max(0, self._uncommitted - counted)
 
     async def flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.settings.consumer_commit_interval_s)
-            if self._uncommitted:
+            if self._pending():
                 await self.flush()
 
     def forget(self, revoked: set[TopicPartition]) -> None:
