@@ -1,14 +1,17 @@
 """``make bench``: load the running pipeline and print figures (not a test).
 
 On its own fresh stack (.laotie/bench). Figures, in one run on this machine:
-1. the raw ceiling: a bare aiokafka producer and consumer, same broker, same message size;
-2. orders placed and paid per second through the real HTTP API, and each service's applied
-   events per second while it catches up; the pipeline as a ratio of the ceiling;
+1. ceilings (:mod:`laotie_dev.ceilings`): a bare HTTP route on the same server stack and load
+   client, Postgres one-row commits and 500-row batches, a bare aiokafka producer and consumer;
+2. orders placed and paid per second through the real HTTP API (and the load client's own
+   CPU), and each service's applied events per second while it catches up; ratios to 1.;
 3. end-to-end latency from an order event's commit (its ce_time) to its effect committed in
    scoring, live and chuanliu — each consumer's own histogram of event age;
-4. a flash sale: N concurrent buyers on one SKU: reservations per second and oversold units;
-5. scoring catching up on the same backlog with 1, 2 and 4 consumer replicas.
-Every loop is bounded; only loopback addresses are used.
+4. a flash sale: 2,000 concurrent buyers on one SKU, limit 1 (a quarter try twice):
+   reservations per second, p99, oversold units, limit breaches;
+5. scoring catching up on the same backlog with 1, 2 and 4 consumer replicas;
+6. each service's peak RSS.
+Every loop is bounded; only loopback addresses are used. Written to ``bench.json``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from laotie_common.kafka import ensure_topics
 from laotie_common.settings import KafkaSettings, ServiceSettings
 from laotie_contracts import TopicSpec
 
-from laotie_dev.client import OrdersApi
+from laotie_dev import ceilings
+from laotie_dev.client import Actor, OrdersApi
+from laotie_dev.loadgen import LoadClient
 from laotie_dev.procs import free_port, wait_until
 from laotie_dev.reconcile import _samples, _scrape, reconcile
 from laotie_dev.stack import StackPaths, project_root
@@ -109,32 +114,34 @@ def _percentiles(text: str, consumer: str, topic: str) -> dict[str, float | None
 async def pipeline(
     urls: dict[str, str], settings: ServiceSettings, orders: int, workers: int
 ) -> dict[str, Any]:
-    async with httpx.AsyncClient(
-        base_url=urls["orders"], timeout=60, limits=httpx.Limits(max_connections=workers * 2)
-    ) as http:
+    async with httpx.AsyncClient(base_url=urls["orders"], timeout=60) as http:
         api = OrdersApi(http, settings)
         shop = await api.new_shop("brand")
         product = await api.new_product(shop, stock=10**6, price_fen=1990)
-        sku = product["skus"][0]["sku_id"]
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(orders):
-            queue.put_nowait(i)
-        latencies: list[float] = []
+    sku = product["skus"][0]["sku_id"]
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(orders):
+        queue.put_nowait(i)
+    latencies: list[float] = []
+    body = {"sku_id": sku, "quantity": 1, "channel": "live_room"}
+    body |= {"room_id": "bench-room", "anchor_id": "bench-anchor"}
+    async with LoadClient(urls["orders"], workers * 2) as load:
 
         async def worker() -> None:
             while not queue.empty():
                 i = queue.get_nowait()
-                buyer = api.buyer(f"bench-{i}")
+                headers = api.headers(api.buyer(f"bench-{i}"))
                 t = time.perf_counter()
-                placed = await api.order(
-                    buyer, sku, channel="live_room", room_id="bench-room", anchor_id="bench-anchor"
-                )
-                await api.post(f"/orders/{placed.json()['order_id']}/pay", buyer, expect=200)
+                status, placed = await load.post("/orders", headers, body)
+                assert status == 201, placed
+                status, paid = await load.post(f"/orders/{placed['order_id']}/pay", headers)
+                assert status == 200, paid
                 latencies.append(time.perf_counter() - t)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(workers)))
         load_s = time.perf_counter() - started
+        load_cpu = (time.process_time() - cpu) / load_s
     caught = await reconcile(urls, timeout=300)
     drain_s = time.perf_counter() - started
     after = await _scrape(urls)
@@ -149,6 +156,7 @@ async def pipeline(
         "orders": orders,
         "workers": workers,
         "orders_per_s": round(orders / load_s, 1),
+        "load_generator_cpu_cores": round(load_cpu, 2),
         "place_and_pay_median_ms": round(statistics.median(latencies) * 1000, 1),
         "caught_up": caught["caught_up"],
         "seconds_until_all_consumers_caught_up": round(drain_s, 1),
@@ -162,27 +170,40 @@ async def pipeline(
 async def flash_sale(
     url: str, settings: ServiceSettings, buyers: int, stock: int
 ) -> dict[str, Any]:
-    async with httpx.AsyncClient(
-        base_url=url, timeout=60, limits=httpx.Limits(max_connections=100)
-    ) as http:
+    """``buyers`` concurrent buyers rush one SKU (limit 1 per buyer); every fourth tries twice."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         api = OrdersApi(http, settings)
         shop = await api.new_shop("brand")
         product = await api.new_product(shop, stock=stock, price_fen=990, per_buyer_limit=1)
-        sku = product["skus"][0]["sku_id"]
-        started = time.perf_counter()
-        results = await asyncio.gather(
-            *(api.order(api.buyer(f"rush-{i}"), sku, expect=None) for i in range(buyers))
-        )
-        elapsed = time.perf_counter() - started
+        body = {"sku_id": product["skus"][0]["sku_id"], "quantity": 1, "channel": "shop_page"}
+        rush = [api.buyer(f"rush-{i}") for i in range(buyers)]
+        rush += rush[::4]
+        latencies: list[float] = []
+        async with LoadClient(url, connections=buyers) as load:
+
+            async def reserve(buyer: Actor) -> tuple[str, int]:
+                headers = api.headers(buyer)
+                t = time.perf_counter()
+                status, _ = await load.post("/orders", headers, body)
+                latencies.append(time.perf_counter() - t)
+                return buyer.subject, status
+
+            started = time.perf_counter()
+            results = await asyncio.gather(*(reserve(b) for b in rush))
+            elapsed = time.perf_counter() - started
         left = (await api.get(f"/products/{product['product_id']}"))["skus"][0]["stock"]
-    won = sum(1 for r in results if r.status_code == 201)
+    won = [subject for subject, status in results if status == 201]
     return {
         "buyers": buyers,
+        "requests": len(rush),
         "stock": stock,
-        "reserved": won,
+        "reserved": len(won),
         "left": left,
-        "oversold": max(0, won - stock),
-        "reservations_per_s": round(won / elapsed, 1),
+        "oversold": max(0, len(won) - stock) + max(0, -left),
+        "limit_breaches": len(won) - len(set(won)),
+        "reservations_per_s": round(len(won) / elapsed, 1),
+        "answers_per_s": round(len(rush) / elapsed, 1),
+        "p99_ms": round(statistics.quantiles(latencies, n=100)[98] * 1000, 1),
         "seconds": round(elapsed, 2),
     }
 
@@ -291,19 +312,32 @@ def run_bench(orders: int, workers: int) -> dict[str, Any]:
         for k, v in env.items()
         if k.endswith("_URL") and k != "DATABASE_URL"
     }
-    print("▸ raw ceiling: bare aiokafka producer and consumer", file=sys.stderr)
-    ceiling = asyncio.run(raw_ceiling(env["KAFKA_BOOTSTRAP_SERVERS"], 20_000, 900))
+    print("▸ ceilings: bare HTTP route, Postgres commits and batches, aiokafka", file=sys.stderr)
+    kafka = asyncio.run(raw_ceiling(env["KAFKA_BOOTSTRAP_SERVERS"], 20_000, 900))
+    ceiling = {
+        **ceilings.http(paths.root, workers),
+        **asyncio.run(ceilings.postgres(env["DATABASE_URL"])),
+        "kafka_produce_per_s": kafka["produce_per_s"],
+        "kafka_consume_per_s": kafka["consume_per_s"],
+        "kafka_record_bytes": kafka["bytes"],
+    }
     print(f"▸ pipeline: {orders} orders placed and paid by {workers} clients", file=sys.stderr)
     flow = asyncio.run(pipeline(urls, settings, orders, workers))
+    flow["ratio_to_http_ceiling"] = round(flow["orders_per_s"] * 2 / ceiling["http_rps"], 4)
     print("▸ flash sale", file=sys.stderr)
-    flash = asyncio.run(flash_sale(urls["orders"], settings, buyers=400, stock=200))
+    flash = asyncio.run(flash_sale(urls["orders"], settings, buyers=2000, stock=1000))
     print("▸ scoring replicas 1, 2, 4 on the same backlog", file=sys.stderr)
     scaling = replica_scaling(env, (1, 2, 4))
+    state = json.loads(paths.state.read_text())
     result = {
-        "ceiling": ceiling,
+        "ceilings": ceiling,
         "pipeline": flow,
         "flash_sale": flash,
         "scoring_replicas": scaling,
+        "rss_mb": {
+            name: ceilings.peak_rss_mb(svc["pid"])
+            for name, svc in sorted(state.get("services", {}).items())
+        },
         "cpus": os.cpu_count(),
         "orders_order_partitions": asyncio.run(
             _partitions(env["KAFKA_BOOTSTRAP_SERVERS"], "orders.order")
@@ -311,23 +345,27 @@ def run_bench(orders: int, workers: int) -> dict[str, Any]:
     }
     rates = flow["consumer_events_per_s"]
     result["ratios_to_ceiling"] = {
-        s: round(r / ceiling["consume_per_s"], 4) for s, r in rates.items()
+        s: round(r / ceiling["kafka_consume_per_s"], 4) for s, r in rates.items()
     }
     (paths.home / "bench.json").write_text(json.dumps(result, indent=2))
     return result
 
 
 def print_bench(r: dict[str, Any]) -> None:
-    c, p, f = r["ceiling"], r["pipeline"], r["flash_sale"]
+    c, p, f = r["ceilings"], r["pipeline"], r["flash_sale"]
     print("\nLaotie benchmark (one run; the machine is noisy — compare medians across runs)")
     print("-" * 88)
     print(
-        f"raw aiokafka ceiling ({c['bytes']} B): produce {c['produce_per_s']:,}/s, "
-        f"consume {c['consume_per_s']:,}/s"
+        f"ceilings: bare HTTP route {c['http_rps']:,} req/s; Postgres {c['pg_commit_tps']:,} "
+        f"one-row commits/s, {c['pg_batch_rows_per_s']:,} rows/s in batches of 500; "
+        f"aiokafka ({c['kafka_record_bytes']} B) produce {c['kafka_produce_per_s']:,}/s, "
+        f"consume {c['kafka_consume_per_s']:,}/s"
     )
     print(
         f"orders placed+paid via HTTP: {p['orders_per_s']}/s with {p['workers']} clients "
-        f"(median {p['place_and_pay_median_ms']} ms per order)"
+        f"(median {p['place_and_pay_median_ms']} ms per order) = "
+        f"{p['ratio_to_http_ceiling']:.1%} of the bare route; "
+        f"load generator {p['load_generator_cpu_cores']} cores"
     )
     print(f"all consumers caught up after {p['seconds_until_all_consumers_caught_up']} s")
     for service, rate in p["consumer_events_per_s"].items():
@@ -342,9 +380,10 @@ def print_bench(r: dict[str, Any]) -> None:
             f"p99 ≤ {lat['p99_ms']} ms  ({lat['events']} events)"
         )
     print(
-        f"flash sale: {f['buyers']} buyers, stock {f['stock']}: {f['reserved']} reserved in "
-        f"{f['seconds']} s ({f['reservations_per_s']}/s), left {f['left']}, "
-        f"oversold {f['oversold']}"
+        f"flash sale: {f['buyers']} buyers ({f['requests']} requests), stock {f['stock']}: "
+        f"{f['reserved']} reserved in {f['seconds']} s ({f['reservations_per_s']}/s, "
+        f"answers {f['answers_per_s']}/s, p99 {f['p99_ms']} ms), left {f['left']}, "
+        f"oversold {f['oversold']}, limit breaches {f['limit_breaches']}"
     )
     print(
         f"scoring catching up on the orders.order backlog "
@@ -355,3 +394,4 @@ def print_bench(r: dict[str, Any]) -> None:
             f"  {row['replicas']} replica(s): {row['records']} records in {row['seconds']} s "
             f"= {row['records_per_s']}/s"
         )
+    print("peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in r["rss_mb"].items()))

@@ -219,7 +219,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     result = run_bench(orders=args.orders, workers=args.workers)
     print_bench(result)
-    return 0 if result["flash_sale"]["oversold"] == 0 else 1
+    flash = result["flash_sale"]
+    return 0 if flash["oversold"] == 0 and flash["limit_breaches"] == 0 else 1
 
 
 def _cmd_dlq(args: argparse.Namespace) -> int:
