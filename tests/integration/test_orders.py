@@ -15,6 +15,7 @@ import pytest
 from laotie_common.settings import ServiceSettings
 from laotie_contracts.moderation import Measure, PenaltyApplied, PenaltyRevoked
 from laotie_dev.client import OrdersApi
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.infra import Infra
 from tests.integration.kit import (
@@ -366,3 +367,84 @@ async def test_a_listing_ban_stops_new_listings(
     }
     refused = await api.post("/products", seller, body, expect=409)
     assert refused.json()["reason"] == "listing_banned"
+
+
+def _group_commits(text: str) -> tuple[float, float]:
+    """(transactions, commands) of the orders process's place_order group commits."""
+    found = {"count": 0.0, "sum": 0.0}
+    for family in text_string_to_metric_families(text):
+        if family.name == "laotie_command_group_size":
+            for sample in family.samples:
+                suffix = sample.name.rsplit("_", 1)[-1]
+                if sample.labels.get("kind") == "place_order" and suffix in found:
+                    found[suffix] += sample.value
+    return found["count"], found["sum"]
+
+
+async def test_a_flash_sale_on_two_replicas_sells_exactly_the_stock_in_group_commits(
+    infra: Infra,
+) -> None:
+    """600 buyers rush one SKU (stock 150, one per buyer) through two orders processes on one
+    schema; some buyers try twice, some resend their request with the same Idempotency-Key.
+    Each request gets its own answer, the stock and the limit hold exactly, every order has one
+    event, and reservations were committed in groups on both replicas."""
+    schema = f"orders_{uuid.uuid4().hex[:8]}"
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
+    )
+    bootstrap, url = infra.kafka_bootstrap, infra.database_url
+    async with (
+        running_service("laotie_orders", bootstrap, url, DB_SCHEMA=schema) as first,
+        running_service("laotie_orders", bootstrap, url, DB_SCHEMA=schema) as second,
+        httpx.AsyncClient(base_url=first.url, timeout=60) as one,
+        httpx.AsyncClient(base_url=second.url, timeout=60) as two,
+    ):
+        apis = (OrdersApi(one, settings), OrdersApi(two, settings))
+        seller = await apis[0].new_shop()
+        product = await apis[0].new_product(seller, stock=150, per_buyer_limit=1)
+        sku = product["skus"][0]["sku_id"]
+        buyers = [apis[0].buyer() for _ in range(600)]
+        requests = []  # (buyer, replica, Idempotency-Key)
+        for i, buyer in enumerate(buyers):
+            key = f"rush-{i}"
+            requests.append((buyer, i % 2, key))
+            if i % 10 == 0:
+                requests.append((buyer, (i + 1) % 2, f"again-{i}"))  # a second order: refused
+            if i % 7 == 0:
+                requests.append((buyer, (i + 1) % 2, key))  # the same request resent
+        responses = await asyncio.gather(
+            *(apis[r].order(b, sku, key=k, expect=None) for b, r, k in requests)
+        )
+        left = (await apis[1].get(f"/products/{product['product_id']}"))["skus"][0]["stock"]
+        groups = [_group_commits(await p.metrics()) for p in (first, second)]
+
+    answers: dict[tuple[str, str], set[tuple[int, str | None]]] = {}
+    for (buyer, _, key), response in zip(requests, responses, strict=True):
+        body = response.json()
+        assert response.status_code in (201, 409), body
+        assert response.status_code == 201 or body["reason"] in ("out_of_stock", "limit_exceeded")
+        answers.setdefault((buyer.subject, key), set()).add(
+            (response.status_code, body.get("order_id"))
+        )
+    assert all(len(a) == 1 for a in answers.values()), "a resent request got another answer"
+    won = {order_id: buyer for (buyer, _), a in answers.items() for s, order_id in a if s == 201}
+    assert len(won) == 150, "exactly the stock was sold"
+    assert left == 0
+    assert len(set(won.values())) == 150, "no buyer got two orders"
+
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    try:
+        rows = await conn.fetch("SELECT order_id, buyer_id FROM orders WHERE sku_id = $1", sku)
+        held = await conn.fetchval(
+            "SELECT coalesce(sum(quantity), 0) FROM buyer_purchases WHERE sku_id = $1", sku
+        )
+        events = await conn.fetch("SELECT key FROM outbox WHERE event_type = 'orders.order.placed'")
+    finally:
+        await conn.close()
+    assert {r["order_id"]: r["buyer_id"] for r in rows} == won, "the acknowledged orders"
+    assert held == 150
+    assert Counter(r["key"] for r in events) == Counter(list(won)), "one placed event per order"
+    assert all(transactions > 0 for transactions, _ in groups), "both replicas sold"
+    assert sum(c for _, c in groups) > sum(t for t, _ in groups), (
+        f"reservations were committed one per transaction: {groups}"
+    )

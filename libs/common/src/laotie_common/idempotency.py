@@ -14,6 +14,7 @@ import hashlib
 import json
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -24,9 +25,11 @@ from fastapi.responses import JSONResponse
 from laotie_common import metrics
 from laotie_common.auth import Principal
 from laotie_common.db import Connection
+from laotie_common.group_commit import GroupCommit
 from laotie_common.problems import Unprocessable
 
 Command = Callable[[Connection], Awaitable[Any]]
+Lane = tuple[GroupCommit, str, str]  # the group commit, the lane's kind and its key
 MAX_KEY_LENGTH = 200
 RETRIES = 4  # attempts when a concurrent transaction deadlocks or conflicts with this one
 
@@ -40,11 +43,14 @@ async def run_command(
     status_code: int = 200,
     payload: Any = None,
     after_commit: Callable[[Any], None] | None = None,
+    lane: Lane | None = None,
 ) -> JSONResponse:
     """Run ``command(conn)`` in a transaction, honouring the request's Idempotency-Key.
 
     ``payload`` is what identifies the request besides method and path (its body);
-    ``after_commit`` runs with the answer once the transaction committed (not on replays).
+    ``after_commit`` runs with the answer once the transaction committed (not on replays);
+    ``lane`` (a group commit and the lane's kind and key) shares the transaction with
+    concurrent commands of that lane, this one in its own savepoint.
     """
     key = request.headers.get("Idempotency-Key")
     route = getattr(request.scope.get("route"), "path", request.url.path)
@@ -57,11 +63,15 @@ async def run_command(
     ).hexdigest()
     response: JSONResponse | None = None
     body: Any = None
+    once = _Attempt(principal, key, route, request_hash, command, status_code)
     for attempt in range(1, RETRIES + 1):
         try:
-            response, body = await _run_once(
-                pool, principal, key, route, request_hash, command, status_code
-            )
+            if lane is None:
+                async with pool.acquire() as conn, conn.transaction():
+                    response, body = await once(conn)
+            else:
+                group, kind, lane_key = lane
+                response, body = await group.run(kind, lane_key, once)
             break
         except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
             # Another transaction won a race; the whole command is safe to run again.
@@ -75,53 +85,58 @@ async def run_command(
     return JSONResponse(body, status_code=status_code)
 
 
-async def _run_once(
-    pool: asyncpg.Pool,
-    principal: Principal,
-    key: str | None,
-    route: str,
-    request_hash: str,
-    command: Command,
-    status_code: int,
-) -> tuple[JSONResponse | None, Any]:
-    """One attempt: (a replayed answer, None) or (None, the new answer's body)."""
-    async with pool.acquire() as conn, conn.transaction():
-        if key is not None:
+@dataclass(frozen=True)
+class _Attempt:
+    """One attempt inside the caller's transaction: (a replayed answer, None) or (None, the
+    new answer's body)."""
+
+    principal: Principal
+    key: str | None
+    route: str
+    request_hash: str
+    command: Command
+    status_code: int
+
+    async def __call__(self, conn: Connection) -> tuple[JSONResponse | None, Any]:
+        if self.key is not None:
             inserted = await conn.fetchval(
                 "INSERT INTO idempotency_keys (principal, key, route, request_hash)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
-                principal.key,
-                key,
-                route,
-                request_hash,
+                self.principal.key,
+                self.key,
+                self.route,
+                self.request_hash,
             )
             if not inserted:
-                row = await conn.fetchrow(
-                    "SELECT request_hash, status_code, response FROM idempotency_keys"
-                    " WHERE principal = $1 AND key = $2",
-                    principal.key,
-                    key,
-                )
-                assert row is not None
-                if row["request_hash"] != request_hash:
-                    raise Unprocessable(
-                        "this Idempotency-Key was used for a different request; use a new key"
-                    )
-                metrics.IDEMPOTENT_REPLAYS.labels(route).inc()
-                replay = JSONResponse(
-                    json.loads(row["response"]),
-                    status_code=row["status_code"],
-                    headers={"Idempotent-Replayed": "true"},
-                )
-                return replay, None
-        body = jsonable_encoder(await command(conn))
-        if key is not None:
+                return await self._replay(conn, self.key), None
+        body = jsonable_encoder(await self.command(conn))
+        if self.key is not None:
             await conn.execute(
                 "UPDATE idempotency_keys SET status_code = $3, response = $4::jsonb"
                 " WHERE principal = $1 AND key = $2",
-                principal.key,
-                key,
-                status_code,
+                self.principal.key,
+                self.key,
+                self.status_code,
                 json.dumps(body),
             )
-    return None, body
+        return None, body
+
+    async def _replay(self, conn: Connection, key: str) -> JSONResponse:
+        """The stored answer of the first request with this key (waited for if it runs)."""
+        row = await conn.fetchrow(
+            "SELECT request_hash, status_code, response FROM idempotency_keys"
+            " WHERE principal = $1 AND key = $2",
+            self.principal.key,
+            key,
+        )
+        assert row is not None
+        if row["request_hash"] != self.request_hash:
+            raise Unprocessable(
+                "this Idempotency-Key was used for a different request; use a new key"
+            )
+        metrics.IDEMPOTENT_REPLAYS.labels(self.route).inc()
+        return JSONResponse(
+            json.loads(row["response"]),
+            status_code=row["status_code"],
+            headers={"Idempotent-Replayed": "true"},
+        )

@@ -83,6 +83,12 @@ HTTP_REQUEST_SECONDS = Histogram(
     ["method", "route"],
     buckets=LATENCY_BUCKETS,
 )
+COMMAND_GROUP_SIZE = Histogram(
+    "laotie_command_group_size",
+    "Commands of one hot lane (a flash sale's SKU) committed together in one transaction.",
+    ["kind"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 IDEMPOTENT_REPLAYS = Counter(
     "laotie_http_idempotent_replays_total",
     "Commands answered from the Idempotency-Key store instead of being run again.",

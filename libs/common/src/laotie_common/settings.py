@@ -101,6 +101,13 @@ class ServiceSettings(KafkaSettings):
         default=100, ge=1, description="How long a fetch waits for records when none are there."
     )
 
+    command_group_max: int = Field(
+        default=64,
+        ge=1,
+        description="Concurrent commands on one hot row (a flash sale's SKU) committed in one"
+        " transaction, at most.",
+    )
+
     graceful_timeout_s: float = 20.0
 
     @property

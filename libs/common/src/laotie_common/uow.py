@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from laotie_common import outbox
 from laotie_common.auth import Principal
 from laotie_common.db import Connection
+from laotie_common.group_commit import GroupCommit
 from laotie_common.idempotency import run_command
 
 
@@ -48,11 +49,14 @@ U = TypeVar("U", bound=UnitOfWork)
 @dataclass(frozen=True)
 class CommandRunner(Generic[U]):
     """Runs one HTTP command: a fresh unit of work in a transaction, the Idempotency-Key
-    honoured, domain errors mapped to problems by ``on_error``, after-commit work run once."""
+    honoured, domain errors mapped to problems by ``on_error``, after-commit work run once.
+    A command given a ``lane`` (kind, key) shares its transaction with the lane's concurrent
+    commands through ``group`` (see :mod:`laotie_common.group_commit`)."""
 
     pool: Callable[[], asyncpg.Pool]
     make: Callable[[Connection, datetime], U]
     on_error: Callable[[Request, Exception], Exception | None] | None = None
+    group: GroupCommit | None = None
 
     async def __call__(
         self,
@@ -62,6 +66,7 @@ class CommandRunner(Generic[U]):
         action: Callable[[U], Awaitable[Any]],
         *,
         created: bool = False,
+        lane: tuple[str, str] | None = None,
     ) -> JSONResponse:
         units: list[U] = []
 
@@ -84,4 +89,5 @@ class CommandRunner(Generic[U]):
             status_code=201 if created else 200,
             payload=body.model_dump(mode="json") if body is not None else None,
             after_commit=lambda _: units[-1].committed(),
+            lane=(self.group, *lane) if lane is not None and self.group is not None else None,
         )

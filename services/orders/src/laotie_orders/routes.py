@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from laotie_common import metrics
 from laotie_common.auth import Principal, Role, require
+from laotie_common.group_commit import GroupCommit
 from laotie_common.problems import Conflict, Forbidden, NotFound
 from laotie_common.service import Service
 from laotie_common.uow import CommandRunner
@@ -117,7 +118,10 @@ def orders_router(service: Service, windows: Windows) -> APIRouter:
     router = APIRouter()
 
     command = CommandRunner(
-        lambda: service.pool, lambda conn, now: Tx(conn, now, windows), on_error=_domain_errors
+        lambda: service.pool,
+        lambda conn, now: Tx(conn, now, windows),
+        on_error=_domain_errors,
+        group=GroupCommit(lambda: service.pool, max_batch=service.settings.command_group_max),
     )
 
     # --- shops and products ---
@@ -245,6 +249,7 @@ def orders_router(service: Service, windows: Windows) -> APIRouter:
                 tx, who, sku_id=body.sku_id, quantity=body.quantity, attribution=attribution
             ),
             created=True,
+            lane=("place_order", body.sku_id),  # reservations of one SKU commit together
         )
 
     @router.get("/orders/{order_id}", tags=["orders"], summary="One order")

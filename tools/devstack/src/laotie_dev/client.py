@@ -102,10 +102,11 @@ class OrdersApi:
         quantity: int = 1,
         channel: str = "shop_page",
         expect: int | None = 201,
+        key: str | None = None,
         **attribution: Any,
     ) -> httpx.Response:
         body = {"sku_id": sku_id, "quantity": quantity, "channel": channel, **attribution}
-        return await self.post("/orders", buyer, body, expect=expect)
+        return await self.post("/orders", buyer, body, key=key, expect=expect)
 
 
 class LiveApi:
