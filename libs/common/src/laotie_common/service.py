@@ -22,14 +22,14 @@ from typing import Any, cast
 import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from laotie_contracts import dead_letter_topic
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from laotie_common import metrics
@@ -44,6 +44,10 @@ from laotie_common.settings import ServiceSettings
 
 log = get_logger(__name__)
 MAX_BODY_BYTES = 1_000_000
+
+
+# The server stack: uvloop's event loop and httptools' parser (C, not pure Python).
+SERVER_LOOP, SERVER_HTTP = "uvloop", "httptools"
 
 
 @dataclass
@@ -257,6 +261,8 @@ class Service:
             port=self.settings.http_port,
             log_config=None,
             access_log=False,
+            loop=SERVER_LOOP,
+            http=SERVER_HTTP,
             timeout_graceful_shutdown=int(self.settings.graceful_timeout_s),
         )
 
@@ -307,30 +313,42 @@ class _StreamedBodyLimit:
         await self.app(scope, limited, send)
 
 
-class _RedAndLimits(BaseHTTPMiddleware):
-    """RED metrics per route template, and a body size limit (413 with a problem body)."""
+class _RedAndLimits:
+    """RED metrics per route template, and a body size limit (413 with a problem body).
+    Pure ASGI: no task or stream per request, the response passes through untouched."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return problem_response(
-                problem_body(
-                    413,
-                    "Payload too large",
-                    f"request bodies are limited to {MAX_BODY_BYTES} bytes",
-                    "payload-too-large",
-                    request.url.path,
-                )
+            too_large = problem_body(
+                413,
+                "Payload too large",
+                f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+                "payload-too-large",
+                scope["path"],
             )
+            await problem_response(too_large)(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, sending)
         finally:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
-            metrics.HTTP_REQUEST_SECONDS.labels(request.method, route).observe(
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+            metrics.HTTP_REQUEST_SECONDS.labels(scope["method"], route).observe(
                 time.perf_counter() - started
             )

@@ -1,7 +1,8 @@
 """What this machine's parts can do on their own, measured in the same ``make bench`` run as
 the pipeline, so the pipeline's figures are read as ratios of them.
 
-- ``http_rps``: a bare FastAPI route on the services' server stack (uvicorn, same settings),
+- ``http_rps``: a bare FastAPI route on the services' server stack (uvicorn on uvloop and
+  httptools, as :mod:`laotie_common.service` runs them),
   driven by the same load client (:mod:`laotie_dev.loadgen`) as the pipeline;
 - ``pg_commit_tps``: one-row transactions (commit and fsync each) from asyncpg, 8 connections;
 - ``pg_batch_rows_per_s``: rows written 500 per transaction (``INSERT … SELECT unnest``);
@@ -24,6 +25,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
+from laotie_common.service import SERVER_HTTP, SERVER_LOOP
 
 from laotie_dev.loadgen import LoadClient
 from laotie_dev.procs import free_port, port_open, wait_until
@@ -109,6 +111,10 @@ def http(root: Path, workers: int, seconds: float = SECONDS) -> dict[str, float]
             "--no-access-log",
             "--log-level",
             "warning",
+            "--loop",
+            SERVER_LOOP,
+            "--http",
+            SERVER_HTTP,
         ],
         cwd=root,
     )
