@@ -33,9 +33,12 @@ async def add(
 
 async def add_envelope(conn: Connection, envelope: Envelope, *, topic: str) -> None:
     headers = {k: v.decode() for k, v in envelope.headers()}
+    # One round trip: the row, and a notification delivered at commit only that wakes the
+    # relay without waiting for its poll interval.
     await conn.execute(
-        "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+        "WITH added AS (INSERT INTO outbox (event_id, event_type, topic, key, headers, payload)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING 1)"
+        " SELECT pg_notify('laotie_outbox_' || current_schema(), '') FROM added",
         envelope.id,
         envelope.type,
         topic,
@@ -43,5 +46,3 @@ async def add_envelope(conn: Connection, envelope: Envelope, *, topic: str) -> N
         json.dumps(headers),
         envelope.data,
     )
-    # Delivered at commit only; wakes the relay without waiting for its poll interval.
-    await conn.execute("SELECT pg_notify('laotie_outbox_' || current_schema(), '')")

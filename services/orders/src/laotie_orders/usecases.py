@@ -181,14 +181,28 @@ def can_read_order(principal: Principal, row: asyncpg.Record) -> bool:
 
 
 # --- shops and products ---------------------------------------------------------------------
-async def shop_restrictions(conn: Connection, shop_id: str, now: datetime) -> set[str]:
-    rows = await conn.fetch(
-        "SELECT DISTINCT kind FROM shop_restrictions WHERE shop_id = $1 AND revoked_at IS NULL"
-        " AND (until IS NULL OR until > $2)",
-        shop_id,
-        now,
+def active_restrictions(shop: str, now: str) -> str:
+    """SQL: the kinds of restriction in force on ``shop`` at ``now`` (SQL expressions)."""
+    return (
+        f"SELECT DISTINCT kind FROM shop_restrictions WHERE shop_id = {shop}"  # noqa: S608
+        f" AND revoked_at IS NULL AND (until IS NULL OR until > {now})"
     )
-    return {r["kind"] for r in rows}
+
+
+async def shop_restrictions(conn: Connection, shop_id: str, now: datetime) -> set[str]:
+    return {r["kind"] for r in await conn.fetch(active_restrictions("$1", "$2"), shop_id, now)}
+
+
+# SKU $1 with what placing an order of it at $2 needs, its shop's restrictions included: one
+# round trip.
+SKU_TO_ORDER = "".join(
+    (
+        "SELECT s.*, p.status AS product_status, p.shop_id, sh.kind AS shop_kind, ARRAY(",
+        active_restrictions("p.shop_id", "$2"),
+        ") AS restrictions FROM skus s JOIN products p USING (product_id)",
+        " JOIN shops sh USING (shop_id) WHERE s.sku_id = $1",
+    )
+)
 
 
 async def create_shop(
@@ -358,19 +372,14 @@ async def place_order(
     if principal.role is not Role.BUYER:
         raise Forbidden("only buyers place orders")
     domain.check_attribution(attribution["channel"], attribution)
-    sku = await tx.conn.fetchrow(
-        "SELECT s.*, p.status AS product_status, p.shop_id, sh.kind AS shop_kind"
-        " FROM skus s JOIN products p USING (product_id) JOIN shops sh USING (shop_id)"
-        " WHERE s.sku_id = $1",
-        sku_id,
-    )
+    sku = await tx.conn.fetchrow(SKU_TO_ORDER, sku_id, tx.now)
     if sku is None:
         raise NotFound(f"no SKU {sku_id}")
     if sku["product_status"] != "active":
         raise RuleViolation(
             "product_unavailable", f"product {sku['product_id']} is {sku['product_status']}"
         )
-    blocks = await shop_restrictions(tx.conn, sku["shop_id"], tx.now) & SHOP_SELLING_BLOCKS
+    blocks = set(sku["restrictions"]) & SHOP_SELLING_BLOCKS
     if blocks:
         raise RuleViolation(
             "shop_suspended",
