@@ -15,11 +15,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from laotie_common.envelope import Envelope
 from laotie_contracts import orders as ev
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.infra import Infra
 from tests.integration.kit import (
     ServiceProcess,
     eventually,
+    group_at_end,
     header,
     publish,
     read_topic,
@@ -272,3 +274,45 @@ async def test_the_latest_topic_is_compacted_and_keyed_by_subject(
     assert (bodies[0]["band"], bodies[-1]["band"]) == ("excellent", "poor")
     kept = bodies[-1]  # what compaction keeps of the key: the current score (waited for)
     assert kept["resources"]["chuanliu_eligible"] is False
+
+
+def _recomputations(text: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "laotie_scoring_recomputations"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
+
+
+async def test_a_backlog_is_scored_once_per_subject_and_batch_with_the_same_result(
+    infra: Infra,
+) -> None:
+    """A backlog of 160 facts about one shop (its product and creator too), published before
+    scoring starts, is applied in a few batches; each batch recomputes each subject once
+    (per record it was 3 × 160 recomputations), and the score is the one the facts give."""
+    shop = f"shop-{uuid.uuid4().hex[:6]}"
+    group = await group_at_end(infra.kafka_bootstrap, "scoring")
+    sent = await publish(infra.kafka_bootstrap, *order_events(shop, 40, good=True))
+    async with (
+        running_service(
+            "laotie_scoring",
+            infra.kafka_bootstrap,
+            infra.database_url,
+            CONSUMER_GROUP=group,
+            WINDOW_SLIDE_INTERVAL_S="3600",
+        ) as process,
+        httpx.AsyncClient(base_url=process.url, timeout=30) as client,
+    ):
+
+        async def applied() -> bool:
+            return await _processed(infra, process, [e.id for e in sent]) == len(sent)
+
+        await eventually(applied, timeout=60, what="the backlog applied")
+        recomputed = _recomputations(await process.metrics())
+        body = (await client.get(f"/scores/shop/{shop}")).json()
+    assert 3 <= recomputed <= len(sent) // 4, f"{recomputed} recomputations for {len(sent)} facts"
+    assert body["band"] == "excellent"
+    assert body["value"] == 5.0
+    assert body["sample_orders"] == 40, "every fact of the batch counted"

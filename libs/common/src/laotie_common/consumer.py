@@ -49,9 +49,24 @@ from laotie_common.settings import ServiceSettings
 log = get_logger(__name__)
 
 # A handler applies one event inside the consumer's transaction. It may return work to do
-# once that transaction has committed (e.g. business metrics), or None.
+# once that transaction has committed (e.g. business metrics), work to do once per batch
+# (``Later``), or None.
 AfterCommit = Callable[[], None]
-Handler = Callable[[Connection, Envelope], Awaitable[AfterCommit | None]]
+BatchWork = Callable[[Connection], Awaitable[None]]
+
+
+@dataclasses.dataclass
+class Later:
+    """What a handler leaves for the end of its batch's transaction. ``once`` is keyed: each
+    key's work runs once per batch, after every record's handler (the last work given for a
+    key wins), by phase (the key's first element), then in the order the keys first came —
+    e.g. a subject's score recomputed once from all the batch's facts instead of per fact."""
+
+    once: dict[tuple[Any, ...], BatchWork] = dataclasses.field(default_factory=dict)
+    after_commit: AfterCommit | None = None
+
+
+Handler = Callable[[Connection, Envelope], Awaitable[AfterCommit | Later | None]]
 UNDECODABLE_HEADER = "x-laotie-undecodable-header"
 
 
@@ -258,6 +273,7 @@ class EventConsumer:
         (an id already there is a duplicate and changes nothing), then each handler in order."""
         outcomes: list[str] = []
         after: list[AfterCommit] = []
+        once: dict[tuple[Any, ...], BatchWork] = {}
         async with self._pool().acquire() as conn, conn.transaction():
             fresh = {
                 row[0]
@@ -283,8 +299,13 @@ class EventConsumer:
                 except Exception as exc:
                     raise _HandlerFailed(at, exc) from exc
                 outcomes.append("applied")
+                if isinstance(done, Later):
+                    once.update(done.once)
+                    done = done.after_commit
                 if done is not None:
                     after.append(done)
+            for key in sorted(once, key=lambda k: k[0]):  # stable: first come within a phase
+                await once[key](conn)
         fault_point("consumer.after_commit")
         for item, outcome in zip(items, outcomes, strict=True):
             item.outcome = outcome
@@ -513,7 +534,7 @@ def _item(record: ConsumerRecord[bytes, bytes], handlers: dict[str, Handler]) ->
     return _Item(record, envelope, handler=handlers.get(envelope.type), event_type=envelope.type)
 
 
-async def _handle(conn: Connection, item: _Item) -> AfterCommit | None:
+async def _handle(conn: Connection, item: _Item) -> AfterCommit | Later | None:
     assert item.envelope is not None
     assert item.handler is not None
     envelope = item.envelope

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from laotie_common import metrics
-from laotie_common.consumer import AfterCommit, Handler
+from laotie_common.consumer import AfterCommit, BatchWork, Handler, Later
 from laotie_common.db import Connection
 from laotie_common.envelope import Envelope
 from laotie_contracts import orders as ev
@@ -39,7 +39,7 @@ def handlers(policy: ScorePolicy) -> dict[str, Handler]:
     # An unanswered request (approved automatically) counts as the worst answer time.
     answer_cap_s = policy.indicators["refund_answer_hours"].worst * 3600
 
-    async def on_order(conn: Connection, envelope: Envelope) -> AfterCommit | None:
+    async def on_order(conn: Connection, envelope: Envelope) -> AfterCommit | Later | None:
         facts = envelope.parse(ev.OrderFacts)
         model = ev.CATALOGUE_BY_TYPE.get(envelope.type)
         event: Any = envelope.parse(model) if model else facts
@@ -65,17 +65,18 @@ def handlers(policy: ScorePolicy) -> dict[str, Handler]:
         )
         if paid_day is None:
             return None  # not paid (yet): counts nowhere
-        now = datetime.now(UTC)
         subjects: list[tuple[Kind, str]] = [("shop", facts.shop_id), ("product", facts.product_id)]
         if seller:
             subjects.append(("creator", seller))
+        later = Later(after_commit=lambda: _observe_lag(facts.occurred_at))
         for kind, subject_id in subjects:
-            await refresh_bucket(conn, kind, subject_id, paid_day)
-            await recompute(conn, policy, kind, subject_id, now)
-        lag = (now - facts.occurred_at).total_seconds()
-        return lambda: metrics.SCORE_LAG_SECONDS.observe(max(lag, 0.0))
+            later.once[(0, "bucket", kind, subject_id, paid_day)] = _bucket(
+                kind, subject_id, paid_day
+            )
+            later.once[(1, "score", kind, subject_id)] = _score(policy, kind, subject_id)
+        return later
 
-    async def on_penalty(conn: Connection, envelope: Envelope) -> AfterCommit | None:
+    async def on_penalty(conn: Connection, envelope: Envelope) -> AfterCommit | Later | None:
         penalty = envelope.parse(PenaltyFacts)
         kind: Kind | None = {"shop": "shop", "anchor": "creator", "creator": "creator"}.get(
             penalty.subject_type
@@ -97,13 +98,46 @@ def handlers(policy: ScorePolicy) -> dict[str, Handler]:
             )
         else:
             return None
-        await recompute(conn, policy, kind, penalty.subject_id, datetime.now(UTC))
-        return None
+        return Later(
+            {(1, "score", kind, penalty.subject_id): _score(policy, kind, penalty.subject_id)}
+        )
 
     table: dict[str, Handler] = {t: on_order for t in ev.ORDER_EVENT_TYPES}
     table["moderation.penalty.applied"] = on_penalty
     table["moderation.penalty.revoked"] = on_penalty
     return table
+
+
+def _rescore(
+    policy: ScorePolicy, kind: Kind, subject_id: str, day: date | None = None
+) -> dict[tuple[Any, ...], BatchWork]:
+    """Once per batch (see laotie_common.consumer.Later): the subject's bucket of ``day``
+    refreshed (phase 0), then its score recomputed (phase 1) from every fact the batch wrote."""
+    work: dict[tuple[Any, ...], BatchWork] = {
+        (1, "score", kind, subject_id): _score(policy, kind, subject_id)
+    }
+    if day is not None:
+        work[(0, "bucket", kind, subject_id, day)] = _bucket(kind, subject_id, day)
+    return work
+
+
+def _bucket(kind: Kind, subject_id: str, day: date) -> BatchWork:
+    async def refresh(conn: Connection) -> None:
+        await refresh_bucket(conn, kind, subject_id, day)
+
+    return refresh
+
+
+def _score(policy: ScorePolicy, kind: Kind, subject_id: str) -> BatchWork:
+    async def compute(conn: Connection) -> None:
+        await recompute(conn, policy, kind, subject_id, datetime.now(UTC))
+
+    return compute
+
+
+def _observe_lag(occurred_at: datetime) -> None:
+    lag = (datetime.now(UTC) - occurred_at).total_seconds()
+    metrics.SCORE_LAG_SECONDS.observe(max(lag, 0.0))
 
 
 def _columns(
