@@ -9,8 +9,10 @@ On its own fresh stack (.laotie/bench). Figures, in one run on this machine:
    scoring, live and chuanliu — each consumer's own histogram of event age;
 4. a flash sale: 2,000 concurrent buyers on one SKU, limit 1 (a quarter try twice):
    reservations per second, p99, oversold units, limit breaches;
-5. scoring catching up on the same backlog with 1, 2 and 4 consumer replicas;
-6. each service's peak RSS.
+5. the orders relay alone publishing 20,000 outbox rows (a topic of their own);
+6. each consumer draining the whole ``orders.order`` backlog (20,000 records with the default
+   10,000 orders) in a fresh group and schema; scoring also with 2 and 4 replicas;
+7. each service's peak RSS.
 Every loop is bounded; only loopback addresses are used. Written to ``bench.json``.
 """
 
@@ -27,11 +29,12 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from laotie_common.kafka import ensure_topics
 from laotie_common.settings import KafkaSettings, ServiceSettings
-from laotie_contracts import TopicSpec
+from laotie_contracts import TopicSpec, all_topics
 
 from laotie_dev import ceilings
 from laotie_dev.client import Actor, OrdersApi
@@ -208,61 +211,104 @@ async def flash_sale(
     }
 
 
-def replica_scaling(env: dict[str, str], counts: tuple[int, ...]) -> list[dict[str, Any]]:
-    """Scoring replicas in a fresh consumer group and schema, on the orders.order backlog."""
-    rows = []
-    root = project_root()
-    for replicas in counts:
-        tag = uuid.uuid4().hex[:6]
-        service_env = {
-            **os.environ,
-            **env,
-            "DB_SCHEMA": f"scoring_bench_{tag}",
-            "CONSUMER_GROUP": f"scoring-bench-{tag}",
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "WARNING",
-        }
-        subprocess.run(
-            [sys.executable, "-m", "laotie_scoring", "migrate"],
-            env=service_env,
-            check=True,
-            capture_output=True,
+# The services reading orders.order, from the registry.
+ORDER_CONSUMERS = next(t for t in all_topics() if t.name == "orders.order").consumers
+
+
+def drain(env: dict[str, str], service: str, replicas: int) -> dict[str, Any]:
+    """``replicas`` processes of ``service`` in a fresh consumer group and schema draining the
+    whole ``orders.order`` backlog: records finished per second, start-up included."""
+    tag = uuid.uuid4().hex[:6]
+    service_env = {
+        **os.environ,
+        **env,
+        "DB_SCHEMA": f"{service}_bench_{tag}",
+        "CONSUMER_GROUP": f"{service}-bench-{tag}",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "WARNING",
+    }
+    module, root = f"laotie_{service}", project_root()
+    subprocess.run(
+        [sys.executable, "-m", module, "migrate"],
+        env=service_env,
+        check=True,
+        capture_output=True,
+        cwd=root,
+    )
+    ports = [free_port() for _ in range(replicas)]
+    target = _published(env, "orders.order")
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", module, "serve"],
+            env={**service_env, "HTTP_PORT": str(p)},
             cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        ports = [free_port() for _ in range(replicas)]
-        started = time.perf_counter()
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "laotie_scoring", "serve"],
-                env={**service_env, "HTTP_PORT": str(p)},
-                cwd=root,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+        for p in ports
+    ]
+    try:
+        wait_until(
+            lambda: _finished(ports) >= target,
+            timeout=600,
+            what=f"{replicas} {service} replica(s) to catch up",
+            interval=0.5,
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
+    return {
+        "replicas": replicas,
+        "records": target,
+        "seconds": round(elapsed, 1),
+        "drain_per_s": round(target / elapsed, 1),
+    }
+
+
+async def relay_alone(env: dict[str, str], records: int) -> dict[str, Any]:
+    """The orders service's relay publishing ``records`` outbox rows written straight into its
+    schema (to a topic of their own that nobody consumes): its rate on its own."""
+    topic = f"bench.relay-{uuid.uuid4().hex[:6]}"
+    await ensure_topics(
+        KafkaSettings(kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"]),
+        [
+            TopicSpec(
+                name=topic,
+                owner="bench",
+                key="k",
+                partitions=6,
+                description="relay rate",
+                retention_ms=3_600_000,
             )
-            for p in ports
-        ]
-        try:
-            target = _published(env, "orders.order")
-
-            def done(ports: list[int] = ports, target: int = target) -> bool:
-                return _finished(ports) >= target
-
-            wait_until(done, timeout=600, what="scoring replicas to catch up", interval=0.5)
-            elapsed = time.perf_counter() - started
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=60)
-        rows.append(
-            {
-                "replicas": replicas,
-                "records": target,
-                "seconds": round(elapsed, 1),
-                "records_per_s": round(target / elapsed, 1),
-            }
+        ],
+    )
+    conn = await asyncpg.connect(env["DATABASE_URL"], server_settings={"search_path": "orders"})
+    try:
+        await conn.execute(
+            "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload)"
+            " SELECT gen_random_uuid()::text, 'bench.relay.sent', $1, (g % 997)::text,"
+            " jsonb_build_object('ce_type', 'bench.relay.sent'), $2"
+            " FROM generate_series(1, $3) AS g",
+            topic,
+            b"x" * 900,
+            records,
         )
-    return rows
+        started = time.perf_counter()
+        await conn.execute("SELECT pg_notify('laotie_outbox_orders', '')")
+    finally:
+        await conn.close()
+    wait_until(
+        lambda: _published(env, topic) >= records,
+        timeout=300,
+        what="the relay to publish the backlog",
+        interval=0.2,
+    )
+    elapsed = time.perf_counter() - started
+    return {"records": records, "publish_per_s": round(records / elapsed)}
 
 
 async def _partitions(bootstrap: str, topic: str) -> int:
@@ -326,13 +372,26 @@ def run_bench(orders: int, workers: int) -> dict[str, Any]:
     flow["ratio_to_http_ceiling"] = round(flow["orders_per_s"] * 2 / ceiling["http_rps"], 4)
     print("▸ flash sale", file=sys.stderr)
     flash = asyncio.run(flash_sale(urls["orders"], settings, buyers=2000, stock=1000))
-    print("▸ scoring replicas 1, 2, 4 on the same backlog", file=sys.stderr)
-    scaling = replica_scaling(env, (1, 2, 4))
+    print("▸ the relay alone: 20,000 outbox rows", file=sys.stderr)
+    relay = asyncio.run(relay_alone(env, 20_000))
+    relay["ratio_to_kafka_produce"] = round(
+        relay["publish_per_s"] / ceiling["kafka_produce_per_s"], 3
+    )
+    print(
+        "▸ each consumer draining the orders.order backlog; scoring with 2 and 4", file=sys.stderr
+    )
+    drains = {service: drain(env, service, 1) for service in ORDER_CONSUMERS}
+    scaling = [drains["scoring"], *(drain(env, "scoring", n) for n in (2, 4))]
     state = json.loads(paths.state.read_text())
     result = {
         "ceilings": ceiling,
         "pipeline": flow,
         "flash_sale": flash,
+        "relay": relay,
+        "consumers": {
+            service: {"drain_per_s": row["drain_per_s"], "records": row["records"]}
+            for service, row in drains.items()
+        },
         "scoring_replicas": scaling,
         "rss_mb": {
             name: ceilings.peak_rss_mb(svc["pid"])
@@ -386,12 +445,16 @@ def print_bench(r: dict[str, Any]) -> None:
         f"oversold {f['oversold']}, limit breaches {f['limit_breaches']}"
     )
     print(
-        f"scoring catching up on the orders.order backlog "
+        f"each consumer draining the whole orders.order backlog, a fresh group and schema "
         f"({r['orders_order_partitions']} partitions):"
     )
-    for row in r["scoring_replicas"]:
-        print(
-            f"  {row['replicas']} replica(s): {row['records']} records in {row['seconds']} s "
-            f"= {row['records_per_s']}/s"
-        )
+    for service, row in r["consumers"].items():
+        print(f"  {service:<11} 1 replica: {row['drain_per_s']}/s ({row['records']} records)")
+    for row in r["scoring_replicas"][1:]:
+        print(f"  scoring     {row['replicas']} replicas: {row['drain_per_s']}/s")
+    relay = r["relay"]
+    print(
+        f"relay alone: {relay['publish_per_s']:,}/s ({relay['records']:,} rows) = "
+        f"{relay['ratio_to_kafka_produce']:.0%} of the raw produce ceiling"
+    )
     print("peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in r["rss_mb"].items()))

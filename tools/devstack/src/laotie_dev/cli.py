@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("bench", help="load the running stack and print figures")
-    p.add_argument("--orders", type=int, default=600)
+    p.add_argument("--orders", type=int, default=10_000)
     p.add_argument("--workers", type=int, default=16)
     p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("dlq", help="list, show or replay a service's dead letters")
