@@ -222,7 +222,6 @@ class Service:
         app.state.settings = self.settings
         app.state.service = self
         install_problem_handlers(app)
-        app.add_middleware(_StreamedBodyLimit)  # inner: its error reaches the route as is
         app.add_middleware(_RedAndLimits)
         app.include_router(self._ops_router())
         for build in self.spec.routers:
@@ -285,37 +284,11 @@ def main(build: Callable[[], Service], argv: Sequence[str] | None = None) -> int
     return 0
 
 
-class _StreamedBodyLimit:
-    """Counts the bytes of bodies sent without a Content-Length (chunked) as the route reads
-    them, and fails the read with 413 past ``MAX_BODY_BYTES``: nothing past the limit is
-    buffered. Declared lengths are refused before reading by ``_RedAndLimits``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > MAX_BODY_BYTES:
-                    raise StarletteHTTPException(
-                        413, f"request bodies are limited to {MAX_BODY_BYTES} bytes"
-                    )
-            return message
-
-        await self.app(scope, limited, send)
-
-
 class _RedAndLimits:
-    """RED metrics per route template, and a body size limit (413 with a problem body).
-    Pure ASGI: no task or stream per request, the response passes through untouched."""
+    """RED metrics per route template, and a body size limit: a declared length past
+    ``MAX_BODY_BYTES`` is refused before reading (413 with a problem body); a body sent
+    without one (chunked) is counted as the route reads it and the read fails with 413 past
+    the limit, so nothing past it is buffered. Pure ASGI: no task or stream per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -336,7 +309,18 @@ class _RedAndLimits:
             await problem_response(too_large)(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status, received = 500, 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise StarletteHTTPException(
+                        413, f"request bodies are limited to {MAX_BODY_BYTES} bytes"
+                    )
+            return message
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -345,7 +329,7 @@ class _RedAndLimits:
             await send(message)
 
         try:
-            await self.app(scope, receive, sending)
+            await self.app(scope, limited, sending)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             metrics.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()

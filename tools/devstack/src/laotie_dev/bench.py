@@ -44,21 +44,23 @@ from laotie_dev.reconcile import _samples, _scrape, reconcile
 from laotie_dev.stack import StackPaths, project_root
 
 
-async def raw_ceiling(bootstrap: str, messages: int, size: int) -> dict[str, float]:
-    topic = f"bench.raw-{uuid.uuid4().hex[:6]}"
-    await ensure_topics(
-        KafkaSettings(kafka_bootstrap_servers=bootstrap),
-        [
-            TopicSpec(
-                name=topic,
-                owner="bench",
-                key="k",
-                partitions=6,
-                description="raw ceiling",
-                retention_ms=3_600_000,
-            )
-        ],
+async def bench_topic(bootstrap: str, purpose: str) -> str:
+    """A fresh 6-partition topic of the bench's own (an hour's retention); its name."""
+    topic = f"bench.{purpose}-{uuid.uuid4().hex[:6]}"
+    spec = TopicSpec(
+        name=topic,
+        owner="bench",
+        key="k",
+        partitions=6,
+        description=f"bench: {purpose}",
+        retention_ms=3_600_000,
     )
+    await ensure_topics(KafkaSettings(kafka_bootstrap_servers=bootstrap), [spec])
+    return topic
+
+
+async def raw_ceiling(bootstrap: str, messages: int, size: int) -> dict[str, float]:
+    topic = await bench_topic(bootstrap, "raw")
     payload = b"x" * size
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5
@@ -272,20 +274,7 @@ def drain(env: dict[str, str], service: str, replicas: int) -> dict[str, Any]:
 async def relay_alone(env: dict[str, str], records: int) -> dict[str, Any]:
     """The orders service's relay publishing ``records`` outbox rows written straight into its
     schema (to a topic of their own that nobody consumes): its rate on its own."""
-    topic = f"bench.relay-{uuid.uuid4().hex[:6]}"
-    await ensure_topics(
-        KafkaSettings(kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"]),
-        [
-            TopicSpec(
-                name=topic,
-                owner="bench",
-                key="k",
-                partitions=6,
-                description="relay rate",
-                retention_ms=3_600_000,
-            )
-        ],
-    )
+    topic = await bench_topic(env["KAFKA_BOOTSTRAP_SERVERS"], "relay")
     conn = await asyncpg.connect(env["DATABASE_URL"], server_settings={"search_path": "orders"})
     try:
         await conn.execute(
