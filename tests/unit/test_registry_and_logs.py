@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
+
+import pytest
 import structlog
-from laotie_common.logs import redact
+from laotie_common.logs import configure_logging, current_event, get_logger, redact
 from laotie_contracts import TOPICS, all_topics, dead_letter_topic, topic
 from laotie_contracts.events import registry_problems
 from laotie_contracts.topics import SERVICES
@@ -64,3 +67,23 @@ def test_acls_follow_the_registry_and_grant_nothing_else() -> None:
         assert f"{service}.dead-letter" in writes
         groups = [a for a in acls if a.resource == "group"]
         assert [(g.name, g.pattern) for g in groups] == [(service, "prefix")]
+
+
+def test_lines_logged_while_a_record_is_applied_carry_its_event(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("t", fmt="json")
+    log = get_logger("t")
+    token = current_event.set({"event_id": "e-1", "event_type": "probe.events.sent"})
+    try:
+        log.info("inside", event_id_seen=True)
+    finally:
+        current_event.reset(token)
+    log.info("outside")
+    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert (inside["event_id"], inside["event_type"], inside["service"]) == (
+        "e-1",
+        "probe.events.sent",
+        "t",
+    )
+    assert "event_id" not in outside

@@ -43,7 +43,7 @@ from laotie_common.db import Connection
 from laotie_common.envelope import Envelope
 from laotie_common.errors import ErrorClass, PoisonRecord, classify
 from laotie_common.faults import fault_point, planted
-from laotie_common.logs import get_logger
+from laotie_common.logs import current_event, get_logger
 from laotie_common.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -538,17 +538,20 @@ async def _handle(conn: Connection, item: _Item) -> AfterCommit | Later | None:
     assert item.envelope is not None
     assert item.handler is not None
     envelope = item.envelope
-    token = current_trace.set(from_traceparent(envelope.traceparent, envelope.correlation_id))
+    trace = current_trace.set(from_traceparent(envelope.traceparent, envelope.correlation_id))
+    event = current_event.set(
+        {
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "key": envelope.key,
+            "correlation_id": envelope.correlation_id,
+        }
+    )
     try:
-        with structlog.contextvars.bound_contextvars(
-            event_id=envelope.id,
-            event_type=envelope.type,
-            key=envelope.key,
-            correlation_id=envelope.correlation_id,
-        ):
-            return await item.handler(conn, envelope)
+        return await item.handler(conn, envelope)
     finally:
-        current_trace.reset(token)
+        current_event.reset(event)
+        current_trace.reset(trace)
 
 
 def _event_id(item: _Item) -> str:

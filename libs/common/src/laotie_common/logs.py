@@ -1,7 +1,9 @@
 """structlog set-up: console lines on a terminal, JSON otherwise.
 
-Handlers bind their event context (event id, type, key, topic/partition/offset, correlation
-id) with :func:`structlog.contextvars.bound_contextvars`, so every line inside carries it.
+Context every line inside carries: :func:`structlog.contextvars.bound_contextvars` for the
+service, the consumer and a record's topic/partition/offset on its slow path; the record a
+consumer handler is applying (event id, type, key, correlation id) in ``current_event``, one
+context variable set per record (binding four structlog ones cost ~10 % of a batch's time).
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -18,6 +21,22 @@ _SECRET_KEYS = re.compile(r"(authorization|token|password|secret|jwt)", re.IGNOR
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+")
 # Contact details never reach the logs: mainland mobile numbers keep their first 3 digits.
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{8}(?!\d)")
+
+
+current_event: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "laotie_current_event", default=None
+)
+
+
+def merge_current_event(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Add the fields of the record being applied (``current_event``) to the line."""
+    fields = current_event.get()
+    if fields:
+        for key, value in fields.items():
+            event_dict.setdefault(key, value)
+    return event_dict
 
 
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -37,6 +56,7 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "auto") -
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        merge_current_event,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
