@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from laotie_common.envelope import Envelope
@@ -312,7 +313,18 @@ async def test_a_backlog_is_scored_once_per_subject_and_batch_with_the_same_resu
         await eventually(applied, timeout=60, what="the backlog applied")
         recomputed = _recomputations(await process.metrics())
         body = (await client.get(f"/scores/shop/{shop}")).json()
+
+        async def changes() -> list[ConsumerRecord[bytes, bytes]] | None:
+            records = await read_topic(infra.kafka_bootstrap, "scoring.score", expect=0, timeout=5)
+            ours = [r for r in records if r.key == f"shop:{shop}".encode()]
+            return ours or None
+
+        published = await eventually(changes, timeout=30, what="the shop's score published")
     assert 3 <= recomputed <= len(sent) // 4, f"{recomputed} recomputations for {len(sent)} facts"
+    facts = {e.correlation_id for e in sent}
+    assert {header(r, "ce_correlationid") for r in published} <= facts, (
+        "a score change continues the trace of a fact that moved it"
+    )
     assert body["band"] == "excellent"
     assert body["value"] == 5.0
     assert body["sample_orders"] == 40, "every fact of the batch counted"

@@ -59,8 +59,9 @@ BatchWork = Callable[[Connection], Awaitable[None]]
 class Later:
     """What a handler leaves for the end of its batch's transaction. ``once`` is keyed: each
     key's work runs once per batch, after every record's handler (the last work given for a
-    key wins), by phase (the key's first element), then in the order the keys first came —
-    e.g. a subject's score recomputed once from all the batch's facts instead of per fact."""
+    key wins, and runs under that record's trace), in the keys' sort order — the first
+    element a phase, the rest a fixed lock order for replicas touching the same rows — e.g. a
+    subject's score recomputed once from all the batch's facts instead of per fact."""
 
     once: dict[tuple[Any, ...], BatchWork] = dataclasses.field(default_factory=dict)
     after_commit: AfterCommit | None = None
@@ -273,7 +274,7 @@ class EventConsumer:
         (an id already there is a duplicate and changes nothing), then each handler in order."""
         outcomes: list[str] = []
         after: list[AfterCommit] = []
-        once: dict[tuple[Any, ...], BatchWork] = {}
+        once: dict[tuple[Any, ...], tuple[BatchWork, Envelope]] = {}
         async with self._pool().acquire() as conn, conn.transaction():
             fresh = {
                 row[0]
@@ -300,12 +301,13 @@ class EventConsumer:
                     raise _HandlerFailed(at, exc) from exc
                 outcomes.append("applied")
                 if isinstance(done, Later):
-                    once.update(done.once)
+                    once.update((k, (work, item.envelope)) for k, work in done.once.items())
                     done = done.after_commit
                 if done is not None:
                     after.append(done)
-            for key in sorted(once, key=lambda k: k[0]):  # stable: first come within a phase
-                await once[key](conn)
+            for key in sorted(once):
+                batch_work, envelope = once[key]
+                await _traced(envelope, batch_work(conn))
         fault_point("consumer.after_commit")
         for item, outcome in zip(items, outcomes, strict=True):
             item.outcome = outcome
@@ -551,6 +553,15 @@ async def _handle(conn: Connection, item: _Item) -> AfterCommit | Later | None:
         return await item.handler(conn, envelope)
     finally:
         current_event.reset(event)
+        current_trace.reset(trace)
+
+
+async def _traced(envelope: Envelope, work: Awaitable[None]) -> None:
+    """``work`` under ``envelope``'s trace: the events it writes continue that trace."""
+    trace = current_trace.set(from_traceparent(envelope.traceparent, envelope.correlation_id))
+    try:
+        await work
+    finally:
         current_trace.reset(trace)
 
 

@@ -7,11 +7,16 @@ in this process queue here and one leader at a time runs them: it takes up to ``
 waiting commands, runs each in a savepoint of one transaction (a command that fails rolls back
 alone and gets its own error; the others carry on), commits once and answers each. What
 arrives while a batch runs waits for the next one: no timer, no added latency when the lane
-is quiet. Replicas each group their own commands; their batches queue on the row lock.
+is quiet. Replicas each group their own commands; their batches queue on the row lock,
+which each batch takes first (``lock_first``), before its commands take any other lock (a
+buyer's limit row, an Idempotency-Key): two replicas' batches never wait on each other in
+opposite orders.
 
 Each command keeps what it had alone: its own answer, its own Idempotency-Key row, its own
 outbox events, its own retries. If the batch's transaction fails (a deadlock, a lost
-connection), no command of it took effect and each gets that error.
+connection), no command of it took effect and each gets that error. A caller that goes
+away (cancelled) while its batch runs is not answered; its command may still commit, as a
+command whose client disconnects after its commit does.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from laotie_common import metrics
 from laotie_common.db import Connection
 
 Work = Callable[[Connection], Awaitable[Any]]
+LockFirst = Callable[[Connection, str], Awaitable[None]]  # locks a lane's hot row by its key
 
 
 @dataclass
@@ -37,9 +43,16 @@ class _Waiting:
 
 
 class GroupCommit:
-    def __init__(self, pool: Callable[[], asyncpg.Pool], *, max_batch: int) -> None:
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        *,
+        max_batch: int,
+        lock_first: dict[str, LockFirst] | None = None,
+    ) -> None:
         self._pool = pool
         self._max = max_batch
+        self._lock_first = lock_first or {}
         self._lanes: dict[tuple[str, str], list[_Waiting]] = {}
         self._leaders: set[asyncio.Task[None]] = set()
 
@@ -63,7 +76,7 @@ class GroupCommit:
                 batch = [w for w in waiting[: self._max] if not w.answer.done()]
                 del waiting[: self._max]
                 if batch:
-                    await self._run(lane[0], batch)
+                    await self._run(lane, batch)
         except BaseException as exc:  # cancelled at shutdown: nobody may wait forever
             for w in waiting:
                 _settle(w, error=exc)
@@ -71,11 +84,14 @@ class GroupCommit:
         finally:
             del self._lanes[lane]
 
-    async def _run(self, kind: str, batch: list[_Waiting]) -> None:
+    async def _run(self, lane: tuple[str, str], batch: list[_Waiting]) -> None:
+        kind, key = lane
         metrics.COMMAND_GROUP_SIZE.labels(kind).observe(len(batch))
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             async with self._pool().acquire() as conn, conn.transaction():
+                if (lock := self._lock_first.get(kind)) is not None:
+                    await lock(conn, key)
                 for w in batch:
                     outcomes.append(await _in_savepoint(conn, w.work))
         except BaseException as exc:  # the batch did not commit: no command of it took effect

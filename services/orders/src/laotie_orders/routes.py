@@ -121,7 +121,11 @@ def orders_router(service: Service, windows: Windows) -> APIRouter:
         lambda: service.pool,
         lambda conn, now: Tx(conn, now, windows),
         on_error=_domain_errors,
-        group=GroupCommit(lambda: service.pool, max_batch=service.settings.command_group_max),
+        group=GroupCommit(
+            lambda: service.pool,
+            max_batch=service.settings.command_group_max,
+            lock_first={"place_order": usecases.lock_sku},
+        ),
     )
 
     # --- shops and products ---

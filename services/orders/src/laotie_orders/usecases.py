@@ -366,6 +366,12 @@ async def relist_product(tx: Tx, principal: Principal, product_id: str) -> dict[
 
 
 # --- placing and moving orders ---------------------------------------------------------------
+async def lock_sku(conn: Connection, sku_id: str) -> None:
+    """A group of reservations locks its SKU's stock row before anything else (see
+    laotie_common.group_commit)."""
+    await conn.execute("SELECT 1 FROM skus WHERE sku_id = $1 FOR UPDATE", sku_id)
+
+
 async def place_order(
     tx: Tx, principal: Principal, *, sku_id: str, quantity: int, attribution: dict[str, Any]
 ) -> dict[str, Any]:

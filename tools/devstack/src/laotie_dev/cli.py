@@ -220,7 +220,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     result = run_bench(orders=args.orders, workers=args.workers)
     print_bench(result)
     flash = result["flash_sale"]
-    return 0 if flash["oversold"] == 0 and flash["limit_breaches"] == 0 else 1
+    return 0 if flash["oversold"] == flash["limit_breaches"] == flash["errors"] == 0 else 1
 
 
 def _cmd_dlq(args: argparse.Namespace) -> int:
