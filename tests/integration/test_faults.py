@@ -32,6 +32,7 @@ from laotie_contracts import dead_letter_topic
 from laotie_contracts.topics import consumed_by
 from laotie_dev.client import Actor, LiveApi, OrdersApi
 from laotie_dev.probe import probe_topics
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.infra import Infra
 from tests.integration.kit import (
@@ -317,8 +318,9 @@ async def reconcile(evening: Evening) -> None:
     try:
         await eventually(reconciled, timeout=150, interval=1, what="the reconciliation")
     except AssertionError:
+        seen = [*problems, *await _dead_letter_problems(evening), *await _failures(evening)]
         raise AssertionError(
-            f"after {evening.report}, {len(done)} acknowledged orders:\n" + "\n".join(problems)
+            f"after {evening.report}, {len(done)} acknowledged orders:\n" + "\n".join(seen)
         ) from None
     evening.report.append(
         f"reconciled {len(done)} acknowledged orders ({_channels(done)}): each order placed "
@@ -525,6 +527,22 @@ async def _moderation_problems(evening: Evening) -> list[str]:
         evening.seller.shop_id,
     )
     return [f"moderation found violations: {[r['code'] for r in rows]}"] if rows else []
+
+
+async def _failures(evening: Evening) -> list[str]:
+    """Each consumer's failed attempts by error class (for a failure's message)."""
+    lines = []
+    for name in CONSUMERS:
+        with contextlib.suppress(Exception):
+            text = await evening.procs[name].metrics()
+            failed = Counter[str]()
+            for family in text_string_to_metric_families(text):
+                if family.name == "laotie_consumer_errors":
+                    for sample in family.samples:
+                        if sample.name.endswith("_total"):
+                            failed[sample.labels["error_class"]] += int(sample.value)
+            lines.append(f"{name} failed attempts: {dict(failed) or 'none'}")
+    return lines
 
 
 async def _dead_letter_problems(evening: Evening) -> list[str]:
