@@ -18,15 +18,14 @@ else:
 
 
 async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
-    """The service's pool. Its connections carry no session state: nothing on them LISTENs,
-    SETs or takes a session advisory lock (the relay and migrations use their own connection
-    or transaction-scoped ones), so a connection returned to the pool is only rolled back if
-    a transaction was left open, without asyncpg's reset query (one round trip per use)."""
+    """The service's pool. asyncpg's reset query runs when a connection returns (one round
+    trip per use): a connection left broken by a cancelled query or a crashed server fails it
+    and is replaced, instead of failing its next user. Skipping it was tried (see
+    docs/performance.md) and undone for that reason."""
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
-        reset=_nothing_to_reset,
         server_settings={
             "search_path": settings.schema_name,
             "application_name": settings.service_name,
@@ -35,7 +34,3 @@ async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
-
-
-async def _nothing_to_reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    return None
