@@ -78,7 +78,13 @@ class Evening:
     done: list[Acknowledged] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     load: list[asyncio.Task[None]] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     report: list[str] = field(default_factory=list)
+
+    async def stop_load(self) -> None:
+        """The shoppers finish their order in hand and stop; the services keep running."""
+        self.stopping.set()
+        await asyncio.gather(*self.load)
 
     def schema(self, name: str) -> str:
         return self.procs[name].env_vars["DB_SCHEMA"]
@@ -158,13 +164,11 @@ async def evening_under_load(infra: Infra, **tap_env: str) -> AsyncIterator[Even
         room, session = await _brand_live(LiveApi(live_http, settings), seller)
         evening = Evening(infra, procs, api, seller, product["skus"][0]["sku_id"], room, session)
         await _chuanliu_knows_room(evening)
-        stop = asyncio.Event()
-        evening.load = [asyncio.create_task(_shopper(evening, n, stop)) for n in range(4)]
+        evening.load = [asyncio.create_task(_shopper(evening, n)) for n in range(4)]
         try:
             yield evening
         finally:
-            stop.set()
-            await asyncio.gather(*evening.load)
+            await evening.stop_load()
 
 
 def _reads(name: str) -> tuple[str, ...]:
@@ -224,7 +228,7 @@ async def _persist(
     raise AssertionError(f"the orders service did not come back: {evening.errors[-3:]}")
 
 
-async def _shopper(evening: Evening, n: int, stop: asyncio.Event) -> None:
+async def _shopper(evening: Evening, n: int) -> None:
     api, loop = evening.api, asyncio.get_running_loop()
     channel = ("distribution", "live_room")[n % 2]
     attribution = (
@@ -234,7 +238,7 @@ async def _shopper(evening: Evening, n: int, stop: asyncio.Event) -> None:
     )
     deadline = loop.time() + 300  # bounded in time and count
     for i in range(2000):
-        if stop.is_set() or loop.time() > deadline:
+        if evening.stopping.is_set() or loop.time() > deadline:
             return
         buyer, key = api.buyer(f"fault-{n}-{i}-{uuid.uuid4().hex[:4]}"), uuid.uuid4().hex
         body = {"sku_id": evening.sku, "quantity": 1, "channel": channel, **attribution}
@@ -265,7 +269,7 @@ async def test_services_killed_and_paused_under_load_lose_nothing_and_double_not
         evening.procs["scoring"].resume()
         evening.report.append("scoring paused 12 s (> max.poll.interval 10 s), resumed")
         await evening.progressed()
-    await reconcile(evening)
+        await reconcile(evening)
 
 
 async def test_broker_and_database_crashes_under_load_lose_nothing_and_double_nothing(
@@ -292,7 +296,7 @@ async def test_broker_and_database_crashes_under_load_lose_nothing_and_double_no
         infra.postgres_node.start()
         evening.report.append("Postgres stopped (immediate: no checkpoint) and restarted")
         await evening.progressed()
-    await reconcile(evening)
+        await reconcile(evening)
 
 
 def _planted_on_tap() -> dict[str, str]:
@@ -306,7 +310,9 @@ def _planted_on_tap() -> dict[str, str]:
 
 
 async def reconcile(evening: Evening) -> None:
-    """Every effect equals the client's list of acknowledged orders, exactly."""
+    """Every effect equals the client's list of acknowledged orders, exactly. The load stops
+    first; the services keep running, so what they had not yet applied they still apply."""
+    await evening.stop_load()
     done = evening.done
     assert len({o.order_id for o in done}) == len(done) > 0
     problems: list[str] = []

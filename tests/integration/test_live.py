@@ -268,7 +268,7 @@ async def test_only_active_products_can_be_pinned_and_delisting_unpins(
     other = api.auth(Role.ANCHOR, "someone-else")
     await api.call("POST", f"/sessions/{session_id}/pins", other, {"product_id": active}, 403)
 
-    await publish(
+    [ban] = await publish(
         infra.kafka_bootstrap,
         ev.ProductDelisted(
             product_id=active,
@@ -288,12 +288,39 @@ async def test_only_active_products_can_be_pinned_and_delisting_unpins(
         # full run it first works through their backlog, hence the generous deadline.
         await eventually(unpinned, timeout=90, what="the banned product to be unpinned")
     except AssertionError as exc:
-        lag = [
-            line
-            for line in (await process.metrics()).splitlines()
-            if line.startswith(("laotie_consumer_lag_records", "laotie_dead_letters_total"))
+        raise AssertionError(f"{exc}\n{await _ban_diagnosis(process, infra, ban.id)}") from None
+
+
+async def _ban_diagnosis(process: ServiceProcess, infra: Infra, event_id: str) -> str:
+    """What live knows of a ban it did not act on: its metrics, rows and complaints."""
+    metrics = [
+        line
+        for line in (await process.metrics()).splitlines()
+        if line.startswith(
+            ("laotie_consumer_lag_records", "laotie_dead_letters_total", "laotie_consumer_records")
+        )
+        and "orders.product" in line
+    ]
+    conn = await asyncpg.connect(
+        infra.database_url, server_settings={"search_path": process.env_vars["DB_SCHEMA"]}
+    )
+    try:
+        seen = await conn.fetch("SELECT * FROM processed_events WHERE event_id = $1", event_id)
+        pins = await conn.fetch("SELECT * FROM pins")
+    finally:
+        await conn.close()
+    marks = ('"warning"', '"error"', " WARNING ", " ERROR ")
+    complaints = [line for line in process.log().splitlines() if any(m in line for m in marks)]
+    return "\n".join(
+        [
+            f"processed_events for the ban: {[dict(r) for r in seen]}",
+            f"pins: {[dict(r) for r in pins]}",
+            "live's product-topic metrics:",
+            *metrics,
+            "live's last warnings and errors:",
+            *complaints[-15:],
         ]
-        raise AssertionError(f"{exc}\nlive's lag and dead letters:\n" + "\n".join(lag)) from None
+    )
 
 
 @dataclass(frozen=True)
