@@ -19,6 +19,7 @@ Every loop is bounded; only loopback addresses are used. Written to ``bench.json
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -99,12 +100,22 @@ async def raw_ceiling(bootstrap: str, messages: int, size: int) -> dict[str, flo
     }
 
 
-def _percentiles(text: str, consumer: str, topic: str) -> dict[str, float | None]:
-    """p50/p95/p99 (upper bucket bounds) of a consumer's event-age histogram."""
-    buckets = sorted(
-        (float(labels["le"]) if labels["le"] != "+Inf" else float("inf"), value)
+def _age_buckets(text: str, consumer: str, topic: str) -> dict[float, float]:
+    """A consumer's event-age histogram: cumulative count per upper bound (seconds)."""
+    return {
+        float(labels["le"]) if labels["le"] != "+Inf" else float("inf"): value
         for labels, value in _samples(text, "laotie_consumer_event_age_seconds_bucket")
         if labels.get("consumer") == consumer and labels.get("topic") == topic
+    }
+
+
+def _percentiles(text: str, consumer: str, topic: str, before: str = "") -> dict[str, float | None]:
+    """p50/p95/p99 (upper bucket bounds) of a consumer's event-age histogram; with ``before``,
+    of what was observed since that scrape."""
+    earlier = _age_buckets(before, consumer, topic)
+    buckets = sorted(
+        (le, count - earlier.get(le, 0.0))
+        for le, count in _age_buckets(text, consumer, topic).items()
     )
     if not buckets or buckets[-1][1] == 0:
         return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "events": 0}
@@ -114,6 +125,20 @@ def _percentiles(text: str, consumer: str, topic: str) -> dict[str, float | None
         return next(le for le, count in buckets if count >= q * total) * 1000
 
     return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "events": int(total)}
+
+
+def _growth(finished: list[float], started: float, windows: int = 4) -> dict[str, Any]:
+    """Milliseconds per order in successive windows of the run: the orders table, its
+    indexes, the idempotency keys and the outbox grow from empty to the run's size."""
+    ends = sorted(finished)
+    size = len(ends) // windows
+    marks = [started, *(ends[size * (w + 1) - 1] for w in range(windows))]
+    per_order = [round((b - a) / size * 1000, 3) for a, b in itertools.pairwise(marks)]
+    return {
+        "orders_at_window_end": [size * (w + 1) for w in range(windows)],
+        "ms_per_order": per_order,
+        "last_to_first": round(per_order[-1] / per_order[0], 2),
+    }
 
 
 async def pipeline(
@@ -128,6 +153,7 @@ async def pipeline(
     for i in range(orders):
         queue.put_nowait(i)
     latencies: list[float] = []
+    finished: list[float] = []
     body = {"sku_id": sku, "quantity": 1, "channel": "live_room"}
     body |= {"room_id": "bench-room", "anchor_id": "bench-anchor"}
     async with LoadClient(urls["orders"], workers * 2) as load:
@@ -141,7 +167,9 @@ async def pipeline(
                 assert status == 201, placed
                 status, paid = await load.post(f"/orders/{placed['order_id']}/pay", headers)
                 assert status == 200, paid
-                latencies.append(time.perf_counter() - t)
+                done = time.perf_counter()
+                latencies.append(done - t)
+                finished.append(done)
 
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -169,6 +197,57 @@ async def pipeline(
             s: round(v / drain_s, 1) for s, v in sorted(applied.items()) if v
         },
         "commit_to_effect_latency": latency,
+        "growth": _growth(finished, started),
+    }
+
+
+async def open_loop(
+    urls: dict[str, str], settings: ServiceSettings, rate: int, seconds: float
+) -> dict[str, Any]:
+    """Orders placed and paid on a fixed schedule of ``rate`` per second (open loop: a slow
+    answer does not slow the offer; at most ``OPEN_LOOP_IN_FLIGHT`` outstanding, the rest
+    counted as not offered), then commit → effect per consumer over exactly this phase."""
+    async with httpx.AsyncClient(base_url=urls["orders"], timeout=60) as http:
+        api = OrdersApi(http, settings)
+        shop = await api.new_shop("brand")
+        product = await api.new_product(shop, stock=10**6, price_fen=1990)
+    body = {"sku_id": product["skus"][0]["sku_id"], "quantity": 1, "channel": "shop_page"}
+    before = await _scrape(urls)
+    loop, skipped = asyncio.get_running_loop(), 0
+    tasks: set[asyncio.Task[None]] = set()
+    async with LoadClient(urls["orders"], OPEN_LOOP_IN_FLIGHT) as load:
+
+        async def order(i: int) -> None:
+            headers = api.headers(api.buyer(f"open-{i}"))
+            status, placed = await load.post("/orders", headers, body)
+            assert status == 201, placed
+            status, paid = await load.post(f"/orders/{placed['order_id']}/pay", headers)
+            assert status == 200, paid
+
+        started = loop.time()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, started + i / rate - loop.time()))
+            if len(tasks) >= OPEN_LOOP_IN_FLIGHT:
+                skipped += 1
+                continue
+            task = asyncio.create_task(order(i))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks)
+        elapsed = loop.time() - started
+    offered = int(rate * seconds)
+    await reconcile(urls, timeout=120)
+    after = await _scrape(urls)
+    return {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        "orders_per_s": round((offered - skipped) / elapsed, 1),
+        "not_offered_at_in_flight_limit": skipped,
+        "in_flight_limit": OPEN_LOOP_IN_FLIGHT,
+        **{
+            s: _percentiles(after[s], s, "orders.order", before[s])
+            for s in ("live", "scoring", "chuanliu")
+        },
     }
 
 
@@ -213,6 +292,10 @@ async def flash_sale(
         "seconds": round(elapsed, 2),
     }
 
+
+# The open-loop phase: long enough for steady state, bounded in time and in outstanding orders.
+OPEN_LOOP_SECONDS = 10.0
+OPEN_LOOP_IN_FLIGHT = 256
 
 # The services reading orders.order, from the registry.
 ORDER_CONSUMERS = next(t for t in all_topics() if t.name == "orders.order").consumers
@@ -340,7 +423,7 @@ def _finished(ports: list[int]) -> int:
     return int(total)
 
 
-def run_bench(orders: int, workers: int) -> dict[str, Any]:
+def run_bench(orders: int, workers: int, rate: int) -> dict[str, Any]:
     paths = StackPaths(project_root())
     env = dict(line.split("=", 1) for line in paths.env.read_text().splitlines() if "=" in line)
     settings = ServiceSettings()
@@ -361,6 +444,8 @@ def run_bench(orders: int, workers: int) -> dict[str, Any]:
     print(f"▸ pipeline: {orders} orders placed and paid by {workers} clients", file=sys.stderr)
     flow = asyncio.run(pipeline(urls, settings, orders, workers))
     flow["ratio_to_http_ceiling"] = round(flow["orders_per_s"] * 2 / ceiling["http_rps"], 4)
+    print(f"▸ open loop: orders offered at {rate}/s for {OPEN_LOOP_SECONDS} s", file=sys.stderr)
+    latency = asyncio.run(open_loop(urls, settings, rate, OPEN_LOOP_SECONDS))
     print("▸ flash sale", file=sys.stderr)
     flash = asyncio.run(flash_sale(urls["orders"], settings, buyers=2000, stock=1000))
     print("▸ the relay alone: 20,000 outbox rows", file=sys.stderr)
@@ -377,6 +462,8 @@ def run_bench(orders: int, workers: int) -> dict[str, Any]:
     result = {
         "ceilings": ceiling,
         "pipeline": flow,
+        "latency_ms": latency,
+        "growth": flow["growth"],
         "flash_sale": flash,
         "relay": relay,
         "consumers": {
@@ -429,6 +516,23 @@ def print_bench(r: dict[str, Any]) -> None:
             f"  {service:<11} p50 ≤ {lat['p50_ms']} ms  p95 ≤ {lat['p95_ms']} ms  "
             f"p99 ≤ {lat['p99_ms']} ms  ({lat['events']} events)"
         )
+    o = r["latency_ms"]
+    print(
+        f"open loop: offered {o['offered_per_s']} orders/s for {o['seconds']} s, placed+paid "
+        f"{o['orders_per_s']}/s ({o['not_offered_at_in_flight_limit']} not offered: "
+        f"{o['in_flight_limit']} outstanding); commit → effect:"
+    )
+    for service in ("live", "scoring", "chuanliu"):
+        lat = o[service]
+        print(
+            f"  {service:<11} p50 ≤ {lat['p50_ms']} ms  p95 ≤ {lat['p95_ms']} ms  "
+            f"p99 ≤ {lat['p99_ms']} ms  ({lat['events']} events)"
+        )
+    g = r["growth"]
+    print(
+        f"growth: ms per order in successive quarters of the pipeline ({g['orders_at_window_end']}"
+        f" orders): {g['ms_per_order']} (last/first {g['last_to_first']})"
+    )
     print(
         f"flash sale: {f['buyers']} buyers ({f['requests']} requests), stock {f['stock']}: "
         f"{f['reserved']} reserved in {f['seconds']} s ({f['reservations_per_s']}/s, "

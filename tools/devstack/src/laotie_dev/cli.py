@@ -217,7 +217,7 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from laotie_dev.bench import print_bench, run_bench
 
-    result = run_bench(orders=args.orders, workers=args.workers)
+    result = run_bench(orders=args.orders, workers=args.workers, rate=args.rate)
     print_bench(result)
     flash = result["flash_sale"]
     return 0 if flash["oversold"] == flash["limit_breaches"] == flash["errors"] == 0 else 1
@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="load the running stack and print figures")
     p.add_argument("--orders", type=int, default=10_000)
     p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--rate", type=int, default=300, help="open-loop orders offered per second")
     p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("dlq", help="list, show or replay a service's dead letters")
     p.add_argument("action", choices=["list", "show", "replay"])
