@@ -1,6 +1,12 @@
 # Laotie — one entry point for people and CI. Everything runs through uv and the lock file.
 SHELL := /bin/bash
-UV ?= uv
+# uv, pinned: the one on PATH if it is this version, else a copy that the machine's Python
+# installs into .laotie/uv (pip --target) on first use. Never a downloaded interpreter.
+UV_VERSION := 0.13.8
+LOCAL_UV := $(CURDIR)/.laotie/uv/bin/uv
+UV ?= $(shell [ "$$(uv --version 2>/dev/null | cut -d' ' -f2)" = "$(UV_VERSION)" ] && command -v uv || echo $(LOCAL_UV))
+export UV_PYTHON_DOWNLOADS ?= never
+export UV_PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)')
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
@@ -9,8 +15,12 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-sync: ## install the workspace (Python packages from uv.lock)
+sync: | $(UV) ## install the workspace (Python packages from uv.lock)
 	@$(UV) sync --locked --quiet
+
+$(LOCAL_UV):
+	@echo "installing uv $(UV_VERSION) into .laotie/uv with $$(python3 --version)"
+	@python3 -m pip install --quiet --disable-pip-version-check --target $(CURDIR)/.laotie/uv "uv==$(UV_VERSION)"
 
 up: sync ## start Kafka, Postgres and every service; endpoints in .laotie/stack.env
 	@$(RUN) laotie up
@@ -50,15 +60,22 @@ test: sync deploy-tools ## unit and integration tests (integration starts its ow
 	@$(RUN) pytest $(PYTEST_ARGS)
 
 KUSTOMIZE_VERSION := v5.5.0
+# $(call need,COMMAND,DEBIAN PACKAGE): installed from Debian's packages when missing (as root).
+define need
+	@command -v $(1) >/dev/null || { test "$$(id -u)" = 0 && \
+	  { apt-get install -y -qq $(2) >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq $(2) >/dev/null; }; } || \
+	  { echo "$(1) missing: apt-get install $(2) (Debian) as root"; exit 1; }; }
+endef
+
 deploy-tools: ## kustomize (Go proxy), the CRD schemas (npm), promtool (Debian) for deploy checks
+	$(call need,go,golang-go)
 	@test -x .laotie/bin/kustomize || { echo "installing kustomize $(KUSTOMIZE_VERSION) ..."; \
 	  GOBIN=$(CURDIR)/.laotie/bin GOFLAGS= go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); }
+	$(call need,npm,npm)
 	@test -d deploy/validate/node_modules/@kubernetes-models || \
 	  (cd deploy/validate && npm ci --no-audit --no-fund --loglevel=error)
-	@command -v promtool >/dev/null || { test "$$(id -u)" = 0 && \
-	  { apt-get install -y -qq prometheus >/dev/null 2>&1 || \
-	    { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; }; } || \
-	  { echo "promtool missing: apt-get install prometheus (Debian) as root"; exit 1; }; }
+	$(call need,promtool,prometheus)
 
 contracts: sync ## compatibility gate, then regenerate schemas/, docs/asyncapi.yaml, docs/events.md
 	@$(RUN) laotie contracts generate

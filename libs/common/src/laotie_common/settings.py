@@ -1,7 +1,7 @@
 """Configuration from environment variables only (pydantic-settings).
 
 Local defaults come from ``.laotie/stack.env``, which ``make up`` writes; any variable in
-the environment wins over it. Every *policy* number of DESIGN.md lives in a settings class.
+the environment wins over it. Every *policy* number (docs/design.md) lives in a settings class.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
 """Laotie `chuanliu` service.
 
-The Chuanliu traffic bridge: affinity, grants, attribution, uplift, rewards (DESIGN.md 2.5).
+The Chuanliu traffic bridge: affinity, grants, attribution, uplift, rewards (docs/design.md §4.5).
 """

@@ -1,4 +1,5 @@
 """Laotie `live` service.
 
-Live rooms, sessions, pinned products, viewers, comments and real-time room stats (DESIGN.md 2.2).
+Live rooms, sessions, pinned products, viewers, comments and real-time room stats
+(docs/design.md §4.2).
 """

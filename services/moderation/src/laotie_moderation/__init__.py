@@ -1,4 +1,4 @@
 """Laotie `moderation` service.
 
-The Thunder Plan: violations, penalties, points, appeals and reports (DESIGN.md 2.3).
+The Thunder Plan: violations, penalties, points, appeals and reports (docs/design.md §4.3).
 """

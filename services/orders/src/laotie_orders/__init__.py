@@ -1,4 +1,5 @@
 """Laotie `orders` service.
 
-Shops, products, stock that never oversells, the order lifecycle and after-sales (DESIGN.md 2.1).
+Shops, products, stock that never oversells, the order lifecycle and after-sales
+(docs/design.md §4.1).
 """

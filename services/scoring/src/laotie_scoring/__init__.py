@@ -1,4 +1,4 @@
 """Laotie `scoring` service.
 
-Product, shop experience and creator reputation scores (DESIGN.md 2.4).
+Product, shop experience and creator reputation scores (docs/design.md §4.4).
 """

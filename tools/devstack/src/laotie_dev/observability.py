@@ -5,7 +5,7 @@ Everything queries the metric catalogue (``laotie_common.metrics``); ``metric_na
 no ``service`` label: Prometheus's ``job`` label is the service name (the ServiceMonitor's
 ``jobLabel`` in clusters, the scrape job locally).
 
-SLOs of the order pipeline (DESIGN.md, "How it runs"):
+SLOs of the order pipeline (docs/design.md, section 7):
 - availability: 99.9 % of order API requests answered without a 5xx;
 - end-to-end latency: 99 % of order events applied by each consumer within 5 s of commit.
 Alerts on them are multi-window burn rates (Google SRE workbook): 14.4x over 1 h and 5 m,
