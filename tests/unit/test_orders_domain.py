@@ -160,3 +160,44 @@ def test_flash_sale_window() -> None:
             window.check(moment)
         assert caught.value.reason == reason
     SaleWindow(None, None).check(start)
+
+
+def test_allot_refuses_over_the_limit_before_the_stock_and_a_refusal_takes_nothing() -> None:
+    from laotie_orders.domain import allot
+
+    got = allot(3, 2, {"a": 1}, [("a", 2), ("b", 5), ("b", 2), ("c", 2), ("c", 1), ("d", 1)])
+    # a holds 1, so 2 more is over the limit, as is b's 5 (even with stock short too); b's 2
+    # fits; c's 2 finds only 1 left and takes nothing, so c's 1 still gets it; d finds none.
+    assert got.refusals == [
+        "limit_exceeded",
+        "limit_exceeded",
+        None,
+        "out_of_stock",
+        None,
+        "out_of_stock",
+    ]
+    assert got.stock_left == 0
+    assert got.holdings == {"b": 2, "c": 1}, "only the changed holdings"
+    assert allot(1, None, {}, [("a", 1), ("a", 1)]).holdings == {}, "no limit: nothing held"
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_allot_on_a_batch_equals_one_by_one(seed: int) -> None:
+    """A group of reservations is decided exactly as each alone, in arrival order."""
+    import random
+
+    from laotie_orders.domain import allot
+
+    rng = random.Random(seed)
+    limit = rng.choice([None, 1, 2, 3])
+    stock = rng.randint(0, 12)
+    wanted = [(f"b{rng.randint(0, 5)}", rng.randint(1, 3)) for _ in range(rng.randint(0, 20))]
+    batch = allot(stock, limit, {}, wanted)
+    left, held, refusals = stock, dict[str, int](), []
+    for one in wanted:
+        alone = allot(left, limit, held, [one])
+        refusals += alone.refusals
+        left, held = alone.stock_left, {**held, **alone.holdings}
+    assert (batch.refusals, batch.stock_left) == (refusals, left)
+    assert batch.holdings == held
+    assert sum(q for (_, q), r in zip(wanted, refusals, strict=True) if r is None) == stock - left

@@ -1,29 +1,27 @@
 """Group commit for commands on a hot row: concurrent commands of one *lane* (a flash sale's
-SKU) share one transaction, each in its own savepoint.
+SKU) are decided together, set-based, in one transaction.
 
 A flash sale (秒杀) serialises on its SKU's stock row: every reservation holds the row lock
-from its ``UPDATE`` until its commit, and a commit waits for an fsync. So commands of one lane
-in this process queue here and one leader at a time runs them: it takes up to ``max_batch``
-waiting commands, runs each in a savepoint of one transaction (a command that fails rolls back
-alone and gets its own error; the others carry on), commits once and answers each. What
-arrives while a batch runs waits for the next one: no timer, no added latency when the lane
-is quiet. Replicas each group their own commands; their batches queue on the row lock,
-which each batch takes first (``lock_first``), before its commands take any other lock (a
-buyer's limit row, an Idempotency-Key): two replicas' batches never wait on each other in
-opposite orders.
+until its commit, and a commit waits for an fsync. So commands of one lane in this process
+queue here and one leader at a time hands up to ``max_batch`` waiting commands to the lane's
+*batch* function, inside one transaction: it locks the hot row first, decides each command
+in arrival order and writes them all with a few statements (not a few per command), and
+returns one outcome per command — its result, or the exception it gets. What arrives while a
+batch runs waits for the next one: no timer, no added latency when the lane is quiet.
+Replicas each group their own commands; their batches queue on the hot row's lock, which
+each batch takes before any other.
 
-Each command keeps what it had alone: its own answer, its own Idempotency-Key row, its own
-outbox events, its own retries. If the batch's transaction fails (a deadlock, a lost
-connection), no command of it took effect and each gets that error. A caller that goes
-away (cancelled) while its batch runs is not answered; its command may still commit, as a
-command whose client disconnects after its commit does.
+If the batch's transaction fails (a deadlock, a lost connection), no command of it took
+effect and each gets that error. A caller that goes away (cancelled) while its batch runs is
+not answered; its command may still commit, as a command whose client disconnects after its
+commit does. Work the batch leaves for after its commit (metrics) runs once it committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,33 +30,31 @@ import asyncpg
 from laotie_common import metrics
 from laotie_common.db import Connection
 
-Work = Callable[[Connection], Awaitable[Any]]
-LockFirst = Callable[[Connection, str], Awaitable[None]]  # locks a lane's hot row by its key
+# (connection in the batch's transaction, the lane's key, the waiting commands) ->
+# (one outcome per command: a result or an exception, work to run once committed)
+Batch = Callable[[Connection, str, list[Any]], Awaitable[tuple[Sequence[Any], Callable[[], None]]]]
 
 
 @dataclass
 class _Waiting:
-    work: Work
+    command: Any
     answer: asyncio.Future[Any]
 
 
 class GroupCommit:
     def __init__(
-        self,
-        pool: Callable[[], asyncpg.Pool],
-        *,
-        max_batch: int,
-        lock_first: dict[str, LockFirst] | None = None,
+        self, pool: Callable[[], asyncpg.Pool], *, max_batch: int, lanes: dict[str, Batch]
     ) -> None:
         self._pool = pool
         self._max = max_batch
-        self._lock_first = lock_first or {}
+        self._batches = lanes
         self._lanes: dict[tuple[str, str], list[_Waiting]] = {}
         self._leaders: set[asyncio.Task[None]] = set()
 
-    async def run(self, kind: str, key: str, work: Work) -> Any:
-        """Run ``work(conn)`` in a transaction shared with the lane's other waiting commands;
-        returns its result once that transaction committed (or raises its error)."""
+    async def run(self, kind: str, key: str, command: Any) -> Any:
+        """Decide ``command`` with the lane's other waiting commands; returns its outcome
+        (a result, or an exception instance) once their transaction committed, or raises the
+        error that failed the transaction."""
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         lane = (kind, key)
         waiting = self._lanes.get(lane)
@@ -67,7 +63,7 @@ class GroupCommit:
             leader = asyncio.create_task(self._lead(lane, waiting))
             self._leaders.add(leader)
             leader.add_done_callback(self._leaders.discard)
-        waiting.append(_Waiting(work, answer))
+        waiting.append(_Waiting(command, answer))
         return await answer
 
     async def _lead(self, lane: tuple[str, str], waiting: list[_Waiting]) -> None:
@@ -87,31 +83,20 @@ class GroupCommit:
     async def _run(self, lane: tuple[str, str], batch: list[_Waiting]) -> None:
         kind, key = lane
         metrics.COMMAND_GROUP_SIZE.labels(kind).observe(len(batch))
-        outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             async with self._pool().acquire() as conn, conn.transaction():
-                if (lock := self._lock_first.get(kind)) is not None:
-                    await lock(conn, key)
-                for w in batch:
-                    outcomes.append(await _in_savepoint(conn, w.work))
+                outcomes, committed = await self._batches[kind](
+                    conn, key, [w.command for w in batch]
+                )
         except BaseException as exc:  # the batch did not commit: no command of it took effect
             for w in batch:
                 _settle(w, error=exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for w, (result, error) in zip(batch, outcomes, strict=True):
-            _settle(w, result=result, error=error)
-
-
-async def _in_savepoint(conn: Connection, work: Work) -> tuple[Any, Exception | None]:
-    try:
-        async with conn.transaction():
-            return await work(conn), None
-    except Exception as exc:
-        if isinstance(exc, asyncpg.InterfaceError | asyncpg.ConnectionDoesNotExistError):
-            raise  # the connection is gone: the whole batch fails
-        return None, exc
+        committed()
+        for w, outcome in zip(batch, outcomes, strict=True):
+            _settle(w, result=outcome)
 
 
 def _settle(w: _Waiting, *, result: Any = None, error: BaseException | None = None) -> None:

@@ -8,7 +8,7 @@ their rules need (policy, windows) and name their event ``source``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -23,7 +23,7 @@ from laotie_common import outbox
 from laotie_common.auth import Principal
 from laotie_common.db import Connection
 from laotie_common.group_commit import GroupCommit
-from laotie_common.idempotency import run_command
+from laotie_common.idempotency import REPLAY, Keyed, identify, retrying, run_command
 
 
 @dataclass
@@ -35,6 +35,16 @@ class UnitOfWork:
 
     async def emit(self, event: Event) -> None:
         await outbox.add(self.conn, event, source=self.source)
+        self.emitted(event)
+
+    async def emit_all(self, events: Sequence[Event]) -> None:
+        """``emit`` each of ``events``, in one statement."""
+        await outbox.add_all(self.conn, events, source=self.source)
+        for event in events:
+            self.emitted(event)
+
+    def emitted(self, event: Event) -> None:
+        """Called for each event written; e.g. business metrics to count after the commit."""
 
     def committed(self) -> None:
         """Call once the transaction committed: runs the work that waited for it."""
@@ -50,8 +60,10 @@ U = TypeVar("U", bound=UnitOfWork)
 class CommandRunner(Generic[U]):
     """Runs one HTTP command: a fresh unit of work in a transaction, the Idempotency-Key
     honoured, domain errors mapped to problems by ``on_error``, after-commit work run once.
-    A command given a ``lane`` (kind, key) shares its transaction with the lane's concurrent
-    commands through ``group`` (see :mod:`laotie_common.group_commit`)."""
+    A command given a ``lane`` (kind, key, the command as the lane's batch takes it) is
+    decided with the lane's concurrent commands through ``group`` (see
+    :mod:`laotie_common.group_commit`); ``action`` is then only its path alone, for a
+    repeated Idempotency-Key."""
 
     pool: Callable[[], asyncpg.Pool]
     make: Callable[[Connection, datetime], U]
@@ -66,8 +78,14 @@ class CommandRunner(Generic[U]):
         action: Callable[[U], Awaitable[Any]],
         *,
         created: bool = False,
-        lane: tuple[str, str] | None = None,
+        lane: tuple[str, str, Any] | None = None,
     ) -> JSONResponse:
+        status_code = 201 if created else 200
+        payload = body.model_dump(mode="json") if body is not None else None
+        if lane is not None and self.group is not None:
+            answered = await self._in_lane(request, principal, payload, status_code, lane)
+            if answered is not None:
+                return answered
         units: list[U] = []
 
         async def run(conn: Connection) -> Any:
@@ -76,8 +94,8 @@ class CommandRunner(Generic[U]):
             try:
                 return await action(unit)
             except Exception as exc:
-                mapped = self.on_error(request, exc) if self.on_error else None
-                if mapped is None:
+                mapped = self._mapped(request, exc)
+                if mapped is exc:
                     raise
                 raise mapped from exc
 
@@ -86,8 +104,30 @@ class CommandRunner(Generic[U]):
             self.pool(),
             principal,
             run,
-            status_code=201 if created else 200,
-            payload=body.model_dump(mode="json") if body is not None else None,
+            status_code=status_code,
+            payload=payload,
             after_commit=lambda _: units[-1].committed(),
-            lane=(self.group, *lane) if lane is not None and self.group is not None else None,
         )
+
+    async def _in_lane(
+        self,
+        request: Request,
+        principal: Principal,
+        payload: Any,
+        status_code: int,
+        lane: tuple[str, str, Any],
+    ) -> JSONResponse | None:
+        """The lane's answer, or None for a command whose key was taken (a replay)."""
+        assert self.group is not None
+        group, (kind, key, command) = self.group, lane
+        item = Keyed(identify(request, principal, payload), command, status_code)
+        outcome = await retrying(lambda: group.run(kind, key, item))
+        if outcome is REPLAY:
+            return None
+        if isinstance(outcome, Exception):
+            raise self._mapped(request, outcome)
+        return JSONResponse(outcome, status_code=status_code)
+
+    def _mapped(self, request: Request, exc: Exception) -> Exception:
+        mapped = self.on_error(request, exc) if self.on_error else None
+        return exc if mapped is None else mapped

@@ -6,6 +6,7 @@ An illegal move raises :class:`IllegalTransition` (HTTP 409) and the caller chan
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -164,6 +165,41 @@ def check_refund_request(
 
 
 # --- placement -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Allotment:
+    """Reservations of one SKU decided together: per reservation None (granted) or why not,
+    the stock left, and the buyers' new holdings (only those that changed)."""
+
+    refusals: list[str | None]
+    stock_left: int
+    holdings: dict[str, int]
+
+
+def allot(
+    stock: int,
+    per_buyer_limit: int | None,
+    held: Mapping[str, int],
+    wanted: Sequence[tuple[str, int]],
+) -> Allotment:
+    """Decide ``wanted`` (buyer, quantity) in arrival order exactly as one by one: over the
+    per-buyer limit (限购) is refused first, then too little stock; a refused reservation
+    takes nothing, so a later, smaller one may still be granted."""
+    holdings = dict(held)
+    refusals: list[str | None] = []
+    for buyer, quantity in wanted:
+        total = holdings.get(buyer, 0) + quantity
+        if per_buyer_limit is not None and total > per_buyer_limit:
+            refusals.append("limit_exceeded")
+        elif quantity > stock:
+            refusals.append("out_of_stock")
+        else:
+            stock -= quantity
+            holdings[buyer] = total
+            refusals.append(None)
+    changed = {b: q for b, q in holdings.items() if held.get(b) != q}
+    return Allotment(refusals, stock, changed if per_buyer_limit is not None else {})
+
+
 @dataclass(frozen=True)
 class SaleWindow:
     starts_at: datetime | None

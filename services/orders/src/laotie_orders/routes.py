@@ -10,7 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from laotie_common import metrics
 from laotie_common.auth import Principal, Role, require
-from laotie_common.group_commit import GroupCommit
+from laotie_common.db import Connection
+from laotie_common.group_commit import Batch, GroupCommit
+from laotie_common.idempotency import keyed
 from laotie_common.problems import Conflict, Forbidden, NotFound
 from laotie_common.service import Service
 from laotie_common.uow import CommandRunner
@@ -114,6 +116,18 @@ def _domain_errors(request: Request, exc: Exception) -> Exception | None:
     return None
 
 
+def _placing(windows: Windows) -> Batch:
+    """The place-order lane's batch: a SKU's waiting reservations in one unit of work."""
+
+    async def place(
+        conn: Connection, sku_id: str, wanted: list[usecases.Reservation]
+    ) -> tuple[list[Any], Callable[[], None]]:
+        tx = Tx(conn, datetime.now(UTC), windows)
+        return await usecases.place_orders(tx, sku_id, wanted), tx.committed
+
+    return place
+
+
 def orders_router(service: Service, windows: Windows) -> APIRouter:
     router = APIRouter()
 
@@ -124,7 +138,7 @@ def orders_router(service: Service, windows: Windows) -> APIRouter:
         group=GroupCommit(
             lambda: service.pool,
             max_batch=service.settings.command_group_max,
-            lock_first={"place_order": usecases.lock_sku},
+            lanes={"place_order": keyed(_placing(windows))},
         ),
     )
 
@@ -253,7 +267,12 @@ def orders_router(service: Service, windows: Windows) -> APIRouter:
                 tx, who, sku_id=body.sku_id, quantity=body.quantity, attribution=attribution
             ),
             created=True,
-            lane=("place_order", body.sku_id),  # reservations of one SKU commit together
+            # reservations of one SKU are decided and committed together
+            lane=(
+                "place_order",
+                body.sku_id,
+                usecases.Reservation(who, body.quantity, attribution),
+            ),
         )
 
     @router.get("/orders/{order_id}", tags=["orders"], summary="One order")

@@ -43,8 +43,7 @@ class Tx(UnitOfWork):
     source: ClassVar[str] = SOURCE
     windows: Windows
 
-    async def emit(self, event: Event) -> None:
-        await super().emit(event)
+    def emitted(self, event: Event) -> None:
         self.after_commit.extend(_business_metrics(event))
 
 
@@ -366,84 +365,159 @@ async def relist_product(tx: Tx, principal: Principal, product_id: str) -> dict[
 
 
 # --- placing and moving orders ---------------------------------------------------------------
-async def lock_sku(conn: Connection, sku_id: str) -> None:
-    """A group of reservations locks its SKU's stock row before anything else (see
-    laotie_common.group_commit)."""
-    await conn.execute("SELECT 1 FROM skus WHERE sku_id = $1 FOR UPDATE", sku_id)
+@dataclass(frozen=True)
+class Reservation:
+    """One buyer's order of a SKU, as parsed from the request."""
+
+    buyer: Principal
+    quantity: int
+    attribution: dict[str, Any]
 
 
 async def place_order(
     tx: Tx, principal: Principal, *, sku_id: str, quantity: int, attribution: dict[str, Any]
 ) -> dict[str, Any]:
-    if principal.role is not Role.BUYER:
-        raise Forbidden("only buyers place orders")
-    domain.check_attribution(attribution["channel"], attribution)
-    sku = await tx.conn.fetchrow(SKU_TO_ORDER, sku_id, tx.now)
+    [placed] = await place_orders(tx, sku_id, [Reservation(principal, quantity, attribution)])
+    if isinstance(placed, Exception):
+        raise placed
+    return placed
+
+
+async def place_orders(
+    tx: Tx, sku_id: str, wanted: list[Reservation]
+) -> list[dict[str, Any] | Exception]:
+    """Orders of one SKU decided together in arrival order, each as it would be alone: the
+    SKU row locked and read once, the buyers' holdings read once, then one statement each for
+    holdings, stock, orders and their events. Each reservation gets its order or its error."""
+    sku = await tx.conn.fetchrow(SKU_TO_ORDER + " FOR UPDATE OF s", sku_id, tx.now)
     if sku is None:
-        raise NotFound(f"no SKU {sku_id}")
-    if sku["product_status"] != "active":
-        raise RuleViolation(
-            "product_unavailable", f"product {sku['product_id']} is {sku['product_status']}"
-        )
-    blocks = set(sku["restrictions"]) & SHOP_SELLING_BLOCKS
-    if blocks:
-        raise RuleViolation(
-            "shop_suspended",
-            f"shop {sku['shop_id']} sells nothing now ({', '.join(sorted(blocks))})",
-        )
-    domain.SaleWindow(sku["sale_starts_at"], sku["sale_ends_at"]).check(tx.now)
-    buyer = principal.subject
-    if sku["per_buyer_limit"] is not None:
-        # The row lock on (sku, buyer) makes concurrent orders of one buyer queue here.
-        held = await tx.conn.fetchval(
-            "INSERT INTO buyer_purchases AS b (sku_id, buyer_id, quantity) VALUES ($1, $2, $3)"
-            " ON CONFLICT (sku_id, buyer_id) DO UPDATE SET quantity = b.quantity + $3"
-            " WHERE b.quantity + $3 <= $4 RETURNING quantity",
-            sku_id,
-            buyer,
-            quantity,
-            sku["per_buyer_limit"],
-        )
-        if held is None or held > sku["per_buyer_limit"]:
-            raise RuleViolation(
-                "limit_exceeded", f"at most {sku['per_buyer_limit']} per buyer for this SKU"
-            )
-    left = await tx.conn.fetchval(
-        "UPDATE skus SET stock = stock - $2 WHERE sku_id = $1 AND stock >= $2 RETURNING stock",
-        sku_id,
-        quantity,
+        return [NotFound(f"no SKU {sku_id}") for _ in wanted]
+    outcomes: list[dict[str, Any] | Exception | None] = [_refused(sku, r, tx.now) for r in wanted]
+    open_ = [i for i, outcome in enumerate(outcomes) if outcome is None]
+    held = await _holdings(tx.conn, sku, [wanted[i].buyer.subject for i in open_])
+    allotment = domain.allot(
+        sku["stock"],
+        sku["per_buyer_limit"],
+        held,
+        [(wanted[i].buyer.subject, wanted[i].quantity) for i in open_],
     )
-    if left is None:
-        raise RuleViolation("out_of_stock", f"not enough stock for {quantity} of SKU {sku_id}")
-    order = await tx.conn.fetchrow(
-        "INSERT INTO orders (order_id, shop_id, shop_kind, buyer_id, product_id, sku_id,"
-        " quantity, unit_price_fen, total_fen, channel, room_id, anchor_id, video_id,"
-        " creator_id, commission_rate_bp, status, placed_at, payment_due_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'placed',"
-        " $16, $17) RETURNING *",
-        new_id(),
+    granted = []
+    for i, reason in zip(open_, allotment.refusals, strict=True):
+        if reason is None:
+            granted.append(i)
+        else:
+            outcomes[i] = _refusal(reason, sku, wanted[i].quantity)
+    rows = await _reserve(tx, sku, [wanted[i] for i in granted], allotment)
+    for i, row in zip(granted, rows, strict=True):
+        outcomes[i] = order_view(row)
+    decided = [o for o in outcomes if o is not None]
+    assert len(decided) == len(wanted), "every reservation decided"
+    return decided
+
+
+def _refused(sku: asyncpg.Record, wanted: Reservation, now: datetime) -> Exception | None:
+    """Why this reservation cannot be placed whatever the stock, or None."""
+    if wanted.buyer.role is not Role.BUYER:
+        return Forbidden("only buyers place orders")
+    try:
+        domain.check_attribution(wanted.attribution["channel"], wanted.attribution)
+        if sku["product_status"] != "active":
+            raise RuleViolation(
+                "product_unavailable", f"product {sku['product_id']} is {sku['product_status']}"
+            )
+        blocks = set(sku["restrictions"]) & SHOP_SELLING_BLOCKS
+        if blocks:
+            raise RuleViolation(
+                "shop_suspended",
+                f"shop {sku['shop_id']} sells nothing now ({', '.join(sorted(blocks))})",
+            )
+        domain.SaleWindow(sku["sale_starts_at"], sku["sale_ends_at"]).check(now)
+    except RuleViolation as refused:
+        return refused
+    return None
+
+
+def _refusal(reason: str, sku: asyncpg.Record, quantity: int) -> RuleViolation:
+    if reason == "limit_exceeded":
+        return RuleViolation(reason, f"at most {sku['per_buyer_limit']} per buyer for this SKU")
+    return RuleViolation(reason, f"not enough stock for {quantity} of SKU {sku['sku_id']}")
+
+
+async def _holdings(conn: Connection, sku: asyncpg.Record, buyers: list[str]) -> dict[str, int]:
+    """What these buyers already hold of a SKU with a per-buyer limit (their rows locked)."""
+    if sku["per_buyer_limit"] is None or not buyers:
+        return {}
+    rows = await conn.fetch(
+        "SELECT buyer_id, quantity FROM buyer_purchases WHERE sku_id = $1"
+        " AND buyer_id = ANY($2::text[]) ORDER BY buyer_id FOR UPDATE",
+        sku["sku_id"],
+        sorted(set(buyers)),
+    )
+    return {r["buyer_id"]: r["quantity"] for r in rows}
+
+
+async def _reserve(
+    tx: Tx, sku: asyncpg.Record, granted: list[Reservation], allotment: domain.Allotment
+) -> list[asyncpg.Record]:
+    """The granted reservations written: holdings, stock, orders, their events."""
+    if not granted:
+        return []
+    if allotment.holdings:
+        await tx.conn.execute(
+            "INSERT INTO buyer_purchases (sku_id, buyer_id, quantity)"
+            " SELECT $1, b, q FROM unnest($2::text[], $3::int[]) AS u(b, q)"
+            " ON CONFLICT (sku_id, buyer_id) DO UPDATE SET quantity = EXCLUDED.quantity",
+            sku["sku_id"],
+            list(allotment.holdings),
+            list(allotment.holdings.values()),
+        )
+    await tx.conn.execute(
+        "UPDATE skus SET stock = $2 WHERE sku_id = $1", sku["sku_id"], allotment.stock_left
+    )
+    ids = [new_id() for _ in granted]
+    rows = await tx.conn.fetch(
+        ORDERS_PLACED,
+        ids,
         sku["shop_id"],
         sku["shop_kind"],
-        buyer,
+        [r.buyer.subject for r in granted],
         sku["product_id"],
-        sku_id,
-        quantity,
+        sku["sku_id"],
+        [r.quantity for r in granted],
         sku["price_fen"],
-        sku["price_fen"] * quantity,
-        attribution["channel"],
-        attribution.get("room_id"),
-        attribution.get("anchor_id"),
-        attribution.get("video_id"),
-        attribution.get("creator_id"),
-        attribution.get("commission_rate_bp"),
+        *([r.attribution.get(f) for r in granted] for f in ATTRIBUTION_COLUMNS),
         tx.now,
         tx.now + tx.windows.payment_timeout,
     )
-    assert order is not None
-    await tx.emit(
-        ev.OrderPlaced(**_order_facts(order, tx.now), payment_due_at=order["payment_due_at"])
+    by_id = {row["order_id"]: row for row in rows}
+    placed = [by_id[order_id] for order_id in ids]
+    await tx.emit_all(
+        [
+            ev.OrderPlaced(**_order_facts(row, tx.now), payment_due_at=row["payment_due_at"])
+            for row in placed
+        ]
     )
-    return order_view(order)
+    return placed
+
+
+ATTRIBUTION_COLUMNS = (
+    "channel",
+    "room_id",
+    "anchor_id",
+    "video_id",
+    "creator_id",
+    "commission_rate_bp",
+)
+ORDERS_PLACED = """
+INSERT INTO orders (order_id, shop_id, shop_kind, buyer_id, product_id, sku_id, quantity,
+    unit_price_fen, total_fen, channel, room_id, anchor_id, video_id, creator_id,
+    commission_rate_bp, status, placed_at, payment_due_at)
+SELECT o, $2::text, $3::text, b, $5::text, $6::text, q, $8::bigint, $8::bigint * q, c, r, a, v,
+    cr, bp, 'placed', $15::timestamptz, $16::timestamptz
+FROM unnest($1::text[], $4::text[], $7::int[], $9::text[], $10::text[], $11::text[],
+    $12::text[], $13::text[], $14::int[]) AS u(o, b, q, c, r, a, v, cr, bp)
+RETURNING *
+"""
 
 
 async def locked_order(tx: Tx, order_id: str) -> asyncpg.Record:
