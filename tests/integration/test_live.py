@@ -291,6 +291,73 @@ async def test_only_active_products_can_be_pinned_and_delisting_unpins(
         raise AssertionError(f"{exc}\n{await _ban_diagnosis(process, infra, ban.id)}") from None
 
 
+async def test_a_pin_racing_a_delisting_never_outlives_it(
+    live: tuple[LiveApi, ServiceProcess], infra: Infra
+) -> None:
+    """The delisting's transaction (here held open by the test, as live's consumer would run
+    it) changes the product before a pin commits: the pin must wait for it and be refused,
+    not read the old status and leave a pin on a delisted product."""
+    api, process = live
+    anchor, _, session_id = await api.anchor_live()
+    product_id = f"p-{uuid.uuid4().hex[:6]}"
+    listed = ev.ProductListed(
+        product_id=product_id,
+        status="active",
+        shop_id="s1",
+        shop_kind="merchant",
+        title="围巾",
+        description="",
+        ship_within_hours=48,
+        skus=[],
+        occurred_at=datetime.now(UTC),
+    )
+    await publish(infra.kafka_bootstrap, listed)
+    conn = await asyncpg.connect(
+        infra.database_url, server_settings={"search_path": process.env_vars["DB_SCHEMA"]}
+    )
+    try:
+
+        async def known() -> bool:
+            return bool(
+                await conn.fetchval("SELECT 1 FROM products WHERE product_id = $1", product_id)
+            )
+
+        await eventually(known, what="live to know the product")
+        delisting = conn.transaction()
+        await delisting.start()
+        await conn.execute(
+            "UPDATE products SET status = 'delisted' WHERE product_id = $1", product_id
+        )
+        me = api.auth(Role.ANCHOR, anchor)
+        pinning = asyncio.create_task(
+            api.call("POST", f"/sessions/{session_id}/pins", me, {"product_id": product_id})
+        )
+        observer = await asyncpg.connect(infra.database_url)
+        try:
+
+            async def pin_waits() -> bool:
+                return (
+                    bool(
+                        await observer.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND query LIKE '%FROM products%FOR SHARE'"
+                        )
+                    )
+                    or pinning.done()
+                )
+
+            await eventually(pin_waits, what="the pin to wait for the delisting or answer")
+        finally:
+            await observer.close()
+        assert not pinning.done(), f"the pin did not wait: {pinning.result().status_code}"
+        await delisting.commit()
+        refused = await pinning
+    finally:
+        await conn.close()
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["reason"] == "product_not_active"
+
+
 async def _ban_diagnosis(process: ServiceProcess, infra: Infra, event_id: str) -> str:
     """What live knows of a ban it did not act on: its metrics, rows and complaints."""
     metrics = [

@@ -225,7 +225,11 @@ async def _live_session(
 
 async def pin(tx: Tx, principal: Principal, session_id: str, product_id: str) -> dict[str, Any]:
     session, room = await _live_session(tx, principal, session_id)
-    product = await tx.conn.fetchrow("SELECT * FROM products WHERE product_id = $1", product_id)
+    # FOR SHARE: a delisting applied concurrently either waits for this pin (and then unpins
+    # it) or is seen here; without it both commit and the pin outlives the delisting.
+    product = await tx.conn.fetchrow(
+        "SELECT * FROM products WHERE product_id = $1 FOR SHARE", product_id
+    )
     if product is None:
         raise Conflict(
             f"product {product_id} is unknown here (not listed, or not yet seen)",
