@@ -221,21 +221,26 @@ async def test_a_live_ban_closes_the_session_and_blocks_restarts_until_it_ends(
     assert ended[0]["reason"] == "force_closed"
 
 
-async def test_only_active_products_can_be_pinned_and_delisting_unpins(
-    live: tuple[LiveApi, ServiceProcess], infra: Infra
-) -> None:
-    api, process = live
-    anchor, _, session_id = await api.anchor_live()
-    now = datetime.now(UTC)
-    base = dict(
+def _product_facts(occurred_at: datetime) -> dict[str, Any]:
+    """A merchant's product as orders publishes it, but for its id and status."""
+    return dict(
         shop_id="s1",
         shop_kind="merchant",
         title="围巾",
         description="",
         ship_within_hours=48,
         skus=[],
-        occurred_at=now,
+        occurred_at=occurred_at,
     )
+
+
+async def test_only_active_products_can_be_pinned_and_delisting_unpins(
+    live: tuple[LiveApi, ServiceProcess], infra: Infra
+) -> None:
+    api, process = live
+    anchor, _, session_id = await api.anchor_live()
+    now = datetime.now(UTC)
+    base = _product_facts(now)
     active, delisted = f"p-{uuid.uuid4().hex[:6]}", f"p-{uuid.uuid4().hex[:6]}"
     await publish(
         infra.kafka_bootstrap,
@@ -301,15 +306,7 @@ async def test_a_pin_racing_a_delisting_never_outlives_it(
     anchor, _, session_id = await api.anchor_live()
     product_id = f"p-{uuid.uuid4().hex[:6]}"
     listed = ev.ProductListed(
-        product_id=product_id,
-        status="active",
-        shop_id="s1",
-        shop_kind="merchant",
-        title="围巾",
-        description="",
-        ship_within_hours=48,
-        skus=[],
-        occurred_at=datetime.now(UTC),
+        product_id=product_id, status="active", **_product_facts(datetime.now(UTC))
     )
     await publish(infra.kafka_bootstrap, listed)
     conn = await asyncpg.connect(

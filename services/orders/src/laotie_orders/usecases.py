@@ -192,14 +192,14 @@ async def shop_restrictions(conn: Connection, shop_id: str, now: datetime) -> se
     return {r["kind"] for r in await conn.fetch(active_restrictions("$1", "$2"), shop_id, now)}
 
 
-# SKU $1 with what placing an order of it at $2 needs, its shop's restrictions included: one
-# round trip.
+# SKU $1 with what placing an order of it at $2 needs, its shop's restrictions included, its
+# row locked for the group of reservations: one round trip.
 SKU_TO_ORDER = "".join(
     (
         "SELECT s.*, p.status AS product_status, p.shop_id, sh.kind AS shop_kind, ARRAY(",
         active_restrictions("p.shop_id", "$2"),
         ") AS restrictions FROM skus s JOIN products p USING (product_id)",
-        " JOIN shops sh USING (shop_id) WHERE s.sku_id = $1",
+        " JOIN shops sh USING (shop_id) WHERE s.sku_id = $1 FOR UPDATE OF s",
     )
 )
 
@@ -389,7 +389,7 @@ async def place_orders(
     """Orders of one SKU decided together in arrival order, each as it would be alone: the
     SKU row locked and read once, the buyers' holdings read once, then one statement each for
     holdings, stock, orders and their events. Each reservation gets its order or its error."""
-    sku = await tx.conn.fetchrow(SKU_TO_ORDER + " FOR UPDATE OF s", sku_id, tx.now)
+    sku = await tx.conn.fetchrow(SKU_TO_ORDER, sku_id, tx.now)
     if sku is None:
         return [NotFound(f"no SKU {sku_id}") for _ in wanted]
     outcomes: list[dict[str, Any] | Exception | None] = [_refused(sku, r, tx.now) for r in wanted]
