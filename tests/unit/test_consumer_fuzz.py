@@ -194,3 +194,52 @@ async def test_a_batch_marked_done_while_a_commit_is_in_flight_is_committed_when
     finally:
         periodic.cancel()
     assert next_commit == {tp: 9}
+
+
+class SeekingKafka:
+    def __init__(self) -> None:
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+async def test_a_batch_whose_records_all_fail_hands_the_rest_back_within_half_the_poll_interval(
+) -> None:
+    """Regression: 500 records failing one by one (a handler bug: every attempt an unknown
+    error) each went through all their attempts inside one batch, so the batch could outlast
+    max.poll.interval and the member be evicted mid-batch. Now the batch stops at half the
+    interval, the records not tried are left in place and their partition seeks back."""
+
+    async def broken(tx: Any, envelope: Any) -> None:
+        await asyncio.sleep(0.02)
+        raise RuntimeError("a handler bug")
+
+    pool, producer, kafka = FakePool(), FakeProducer(), SeekingKafka()
+    consumer = EventConsumer(
+        name="probe",
+        topics=["probe.events"],
+        settings=SETTINGS.model_copy(update={"consumer_max_poll_interval_ms": 400}),
+        handlers={"probe.events.sent": broken},
+        pool_getter=lambda: pool,  # type: ignore[arg-type,return-value]
+        producer_getter=lambda: producer,
+        dead_letter_topic="probe.dead-letter",
+    )
+    consumer._subscriber = types.SimpleNamespace(consumer=kafka)
+    tp = TopicPartition("probe.events", 0)
+    consumer.assigned = {tp}
+    records = [_probe_record(offset) for offset in range(100)]
+    started = time.monotonic()
+    await consumer.on_batch(FakeMessage(*records))  # type: ignore[arg-type]
+    took = time.monotonic() - started
+    assert took < 0.4, f"the batch took {took:.2f} s, longer than the poll interval"
+    letters = len(producer.sent)
+    assert 0 < letters < 100, "some records were tried (and dead-lettered), not all of them"
+    assert consumer._done[tp] == letters, "done up to the last record dead-lettered"
+    assert kafka.seeks[-1] == (tp, letters), "the partition seeks back to the first not tried"
+
+
+def _probe_record(offset: int) -> ConsumerRecord[bytes, bytes]:
+    hdrs = [*{**GOOD, "ce_id": f"e-{offset}".encode()}.items()]
+    body = json.dumps({"probe_key": "k", "seq": offset, "sent_at": "2026-11-23T12:00:00Z"})
+    return ConsumerRecord("probe.events", 0, offset, 0, 0, b"k", body.encode(), None, 0, 0, hdrs)

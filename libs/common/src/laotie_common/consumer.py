@@ -159,6 +159,7 @@ class EventConsumer:
         self._committed: dict[TopicPartition, int] = {}
         self._uncommitted = 0
         self._last_commit = time.monotonic()
+        self._batch_deadline = float("inf")
 
     def attach(self, broker: KafkaBroker) -> None:
         subscriber = broker.subscriber(
@@ -193,6 +194,11 @@ class EventConsumer:
         if not records:
             return
         started = time.perf_counter()
+        # Half the poll interval: a batch whose records fail one by one must hand the rest
+        # back before the group evicts this member mid-batch.
+        self._batch_deadline = (
+            time.monotonic() + self.settings.consumer_max_poll_interval_ms / 2000
+        )
         with structlog.contextvars.bound_contextvars(consumer=self.name):
             items = [_item(record, self.handlers) for record in records]
             try:
@@ -326,10 +332,14 @@ class EventConsumer:
         record = item.record
         if _partition(record) in blocked:
             return  # an earlier record of its partition was left in place: this comes again
-        with structlog.contextvars.bound_contextvars(
-            topic=record.topic, partition=record.partition, offset=record.offset
-        ):
-            item.outcome = await self._attempts(item)
+        if time.monotonic() >= self._batch_deadline:
+            metrics.CONSUMER_ERRORS.labels(self.name, record.topic, "batch_out_of_time").inc()
+            log.warning("batch out of time; the rest of the partition is fetched again")
+        else:
+            with structlog.contextvars.bound_contextvars(
+                topic=record.topic, partition=record.partition, offset=record.offset
+            ):
+                item.outcome = await self._attempts(item)
         if item.outcome is None:
             blocked.add(_partition(record))
             self._seek(_partition(record), record.offset)

@@ -19,12 +19,15 @@ CONSUMER_RECORDS = Counter(
 )
 CONSUMER_ERRORS = Counter(
     "laotie_consumer_errors_total",
-    "Failed attempts to apply a record, by error class: transient, poison, unknown.",
+    "Failed attempts to apply a record, by error class: transient, poison, unknown;"
+    " batch_out_of_time when a batch's failing records took half the poll interval and the"
+    " rest of their partitions was handed back to be fetched again.",
     ["consumer", "topic", "error_class"],
 )
 CONSUMER_HANDLE_SECONDS = Histogram(
     "laotie_consumer_handle_seconds",
-    "Time to apply one record, from receipt to offset commit, retries included.",
+    "A batch's time from receipt to its offsets marked done, retries included, divided by"
+    " its records (each record observes that share).",
     ["consumer", "topic"],
     buckets=LATENCY_BUCKETS,
 )
