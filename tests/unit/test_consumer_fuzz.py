@@ -171,17 +171,11 @@ async def test_a_batch_marked_done_while_a_commit_is_in_flight_is_committed_when
     tp = TopicPartition("probe.events", 0)
     consumer.assigned = {tp}
 
-    def record(offset: int) -> ConsumerRecord[bytes, bytes]:
-        hdrs = [*{**GOOD, "ce_id": f"e-{offset}".encode()}.items()]
-        body = json.dumps({"probe_key": "k", "seq": offset, "sent_at": "2026-11-23T12:00:00Z"})
-        value = body.encode()
-        return ConsumerRecord("probe.events", 0, offset, 0, 0, b"k", value, None, 0, 0, hdrs)
-
     consumer._done[tp], consumer._uncommitted = 8, 1
     in_flight = asyncio.create_task(consumer.flush())
     await asyncio.sleep(0)  # the commit of offset 8 is now waiting on the gate
     consumer._last_commit = time.monotonic() + 3600  # on_batch must not flush by itself
-    await consumer.on_batch(FakeMessage(record(8)))  # type: ignore[arg-type]
+    await consumer.on_batch(FakeMessage(_probe_record(8)))  # type: ignore[arg-type]
     assert consumer._done[tp] == 9
     kafka.gate.set()
     await in_flight
