@@ -259,14 +259,6 @@ def ProbeProcess(
     )
 
 
-def metric_value(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 @contextlib.asynccontextmanager
 async def running_service(
     module: str,

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from aiokafka.partitioner import murmur2
 from laotie_common.envelope import Envelope
+from laotie_common.metrics_text import total
 from laotie_contracts import all_topics
 from laotie_contracts import live as lv
 from laotie_contracts import orders as ev
@@ -27,7 +28,6 @@ from tests.integration.infra import Infra
 from tests.integration.kit import (
     ServiceProcess,
     eventually,
-    metric_value,
     publish,
     read_topic,
     republish,
@@ -211,15 +211,15 @@ async def _decisions(replica: ServiceProcess) -> dict[str, float]:
     assert replica.proc.poll() is None, f"replica {replica.port} exited:\n{replica.log()[-3000:]}"
     text = await replica.metrics()
     return {
-        "session_starts": metric_value(
+        "session_starts": total(
             text,
             "laotie_consumer_records_total",
             topic="live.room",
             event_type="live.room.session_started",
             outcome="applied",
         ),
-        "impressions": metric_value(text, "laotie_chuanliu_impressions_granted_total"),
-        "budget_spent": metric_value(text, "laotie_chuanliu_refusals_total", reason="budget_spent"),
+        "impressions": total(text, "laotie_chuanliu_impressions_granted_total"),
+        "budget_spent": total(text, "laotie_chuanliu_refusals_total", reason="budget_spent"),
     }
 
 

@@ -13,6 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from laotie_common.envelope import Envelope
+from laotie_common.metrics_text import total
 from laotie_dev.probe import ProbeSent, ProbeSettings, write_probes
 
 from tests.integration.kit import (
@@ -21,7 +22,6 @@ from tests.integration.kit import (
     _partitions,
     eventually,
     header,
-    metric_value,
     read_topic,
 )
 
@@ -79,7 +79,7 @@ async def test_relay_killed_between_publish_and_mark_sent_republishes_and_applie
     applied = await _applied(db)
     assert set(applied) == set(ids)
     assert set(applied.values()) == {1}, f"an event applied more than once: {applied}"
-    assert metric_value(metrics, "laotie_consumer_records_total", outcome="duplicate") == 10
+    assert total(metrics, "laotie_consumer_records_total", outcome="duplicate") == 10
     assert await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
 
 
@@ -119,9 +119,7 @@ async def test_consumer_killed_after_a_batch_commit_before_its_offset_commit_app
     assert set(applied) == set(ids)
     assert set(applied.values()) == {1}, f"an event applied more than once: {applied}"
     redelivered = 4 - committed_before  # applied before the crash, offsets not yet committed
-    assert metric_value(metrics, "laotie_consumer_records_total", outcome="duplicate") == (
-        redelivered
-    )
+    assert total(metrics, "laotie_consumer_records_total", outcome="duplicate") == (redelivered)
 
 
 async def test_poison_records_go_to_dead_letters_and_the_partition_moves_on(
@@ -194,7 +192,7 @@ async def test_poison_records_go_to_dead_letters_and_the_partition_moves_on(
     assert "contract" in header(dead[1], "dlq_reason")
     assert {header(r, "dlq_error_class") for r in dead} == {"poison"}
     assert header(dead[1], "ce_id") == wrong_data.id, "CloudEvents headers are kept for replay"
-    assert metric_value(metrics, "laotie_dead_letters_total", topic=topic) == 2
+    assert total(metrics, "laotie_dead_letters_total", topic=topic) == 2
 
 
 async def test_a_record_parked_by_a_bug_is_replayed_after_the_fix(
@@ -267,7 +265,7 @@ async def test_a_record_parked_by_a_bug_is_replayed_after_the_fix(
 async def _outcomes(process: ServiceProcess, topic: str) -> dict[str, float]:
     text = await process.metrics()
     return {
-        outcome: metric_value(text, "laotie_consumer_records_total", topic=topic, outcome=outcome)
+        outcome: total(text, "laotie_consumer_records_total", topic=topic, outcome=outcome)
         for outcome in ("applied", "duplicate", "ignored", "dead_lettered")
     }
 

@@ -198,8 +198,7 @@ class SeekingKafka:
         self.seeks.append((tp, offset))
 
 
-async def test_a_batch_whose_records_all_fail_hands_the_rest_back_within_half_the_poll_interval(
-) -> None:
+async def test_a_batch_of_failing_records_hands_the_rest_back_within_half_the_interval() -> None:
     """Regression: 500 records failing one by one (a handler bug: every attempt an unknown
     error) each went through all their attempts inside one batch, so the batch could outlast
     max.poll.interval and the member be evicted mid-batch. Now the batch stops at half the

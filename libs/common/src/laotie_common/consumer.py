@@ -40,6 +40,7 @@ from faststream.middlewares import AckPolicy
 from laotie_common import metrics
 from laotie_common.context import current_trace, from_traceparent
 from laotie_common.db import Connection
+from laotie_common.dead_letters import letter_headers
 from laotie_common.envelope import Envelope
 from laotie_common.errors import ErrorClass, PoisonRecord, classify
 from laotie_common.faults import fault_point, planted
@@ -196,9 +197,7 @@ class EventConsumer:
         started = time.perf_counter()
         # Half the poll interval: a batch whose records fail one by one must hand the rest
         # back before the group evicts this member mid-batch.
-        self._batch_deadline = (
-            time.monotonic() + self.settings.consumer_max_poll_interval_ms / 2000
-        )
+        self._batch_deadline = time.monotonic() + self.settings.consumer_max_poll_interval_ms / 2000
         with structlog.contextvars.bound_contextvars(consumer=self.name):
             items = [_item(record, self.handlers) for record in records]
             try:
@@ -421,17 +420,16 @@ class EventConsumer:
     ) -> bool:
         """Publish the record to the dead-letter topic; True once Kafka acknowledged it."""
         reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-        headers = [
-            *record.headers,
-            ("dlq_original_topic", record.topic.encode()),
-            ("dlq_original_partition", str(record.partition).encode()),
-            ("dlq_original_offset", str(record.offset).encode()),
-            ("dlq_consumer", self.name.encode()),
-            ("dlq_error_class", str(error_class).encode()),
-            ("dlq_reason", reason[:4000].encode()),
-            ("dlq_attempts", str(attempts).encode()),
-            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
-        ]
+        headers = letter_headers(
+            record.headers,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            consumer=self.name,
+            error_class=str(error_class),
+            reason=reason,
+            attempts=attempts,
+        )
         delay = self.settings.consumer_backoff_initial_s
         while not self.stopping:
             try:

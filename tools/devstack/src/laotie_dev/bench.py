@@ -34,6 +34,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from laotie_common.kafka import ensure_topics
+from laotie_common.metrics_text import samples
 from laotie_common.settings import KafkaSettings, ServiceSettings
 from laotie_contracts import TopicSpec, all_topics
 
@@ -41,7 +42,7 @@ from laotie_dev import ceilings
 from laotie_dev.client import Actor, OrdersApi
 from laotie_dev.loadgen import LoadClient
 from laotie_dev.procs import free_port, wait_until
-from laotie_dev.reconcile import _samples, _scrape, reconcile
+from laotie_dev.reconcile import _scrape, reconcile
 from laotie_dev.stack import StackPaths, project_root
 
 
@@ -104,7 +105,7 @@ def _age_buckets(text: str, consumer: str, topic: str) -> dict[float, float]:
     """A consumer's event-age histogram: cumulative count per upper bound (seconds)."""
     return {
         float(labels["le"]) if labels["le"] != "+Inf" else float("inf"): value
-        for labels, value in _samples(text, "laotie_consumer_event_age_seconds_bucket")
+        for labels, value in samples(text, "laotie_consumer_event_age_seconds_bucket")
         if labels.get("consumer") == consumer and labels.get("topic") == topic
     }
 
@@ -180,7 +181,7 @@ async def pipeline(
     after = await _scrape(urls)
     applied: dict[str, float] = defaultdict(float)
     for service, text in after.items():
-        for _, value in _samples(text, "laotie_consumer_records_total"):
+        for _, value in samples(text, "laotie_consumer_records_total"):
             applied[service] += value
     latency = {
         s: _percentiles(after[s], s, "orders.order") for s in ("live", "scoring", "chuanliu")
@@ -401,7 +402,7 @@ def _published(env: dict[str, str], topic: str) -> int:
     return int(
         sum(
             v
-            for labels, v in _samples(text, "laotie_outbox_published_total")
+            for labels, v in samples(text, "laotie_outbox_published_total")
             if labels["topic"] == topic
         )
     )
@@ -416,7 +417,7 @@ def _finished(ports: list[int]) -> int:
             continue
         total += sum(
             v
-            for labels, v in _samples(text, "laotie_consumer_records_total")
+            for labels, v in samples(text, "laotie_consumer_records_total")
             # a duplicate (redelivered after a rebalance) is not a record drained
             if labels["topic"] == "orders.order" and labels.get("outcome") != "duplicate"
         )

@@ -238,7 +238,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
             print(f"no dead letter {', '.join(sorted(missing))} in {args.service}", file=sys.stderr)
             return 2
     if args.reason:
-        letters = [d for d in letters if args.reason in (d.header("dlq_reason") or "")]
+        letters = [d for d in letters if args.reason in d.reason]
     if args.action == "list":
         for letter in letters:
             s = letter.summary()

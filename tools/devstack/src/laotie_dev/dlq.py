@@ -1,56 +1,16 @@
-"""Dead letters: list them per consuming service with their reasons, show one, replay some.
-
-A dead letter is the original record (value, key, CloudEvents headers) plus ``dlq_*``
-headers saying where it came from and why it failed. Replaying republishes the original
-record to its original topic; consumers are idempotent by ``ce_id``, so replaying one that
-was applied meanwhile changes nothing, and one that still fails is dead-lettered again.
-"""
+"""Dead letters: list them per consuming service with their reasons, show one, replay some
+(the format is :mod:`laotie_common.dead_letters`'s). A replayed record that still fails is
+dead-lettered again."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from laotie_common.dead_letters import DeadLetter
 from laotie_common.kafka import make_producer
 from laotie_common.settings import KafkaSettings
 from laotie_contracts import dead_letter_topic
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-
-    @property
-    def ref(self) -> str:
-        return f"{self.partition}:{self.offset}"
-
-    def header(self, name: str) -> str | None:
-        for k, v in self.headers:
-            if k == name:
-                return v.decode(errors="replace")
-        return None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref,
-            "consumer": self.header("dlq_consumer"),
-            "original": f"{self.header('dlq_original_topic')}/"
-            f"{self.header('dlq_original_partition')}@"
-            f"{self.header('dlq_original_offset')}",
-            "event_type": self.header("ce_type"),
-            "event_id": self.header("ce_id"),
-            "error_class": self.header("dlq_error_class"),
-            "reason": self.header("dlq_reason"),
-            "attempts": self.header("dlq_attempts"),
-            "failed_at": self.header("dlq_failed_at"),
-        }
 
 
 async def read_dead_letters(settings: KafkaSettings, service: str) -> list[DeadLetter]:
@@ -90,11 +50,10 @@ async def replay(settings: KafkaSettings, letters: list[DeadLetter]) -> list[str
     done = []
     try:
         for letter in letters:
-            topic = letter.header("dlq_original_topic")
+            topic = letter.original_topic
             if not topic:
                 raise ValueError(f"dead letter {letter.ref} names no original topic")
-            headers = [(k, v) for k, v in letter.headers if not k.startswith("dlq_")]
-            headers.append(("x-laotie-replayed-from", f"{letter.topic}/{letter.ref}".encode()))
+            headers = letter.original_headers()
             await producer.send_and_wait(topic, letter.value, key=letter.key, headers=headers)
             done.append(f"{letter.ref} → {topic}")
     finally:

@@ -4,25 +4,13 @@ consumer finished per topic, dead letters, and whether the consumers caught up."
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import defaultdict
 from typing import Any
 
 import httpx
+from laotie_common.metrics_text import samples
 from laotie_contracts import TOPICS
-
-_SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} ([0-9.e+-]+)$")
-
-
-def _samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
-    found = []
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match and match.group(1) == name:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
-            found.append((labels, float(match.group(3))))
-    return found
 
 
 async def _scrape(urls: dict[str, str]) -> dict[str, str]:
@@ -38,14 +26,14 @@ async def reconcile(urls: dict[str, str], timeout: float = 60.0) -> dict[str, An
         metrics = await _scrape(urls)
         published: dict[str, float] = defaultdict(float)
         for text in metrics.values():
-            for labels, value in _samples(text, "laotie_outbox_published_total"):
+            for labels, value in samples(text, "laotie_outbox_published_total"):
                 published[labels["topic"]] += value
         finished: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         dead = 0.0
         for service, text in metrics.items():
-            for labels, value in _samples(text, "laotie_consumer_records_total"):
+            for labels, value in samples(text, "laotie_consumer_records_total"):
                 finished[labels["topic"]][service] += value
-            dead += sum(v for _, v in _samples(text, "laotie_dead_letters_total"))
+            dead += sum(v for _, v in samples(text, "laotie_dead_letters_total"))
         rows = []
         caught_up = True
         for spec in TOPICS:

@@ -13,21 +13,11 @@ from typing import Any
 
 import httpx
 from laotie_common.auth import Role, mint_token
+from laotie_common.metrics_text import total
 
 from laotie_dev.probe import ProbeSettings
 from laotie_dev.procs import free_port, tail, wait_until
 from laotie_dev.stack import StackPaths, project_root
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        head, _, value = line.rpartition(" ")
-        if all(f'{k}="{v}"' in head for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 def run_smoke(events: int = 200, seed: int | None = None) -> dict[str, Any]:
@@ -120,13 +110,13 @@ def run_smoke(events: int = 200, seed: int | None = None) -> dict[str, Any]:
                 "distinct_events_applied": summary["distinct_events"],
                 "latency_p50_ms": round(float(summary["p50_s"]) * 1000, 1),
                 "latency_p95_ms": round(float(summary["p95_s"]) * 1000, 1),
-                "published_by_relay": _metric(
+                "published_by_relay": total(
                     metrics, "laotie_outbox_published_total", topic=settings.probe_topic
                 ),
-                "consumer_applied": _metric(
+                "consumer_applied": total(
                     metrics, "laotie_consumer_records_total", outcome="applied"
                 ),
-                "dead_letters": _metric(metrics, "laotie_dead_letters_total"),
+                "dead_letters": total(metrics, "laotie_dead_letters_total"),
             }
         )
     finally:
