@@ -18,6 +18,8 @@ ORDER_TOPIC = "orders.order"
 
 ProductStatus = Literal["active", "delisted", "banned"]
 OrderStatus = Literal["placed", "paid", "shipped", "delivered", "completed", "cancelled"]
+# The statuses of an order that has been paid (a cancelled one was paid if it was refunded).
+PAID_STATUSES: frozenset[str] = frozenset({"paid", "shipped", "delivered", "completed"})
 Channel = Literal["live_room", "short_video", "shop_page", "distribution"]
 RefundKind = Literal["refund_only", "return_and_refund"]
 RefundReason = Literal["quality", "not_as_described", "not_received", "changed_mind"]
@@ -102,6 +104,10 @@ class OrderFacts(Event):
     status: OrderStatus
     placed_at: UtcTime
     occurred_at: UtcTime
+
+    def was_paid(self) -> bool:
+        """Whether the order had been paid when this fact was emitted."""
+        return self.status in PAID_STATUSES or self.refunded_fen > 0
 
 
 @event("orders.order.placed", topic=ORDER_TOPIC, key="order_id")

@@ -64,12 +64,7 @@ def handlers(policy: ChuanliuPolicy) -> dict[str, Handler]:
         )
         if brand is None or brand != facts.shop_id:
             return None  # not the brand's own room: not a self-broadcast sale
-        paid = (
-            envelope.type in PAID
-            or facts.status in ("paid", "shipped", "delivered", "completed")
-            or facts.refunded_fen > 0
-        )
-        if not paid:
+        if not facts.was_paid():
             return None
         day, _ = policy.day_of(facts.placed_at)
         await self_broadcast_order(

@@ -31,7 +31,6 @@ from laotie_live.usecases import (
     get_session,
 )
 
-PAID_STATUSES = {"paid", "shipped", "delivered", "completed"}
 LIVE_BAN_MEASURES = {"live_ban", "close"}
 
 
@@ -69,11 +68,7 @@ async def on_order_fact(conn: Connection, envelope: Envelope) -> AfterCommit | N
     )
     if session_id is None:
         return None  # placed while the room was not live: no session to credit
-    paid = (
-        facts.status in PAID_STATUSES
-        or envelope.type == "orders.order.paid"
-        or facts.refunded_fen > 0
-    )
+    paid = facts.was_paid()
     was_paid = await conn.fetchval(
         "SELECT paid FROM session_orders WHERE order_id = $1 FOR UPDATE", facts.order_id
     )

@@ -17,10 +17,11 @@ from laotie_common import metrics
 from laotie_common.logs import get_logger
 
 from laotie_orders import usecases
-from laotie_orders.domain import RefundAction, Windows
+from laotie_orders.domain import OPEN_REFUND_STATUSES, RefundAction, Windows
 from laotie_orders.usecases import Tx
 
 log = get_logger(__name__)
+_OPEN_REFUNDS = ", ".join(f"'{status}'" for status in sorted(OPEN_REFUND_STATUSES))
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,10 @@ DEADLINES = (
     # The confirm window pauses while an after-sales case is open.
     Deadline(
         "auto_complete",
-        "SELECT o.order_id AS id FROM orders o WHERE o.status = 'delivered'"
+        "SELECT o.order_id AS id FROM orders o WHERE o.status = 'delivered'"  # noqa: S608
         " AND o.auto_complete_at <= $1 AND NOT EXISTS (SELECT 1 FROM refunds r"
-        " WHERE r.order_id = o.order_id AND r.status IN ('requested', 'disputed',"
-        " 'awaiting_return', 'returned')) ORDER BY o.auto_complete_at LIMIT $2"
+        f" WHERE r.order_id = o.order_id AND r.status IN ({_OPEN_REFUNDS}))"  # a constant
+        " ORDER BY o.auto_complete_at LIMIT $2"
         " FOR UPDATE OF o SKIP LOCKED",
         _auto_complete,
     ),

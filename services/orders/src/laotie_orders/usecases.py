@@ -21,6 +21,7 @@ from laotie_contracts import orders as ev
 
 from laotie_orders import domain
 from laotie_orders.domain import (
+    OPEN_REFUND_STATUSES,
     OrderAction,
     OrderStatus,
     RefundAction,
@@ -661,11 +662,11 @@ async def flag_overdue_shipment(tx: Tx, order: asyncpg.Record) -> None:
 async def _open_refund(tx: Tx, order_id: str, kind: RefundKind | None = None) -> bool:
     return bool(
         await tx.conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM refunds WHERE order_id = $1 AND status IN"
-            " ('requested', 'disputed', 'awaiting_return', 'returned')"
-            " AND ($2::text IS NULL OR kind = $2))",
+            "SELECT EXISTS (SELECT 1 FROM refunds WHERE order_id = $1"
+            " AND status = ANY($3::text[]) AND ($2::text IS NULL OR kind = $2))",
             order_id,
             kind.value if kind else None,
+            sorted(OPEN_REFUND_STATUSES),
         )
     )
 
