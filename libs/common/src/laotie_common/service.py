@@ -14,33 +14,37 @@ import asyncio
 import contextlib
 import ssl as ssl_module
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
-from laotie_contracts import dead_letter_topic
+from laotie_contracts import dead_letter_topic, model_for
+from laotie_contracts.topics import consumed_by
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from laotie_common import metrics
-from laotie_common.consumer import EventConsumer, Handler
-from laotie_common.db import create_pool
+from laotie_common.consumer import EventConsumer
+from laotie_common.db import Connection, create_pool
+from laotie_common.group_commit import Batch, GroupCommit
 from laotie_common.kafka import make_producer
 from laotie_common.logs import configure_logging, get_logger
 from laotie_common.migrations import COMMON_MIGRATIONS, migrate
 from laotie_common.problems import install_problem_handlers, problem_body, problem_response
 from laotie_common.relay import OutboxRelay
 from laotie_common.settings import ServiceSettings
+from laotie_common.uow import CommandRunner, UnitOfWork, in_units
 
 log = get_logger(__name__)
 MAX_BODY_BYTES = 1_000_000
@@ -52,11 +56,23 @@ SERVER_LOOP, SERVER_HTTP = "uvloop", "httptools"
 
 @dataclass
 class Subscription:
-    """Topics one consumer group reads and the handler of each event type it applies."""
+    """One consumer group: the handler of each event type it applies, each taking a ready
+    unit of work (``ServiceSpec.unit``) and the envelope. Its topics are the registry's
+    (``laotie_contracts.consumed_by``) unless given; every handled type must be on one."""
 
-    topics: Sequence[str]
-    handlers: dict[str, Handler]
+    handlers: Mapping[str, Callable[..., Awaitable[Any]]]
     group: str | None = None  # defaults to the service name
+    topics: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Job:
+    """Periodic work every replica runs: ``work`` in a unit of work of its own every
+    ``every_s`` seconds; a failed round is logged and the next one comes anyway."""
+
+    name: str
+    every_s: float
+    work: Callable[[Any], Awaitable[object]]
 
 
 @dataclass
@@ -64,11 +80,27 @@ class ServiceSpec:
     name: str
     version: str
     migrations: Path | None
-    routers: Sequence[Callable[[Service], APIRouter]] = ()
+    # The service's unit of work, built for each command, handler call and job round.
+    unit: Callable[[Connection, datetime], UnitOfWork] = UnitOfWork
+    routers: Sequence[APIRouter | Callable[[Service], APIRouter]] = ()
     subscriptions: Sequence[Subscription] = ()
+    jobs: Sequence[Job] = ()
     description: str = ""
-    # Periodic work every replica runs (e.g. deadline sweeps); cancelled at shutdown.
-    background: Sequence[Callable[[Service], Coroutine[Any, Any, None]]] = ()
+    # What the routes' dependencies hand out (a policy, windows): ``laotie_common.entry``.
+    config: Any = None
+    on_error: Callable[[Request, Exception], Exception | None] | None = None
+    lanes: Mapping[str, Batch] = field(default_factory=dict)  # group-committed commands
+    background: Sequence[Callable[[Service], Awaitable[None]]] = ()  # TRANSITION
+
+
+def subscribed(topics: list[str], handlers: Mapping[str, object]) -> list[str]:
+    """``topics``, once every handled event type is known to travel on one of them."""
+    for ce_type in handlers:
+        model = model_for(ce_type)
+        if model is None or model.topic not in topics:
+            where = model.topic if model else "no topic"
+            raise ValueError(f"{ce_type} ({where}) is handled but not subscribed: {topics}")
+    return topics
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
@@ -108,22 +140,37 @@ class Service:
         self._producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.broker = make_broker(settings)
-        self.consumers = [
-            EventConsumer(
-                name=sub.group or settings.consumer_group or spec.name,
-                topics=sub.topics,
-                handlers=sub.handlers,
-                settings=settings,
-                pool_getter=lambda: self.pool,
-                producer_getter=lambda: self.producer,
-                dead_letter_topic=dead_letter_topic(spec.name).name,
+        self.commands: CommandRunner[Any] = CommandRunner(
+            lambda: self.pool,
+            spec.unit,
+            on_error=spec.on_error,
+            group=GroupCommit(
+                lambda: self.pool, max_batch=settings.command_group_max, lanes=dict(spec.lanes)
             )
-            for sub in spec.subscriptions
-        ]
+            if spec.lanes
+            else None,
+        )
+        self.consumers = [self._consumer(sub) for sub in spec.subscriptions]
         for consumer in self.consumers:
             consumer.attach(self.broker)
         self._lag_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
+
+    def _consumer(self, sub: Subscription) -> EventConsumer:
+        topics = list(sub.topics) or [t.name for t in consumed_by(self.spec.name)]
+        return EventConsumer(
+            name=sub.group or self.settings.consumer_group or self.spec.name,
+            topics=subscribed(topics, sub.handlers),
+            handlers=(  # TRANSITION: services not reshaped yet give topics and conn handlers
+                dict(sub.handlers)
+                if sub.topics
+                else {t: in_units(self.spec.unit, h) for t, h in sub.handlers.items()}
+            ),
+            settings=self.settings,
+            pool_getter=lambda: self.pool,
+            producer_getter=lambda: self.producer,
+            dead_letter_topic=dead_letter_topic(self.spec.name).name,
+        )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -152,7 +199,8 @@ class Service:
         if self.consumers:
             await self.broker.start()
         self._lag_task = asyncio.create_task(self._watch_lag())
-        self._background = [asyncio.create_task(job(self)) for job in self.spec.background]
+        self._background = [asyncio.create_task(self._every(job)) for job in self.spec.jobs]
+        self._background += [asyncio.create_task(b(self)) for b in self.spec.background]  # type: ignore[arg-type]
         self._background += [asyncio.create_task(c.flush_periodically()) for c in self.consumers]
         log.info("service started", version=self.spec.version)
 
@@ -176,6 +224,19 @@ class Service:
         if self._pool:
             await self._pool.close()
         log.info("service stopped")
+
+    async def _every(self, job: Job) -> None:
+        while True:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    unit = self.spec.unit(conn, datetime.now(UTC))
+                    await job.work(unit)
+                unit.committed()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("job failed; retrying", job=job.name, error=repr(exc))
+            await asyncio.sleep(job.every_s)
 
     async def _watch_lag(self) -> None:
         while True:
@@ -224,8 +285,8 @@ class Service:
         install_problem_handlers(app)
         app.add_middleware(_RedAndLimits)
         app.include_router(self._ops_router())
-        for build in self.spec.routers:
-            app.include_router(build(self))
+        for router in self.spec.routers:  # TRANSITION: factories of not reshaped services
+            app.include_router(router if isinstance(router, APIRouter) else router(self))
         return app
 
     def _ops_router(self) -> APIRouter:

@@ -21,7 +21,9 @@ from pydantic import BaseModel
 
 from laotie_common import outbox
 from laotie_common.auth import Principal
+from laotie_common.consumer import AfterCommit, Handler, Later
 from laotie_common.db import Connection
+from laotie_common.envelope import Envelope
 from laotie_common.group_commit import GroupCommit
 from laotie_common.idempotency import REPLAY, Keyed, identify, retrying, run_command
 
@@ -54,6 +56,34 @@ class UnitOfWork:
 
 
 U = TypeVar("U", bound=UnitOfWork)
+UnitHandler = Callable[[U, Envelope], Awaitable[AfterCommit | Later | None]]
+
+
+def in_units(make: Callable[[Connection, datetime], U], handler: UnitHandler[U]) -> Handler:
+    """A consumer handler that runs ``handler`` in a fresh unit of work on the batch's
+    connection; what the unit leaves for after the commit runs after the batch's commit."""
+
+    async def apply(conn: Connection, envelope: Envelope) -> AfterCommit | Later | None:
+        unit = make(conn, datetime.now(UTC))
+        done = await handler(unit, envelope)
+        if not unit.after_commit:
+            return done
+        if isinstance(done, Later):
+            return Later(once=done.once, after_commit=_both(unit.committed, done.after_commit))
+        return _both(unit.committed, done)
+
+    return apply
+
+
+def _both(first: AfterCommit, then: AfterCommit | None) -> AfterCommit:
+    if then is None:
+        return first
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 @dataclass(frozen=True)

@@ -251,6 +251,10 @@ ORDER_EVENT_TYPES: tuple[str, ...] = tuple(
     )
 )
 
+PRODUCT_EVENT_TYPES: tuple[str, ...] = tuple(
+    cls.ce_type for cls in (ProductListed, ProductChanged, ProductDelisted, ProductRelisted)
+)
+
 
 CATALOGUE_BY_TYPE: dict[str, type[OrderFacts]] = {
     cls.ce_type: cls

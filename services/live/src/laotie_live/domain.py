@@ -1,20 +1,37 @@
-"""Live-room rules without I/O: who owns a room.
+"""Live-room rules without I/O.
 
-Viewer counts are the SQL's in ``stats.py``, defined on the *timeline* of reports, not on
-their arrival order: a viewer is present from a join until the next leave; a repeated join
+Viewer counts are defined on the *timeline* of reports, not on their arrival order (the SQL
+in ``queries.py``): a viewer is present from a join until the next leave; a repeated join
 or leave changes nothing; reports at one instant count together; reports arriving late or
 twice give the same counts.
 """
 
 from __future__ import annotations
 
-from laotie_common.auth import Principal, Role
+from laotie_contracts.live import SessionTotals
+
+LIVE_BAN_MEASURES = frozenset({"live_ban", "close"})
 
 
-def is_room_owner(
-    principal: Principal, owner_type: str, owner_id: str, shop_id: str | None
-) -> bool:
-    """The anchor or creator who owns the room, or a seller of the brand's shop."""
-    if owner_type == "brand":
-        return principal.role is Role.SELLER and principal.shop_id == shop_id
-    return principal.role is Role.ANCHOR and principal.subject == owner_id
+def session_totals(
+    *,
+    gmv_fen: int,
+    refunded_fen: int,
+    orders: int,
+    buyers: int,
+    unique_viewers: int,
+    peak_viewers: int,
+    comments: int,
+) -> SessionTotals:
+    """A session's totals; conversion is buyers per unique viewer (0 with no viewer)."""
+    return SessionTotals(
+        gmv_fen=gmv_fen,
+        refunded_fen=refunded_fen,
+        net_gmv_fen=gmv_fen - refunded_fen,
+        orders=orders,
+        buyers=buyers,
+        unique_viewers=unique_viewers,
+        peak_viewers=peak_viewers,
+        comments=comments,
+        conversion=round(buyers / unique_viewers, 4) if unique_viewers else 0.0,
+    )

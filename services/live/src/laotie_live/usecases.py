@@ -1,24 +1,28 @@
-"""The live use cases: each runs in the caller's transaction and writes its events to the
-outbox. Routes and consumers call these; nothing here commits or publishes."""
+"""Live's use cases: each runs in the caller's unit of work and writes its events to the
+outbox. Routes (commands) and handlers (other services' facts) call these; nothing here
+commits or publishes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar
 
 import asyncpg
 from laotie_common import metrics
 from laotie_common.auth import Principal, Role
-from laotie_common.db import Connection
 from laotie_common.ids import new_id
 from laotie_common.problems import Conflict, Forbidden, NotFound
 from laotie_common.uow import UnitOfWork
 from laotie_contracts import live as ev
+from laotie_contracts import orders as order_events
 from laotie_contracts.live import SessionTotals
+from laotie_contracts.moderation import PenaltyApplied, PenaltyRevoked, ViolationDetected
 
-from laotie_live.domain import is_room_owner
-from laotie_live.stats import session_stats
+from laotie_live import queries
+from laotie_live.access import new_room_owner, owns, require_owner
+from laotie_live.domain import LIVE_BAN_MEASURES
+from laotie_live.facts import comment_facts, room_facts, session_facts
+from laotie_live.queries import get_room, get_session
 
 SOURCE = "/laotie/live"
 
@@ -26,28 +30,6 @@ SOURCE = "/laotie/live"
 @dataclass
 class Tx(UnitOfWork):
     source: ClassVar[str] = SOURCE
-
-
-# --- facts for events -------------------------------------------------------------------------
-def _room_facts(room: asyncpg.Record, now: datetime) -> dict[str, Any]:
-    return {
-        "room_id": room["room_id"],
-        "owner_type": room["owner_type"],
-        "owner_id": room["owner_id"],
-        "shop_id": room["shop_id"],
-        "title": room["title"],
-        "occurred_at": now,
-    }
-
-
-def _session_facts(room: asyncpg.Record, session: asyncpg.Record, now: datetime) -> dict[str, Any]:
-    return {
-        **_room_facts(room, now),
-        "title": session["title"],
-        "session_id": session["session_id"],
-        "self_broadcast": session["self_broadcast"],
-        "started_at": session["started_at"],
-    }
 
 
 # --- rooms and sessions ----------------------------------------------------------------------
@@ -60,19 +42,7 @@ async def create_room(
     owner_id: str | None,
     shop_id: str | None,
 ) -> dict[str, Any]:
-    if principal.role is Role.ANCHOR:
-        if owner_type == "brand":
-            raise Forbidden("brand rooms are opened by the brand's sellers")
-        owner_id, shop_id = principal.subject, None
-    elif principal.role is Role.SELLER:
-        owner_type, owner_id, shop_id = "brand", principal.shop_id, principal.shop_id
-    elif principal.role is Role.OPERATOR:
-        if owner_type == "brand":
-            owner_id = shop_id
-        if not owner_id:
-            raise Conflict("an operator must name the room's owner (owner_id or shop_id)")
-    else:
-        raise Forbidden("rooms are opened by anchors, creators, brand sellers or operators")
+    owner_type, owner_id, shop_id = new_room_owner(principal, owner_type, owner_id, shop_id)
     room = await tx.conn.fetchrow(
         "INSERT INTO rooms (room_id, owner_type, owner_id, shop_id, title)"
         " VALUES ($1, $2, $3, $4, $5) RETURNING *",
@@ -83,38 +53,17 @@ async def create_room(
         title,
     )
     assert room is not None
-    await tx.emit(ev.RoomCreated(**_room_facts(room, tx.now)))
+    await tx.emit(ev.RoomCreated(**room_facts(room, tx.now)))
     return dict(room)
-
-
-async def get_room(conn: Connection, room_id: str, *, lock: bool = False) -> asyncpg.Record:
-    room = await conn.fetchrow(
-        f"SELECT * FROM rooms WHERE room_id = $1{' FOR UPDATE' if lock else ''}",  # noqa: S608
-        room_id,
-    )
-    if room is None:
-        raise NotFound(f"no room {room_id}")
-    return room
-
-
-async def active_live_ban(
-    conn: Connection, room: asyncpg.Record, now: datetime
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT * FROM live_bans WHERE subject_id = ANY($1::text[]) AND revoked_at IS NULL"
-        " AND (until IS NULL OR until > $2) ORDER BY until DESC NULLS FIRST LIMIT 1",
-        [s for s in (room["owner_id"], room["shop_id"]) if s],
-        now,
-    )
 
 
 async def start_session(
     tx: Tx, principal: Principal, room_id: str, title: str | None
 ) -> dict[str, Any]:
     room = await get_room(tx.conn, room_id, lock=True)
-    if not is_room_owner(principal, room["owner_type"], room["owner_id"], room["shop_id"]):
+    if not owns(principal, room):
         raise Forbidden("only the room's owner starts its sessions")
-    ban = await active_live_ban(tx.conn, room, tx.now)
+    ban = await queries.active_live_ban(tx.conn, room, tx.now)
     if ban is not None:
         until = "for good" if ban["until"] is None else f"until {ban['until'].isoformat()}"
         raise Conflict(
@@ -122,9 +71,7 @@ async def start_session(
             reason="live_banned",
             penalty_id=ban["penalty_id"],
         )
-    live = await tx.conn.fetchval(
-        "SELECT session_id FROM sessions WHERE room_id = $1 AND ended_at IS NULL", room_id
-    )
+    live = await queries.live_session_id(tx.conn, room_id)
     if live is not None:
         raise Conflict(f"room {room_id} is already live (session {live})", reason="already_live")
     session = await tx.conn.fetchrow(
@@ -137,33 +84,14 @@ async def start_session(
         tx.now,
     )
     assert session is not None
-    await tx.emit(ev.SessionStarted(**_session_facts(room, session, tx.now)))
+    await tx.emit(ev.SessionStarted(**session_facts(room, session, tx.now)))
     tx.after_commit.append(metrics.LIVE_SESSIONS_STARTED.labels(room["owner_type"]).inc)
     return dict(session)
 
 
-async def get_session(
-    conn: Connection, session_id: str, *, lock: bool = False
-) -> tuple[asyncpg.Record, asyncpg.Record]:
-    session = await conn.fetchrow(
-        f"SELECT * FROM sessions WHERE session_id = $1{' FOR UPDATE' if lock else ''}",  # noqa: S608
-        session_id,
-    )
-    if session is None:
-        raise NotFound(f"no session {session_id}")
-    return session, await get_room(conn, session["room_id"])
-
-
-def _require_owner(principal: Principal, room: asyncpg.Record, *, operators: bool = False) -> None:
-    if operators and principal.role is Role.OPERATOR:
-        return
-    if not is_room_owner(principal, room["owner_type"], room["owner_id"], room["shop_id"]):
-        raise Forbidden("only the room's owner may do this")
-
-
 async def end_session(tx: Tx, principal: Principal, session_id: str) -> dict[str, Any]:
     session, room = await get_session(tx.conn, session_id, lock=True)
-    _require_owner(principal, room, operators=True)
+    require_owner(principal, room, operators=True)
     if session["ended_at"] is not None:
         raise Conflict(f"session {session_id} has ended already", reason="not_live")
     reason = "operator" if principal.role is Role.OPERATOR else "owner"
@@ -182,7 +110,7 @@ async def close_session(
     ):
         await tx.emit(
             ev.ProductUnpinned(
-                **_session_facts(room, session, tx.now),
+                **session_facts(room, session, tx.now),
                 product_id=pin["product_id"],
                 reason="session_ended",
             )
@@ -190,7 +118,7 @@ async def close_session(
     totals = SessionTotals(
         **{
             k: v
-            for k, v in (await session_stats(tx.conn, session["session_id"])).items()
+            for k, v in (await queries.session_stats(tx.conn, session["session_id"])).items()
             if k != "concurrent_viewers"
         }
     )
@@ -205,7 +133,7 @@ async def close_session(
     assert ended is not None
     await tx.emit(
         ev.SessionEnded(
-            **_session_facts(room, ended, tx.now), ended_at=tx.now, reason=reason, totals=totals
+            **session_facts(room, ended, tx.now), ended_at=tx.now, reason=reason, totals=totals
         )
     )
     tx.after_commit.append(metrics.LIVE_SESSIONS_ENDED.labels(reason).inc)
@@ -217,7 +145,7 @@ async def _live_session(
     tx: Tx, principal: Principal, session_id: str
 ) -> tuple[asyncpg.Record, asyncpg.Record]:
     session, room = await get_session(tx.conn, session_id, lock=True)
-    _require_owner(principal, room)
+    require_owner(principal, room)
     if session["ended_at"] is not None:
         raise Conflict(f"session {session_id} is not live", reason="not_live")
     return session, room
@@ -251,7 +179,7 @@ async def pin(tx: Tx, principal: Principal, session_id: str, product_id: str) ->
     )
     if row is None:
         raise Conflict(f"product {product_id} is pinned already", reason="already_pinned")
-    await tx.emit(ev.ProductPinned(**_session_facts(room, session, tx.now), product_id=product_id))
+    await tx.emit(ev.ProductPinned(**session_facts(room, session, tx.now), product_id=product_id))
     return dict(row)
 
 
@@ -268,7 +196,7 @@ async def unpin(tx: Tx, principal: Principal, session_id: str, product_id: str) 
         raise NotFound(f"product {product_id} is not pinned in session {session_id}")
     await tx.emit(
         ev.ProductUnpinned(
-            **_session_facts(room, session, tx.now), product_id=product_id, reason="owner"
+            **session_facts(room, session, tx.now), product_id=product_id, reason="owner"
         )
     )
     return dict(row)
@@ -314,8 +242,7 @@ async def post_comment(tx: Tx, principal: Principal, session_id: str, text: str)
     session, room = await get_session(tx.conn, session_id)
     if session["ended_at"] is not None:
         raise Conflict(f"session {session_id} is not live", reason="not_live")
-    owner = is_room_owner(principal, room["owner_type"], room["owner_id"], room["shop_id"])
-    role = "owner" if owner else "viewer"
+    role = "owner" if owns(principal, room) else "viewer"
     comment = await tx.conn.fetchrow(
         "INSERT INTO comments (comment_id, session_id, room_id, author_id, author_role, text,"
         " posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
@@ -328,21 +255,143 @@ async def post_comment(tx: Tx, principal: Principal, session_id: str, text: str)
         tx.now,
     )
     assert comment is not None
-    await tx.emit(ev.CommentPosted(**_comment_facts(comment, room)))
+    await tx.emit(ev.CommentPosted(**comment_facts(comment, room)))
     tx.after_commit.append(metrics.LIVE_COMMENTS.labels(role).inc)
     return dict(comment)
 
 
-def _comment_facts(comment: asyncpg.Record, room: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "comment_id": comment["comment_id"],
-        "session_id": comment["session_id"],
-        "room_id": comment["room_id"],
-        "author_id": comment["author_id"],
-        "author_role": comment["author_role"],
-        "room_owner_id": room["owner_id"],
-        "room_owner_type": room["owner_type"],
-        "room_shop_id": room["shop_id"],
-        "text": comment["text"],
-        "posted_at": comment["posted_at"],
-    }
+# --- other services' facts ----------------------------------------------------------------
+async def credit_order(tx: Tx, facts: order_events.OrderFacts) -> None:
+    """A sale attributed to a live room counts toward the session live when it was placed;
+    every column is set from the order's facts (idempotent, order-insensitive)."""
+    attribution = facts.attribution
+    if attribution.channel != "live_room" or not attribution.room_id:
+        return
+    session_id = await queries.session_live_at(tx.conn, attribution.room_id, facts.placed_at)
+    if session_id is None:
+        return  # placed while the room was not live: no session to credit
+    paid = facts.was_paid()
+    was_paid = await tx.conn.fetchval(
+        "SELECT paid FROM session_orders WHERE order_id = $1 FOR UPDATE", facts.order_id
+    )
+    await tx.conn.execute(
+        """INSERT INTO session_orders AS s (order_id, session_id, buyer_id, paid, paid_fen,
+                                            refunded_fen)
+           VALUES ($1, $2, $3, $4, CASE WHEN $4 THEN $5::bigint ELSE 0 END, $6)
+           ON CONFLICT (order_id) DO UPDATE SET
+               paid = s.paid OR EXCLUDED.paid,
+               paid_fen = greatest(s.paid_fen, EXCLUDED.paid_fen),
+               refunded_fen = greatest(s.refunded_fen, EXCLUDED.refunded_fen)""",
+        facts.order_id,
+        session_id,
+        facts.buyer_id,
+        paid,
+        facts.total_fen,
+        facts.refunded_fen,
+    )
+    if paid and not was_paid:
+        tx.after_commit.append(lambda: metrics.LIVE_ROOM_GMV_FEN.inc(facts.total_fen))
+
+
+async def mirror_product(tx: Tx, product: order_events.ProductFacts) -> None:
+    """Keep the catalogue pins are checked against; a product that stops being active is
+    unpinned from every live session."""
+    await tx.conn.execute(
+        """INSERT INTO products AS p (product_id, shop_id, title, status, updated_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (product_id) DO UPDATE SET shop_id = EXCLUDED.shop_id,
+               title = EXCLUDED.title, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at
+           WHERE p.updated_at <= EXCLUDED.updated_at""",
+        product.product_id,
+        product.shop_id,
+        product.title,
+        product.status,
+        product.occurred_at,
+    )
+    if product.status == "active":
+        return
+    pins = await tx.conn.fetch(
+        "UPDATE pins SET unpinned_at = $2, unpin_reason = 'product_unavailable'"
+        " WHERE product_id = $1 AND unpinned_at IS NULL RETURNING session_id",
+        product.product_id,
+        tx.now,
+    )
+    for pinned in pins:
+        session, room = await get_session(tx.conn, pinned["session_id"])
+        await tx.emit(
+            ev.ProductUnpinned(
+                **session_facts(room, session, tx.now),
+                product_id=product.product_id,
+                reason="product_unavailable",
+            )
+        )
+
+
+async def apply_live_ban(tx: Tx, penalty: PenaltyApplied) -> None:
+    """A live ban closes the owner's running sessions at once and refuses new ones until it
+    ends or is revoked."""
+    bans = [m for m in penalty.measures if m.kind in LIVE_BAN_MEASURES]
+    if not bans:
+        return
+    subjects = {penalty.subject_id} | ({penalty.shop_id} if penalty.shop_id else set())
+    forever = any(m.kind == "close" for m in bans)
+    until = None if forever else max((m.until for m in bans if m.until), default=None)
+    if until is not None and until <= tx.now:
+        return  # already over
+    for subject in subjects:
+        await tx.conn.execute(
+            "INSERT INTO live_bans (penalty_id, subject_id, until) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            penalty.penalty_id,
+            subject,
+            until,
+        )
+    running = await tx.conn.fetch(
+        "SELECT s.session_id FROM sessions s JOIN rooms r USING (room_id)"
+        " WHERE s.ended_at IS NULL AND (r.owner_id = ANY($1::text[]) OR r.shop_id = ANY($1))"
+        " FOR UPDATE OF s",
+        list(subjects),
+    )
+    for row in running:
+        session, room = await get_session(tx.conn, row["session_id"])
+        await tx.emit(
+            ev.SessionForceClosed(
+                **session_facts(room, session, tx.now),
+                penalty_id=penalty.penalty_id,
+                live_ban_until=until,
+            )
+        )
+        await close_session(tx, session, room, "force_closed")
+
+
+async def lift_live_ban(tx: Tx, penalty: PenaltyRevoked) -> None:
+    await tx.conn.execute(
+        "UPDATE live_bans SET revoked_at = now() WHERE penalty_id = $1 AND revoked_at IS NULL",
+        penalty.penalty_id,
+    )
+
+
+async def hide_comment(tx: Tx, violation: ViolationDetected) -> None:
+    """A comment found violating is hidden (once)."""
+    evidence = violation.evidence
+    if evidence.source_type != "comment" or not violation.hide_content:
+        return
+    comment = await tx.conn.fetchrow(
+        "UPDATE comments SET hidden_at = $2, hidden_violation_id = $3"
+        " WHERE comment_id = $1 AND hidden_at IS NULL RETURNING *",
+        evidence.source_id,
+        tx.now,
+        violation.violation_id,
+    )
+    if comment is None:
+        return  # unknown here, or hidden already
+    room = await get_room(tx.conn, comment["room_id"])
+    await tx.emit(
+        ev.CommentHidden(
+            **comment_facts(comment, room),
+            violation_id=violation.violation_id,
+            violation_code=violation.code,
+            hidden_at=tx.now,
+        )
+    )
+    tx.after_commit.append(metrics.LIVE_COMMENTS_HIDDEN.inc)
