@@ -79,6 +79,28 @@ async def read_topic(
         await consumer.stop()
 
 
+async def keyed_records(
+    bootstrap: str,
+    topic: str,
+    key: str,
+    *,
+    until: Callable[[list[str]], bool],
+    timeout: float = 30.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records of ``topic`` keyed ``key``, read again until ``until`` holds for their
+    event types in order: a command's answer comes before the relay publishes its events."""
+
+    async def read() -> list[ConsumerRecord[bytes, bytes]] | None:
+        records = await read_topic(bootstrap, topic, timeout=timeout)
+        mine = [r for r in records if r.key == key.encode()]
+        return mine if until([header(r, "ce_type") or "" for r in mine]) else None
+
+    found: list[ConsumerRecord[bytes, bytes]] = await eventually(
+        read, timeout=timeout, what=f"the records of {key} on {topic}"
+    )
+    return found
+
+
 async def _read_to(
     consumer: AIOKafkaConsumer,
     ends: dict[TopicPartition, int],

@@ -22,6 +22,7 @@ from tests.integration.kit import (
     ServiceProcess,
     eventually,
     header,
+    keyed_records,
     publish,
     read_topic,
     running_service,
@@ -323,8 +324,10 @@ async def test_moderation_delisting_stops_new_orders_until_revoked(
     refused = await api.order(api.buyer(), sku, expect=409)
     assert refused.json()["reason"] == "product_unavailable"
     await api.post(f"/products/{pid}/relist", seller, expect=409)
-    records = await read_topic(infra.kafka_bootstrap, "orders.product", expect=0, timeout=5)
-    mine = [json.loads(r.value) for r in records if r.key == pid.encode()]
+    records = await keyed_records(
+        infra.kafka_bootstrap, "orders.product", pid, until=lambda types: len(types) >= 2
+    )
+    mine = [json.loads(r.value) for r in records]
     assert [m["status"] for m in mine] == ["active", "banned"]
     assert mine[-1]["reason"] == "moderation"
 
