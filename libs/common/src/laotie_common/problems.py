@@ -80,84 +80,112 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
 
 
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem_response(exc.body(request.url.path), headers)
+
+
+async def _on_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+        for e in exc.errors()[:20]
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+    return problem_response(
+        problem_body(
+            422,
+            "Invalid request",
+            detail or "the request is invalid",
+            "invalid-request",
+            request.url.path,
+            errors=errors,
+        )
+    )
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(
+        problem_body(
+            exc.status_code,
+            str(exc.detail) if exc.status_code < 500 else "Server error",
+            str(exc.detail),
+            f"http-{exc.status_code}",
+            request.url.path,
+        )
+    )
+
+
+async def _on_unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+    # Postgres text holds no NUL character, UTF-8 no unpaired surrogate: refused whole.
+    return problem_response(
+        problem_body(
+            400,
+            "Invalid text",
+            "text may not contain NUL characters or unpaired surrogates; nothing was changed",
+            "invalid-text",
+            request.url.path,
+        )
+    )
+
+
+async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("dependency unavailable in route", path=request.url.path, error=repr(exc))
+    return problem_response(
+        problem_body(
+            503,
+            "Temporarily unavailable",
+            "a dependency is unavailable or busy; nothing was changed, retry",
+            "unavailable",
+            request.url.path,
+        ),
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _on_crash(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error in route", path=request.url.path)
+    return problem_response(
+        problem_body(
+            500,
+            "Server error",
+            "an unexpected error occurred; nothing was changed",
+            "server-error",
+            request.url.path,
+        )
+    )
+
+
+_HANDLERS: tuple[tuple[tuple[type[Exception], ...], Any], ...] = (
+    ((Problem,), _on_problem),
+    ((RequestValidationError,), _on_invalid),
+    ((StarletteHTTPException,), _on_http),
+    (
+        (
+            asyncpg.CharacterNotInRepertoireError,
+            asyncpg.UntranslatableCharacterError,
+            UnicodeEncodeError,
+        ),
+        _on_unstorable_text,
+    ),
+    (
+        (
+            asyncpg.PostgresConnectionError,
+            asyncpg.DeadlockDetectedError,
+            asyncpg.SerializationError,
+            asyncpg.TooManyConnectionsError,
+            OSError,
+        ),
+        _on_unavailable,
+    ),
+    ((Exception,), _on_crash),
+)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem_response(exc.body(request.url.path), headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
-            for e in exc.errors()[:20]
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
-        return problem_response(
-            problem_body(
-                422,
-                "Invalid request",
-                detail or "the request is invalid",
-                "invalid-request",
-                request.url.path,
-                errors=errors,
-            )
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(
-            problem_body(
-                exc.status_code,
-                str(exc.detail) if exc.status_code < 500 else "Server error",
-                str(exc.detail),
-                f"http-{exc.status_code}",
-                request.url.path,
-            )
-        )
-
-    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
-    @app.exception_handler(asyncpg.UntranslatableCharacterError)
-    @app.exception_handler(UnicodeEncodeError)
-    async def on_unstorable_text(request: Request, exc: Exception) -> JSONResponse:
-        # Postgres text holds no NUL character, UTF-8 no unpaired surrogate: refused whole.
-        return problem_response(
-            problem_body(
-                400,
-                "Invalid text",
-                "text may not contain NUL characters or unpaired surrogates; nothing was changed",
-                "invalid-text",
-                request.url.path,
-            )
-        )
-
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(asyncpg.DeadlockDetectedError)
-    @app.exception_handler(asyncpg.SerializationError)
-    @app.exception_handler(asyncpg.TooManyConnectionsError)
-    @app.exception_handler(OSError)
-    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("dependency unavailable in route", path=request.url.path, error=repr(exc))
-        return problem_response(
-            problem_body(
-                503,
-                "Temporarily unavailable",
-                "a dependency is unavailable or busy; nothing was changed, retry",
-                "unavailable",
-                request.url.path,
-            ),
-            headers={"Retry-After": "1"},
-        )
-
-    @app.exception_handler(Exception)
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error in route", path=request.url.path)
-        return problem_response(
-            problem_body(
-                500,
-                "Server error",
-                "an unexpected error occurred; nothing was changed",
-                "server-error",
-                request.url.path,
-            )
-        )
+    """Every error a route can raise answered as problem+json."""
+    for kinds, handler in _HANDLERS:
+        for kind in kinds:
+            app.add_exception_handler(kind, handler)
