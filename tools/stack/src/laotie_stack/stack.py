@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from laotie_dev.kafka import KafkaNode, ensure_jars
-from laotie_dev.postgres import PostgresNode
-from laotie_dev.procs import free_port, pid_alive, port_open, tail, terminate, wait_until
+from laotie_stack.kafka import KafkaNode, ensure_jars
+from laotie_stack.postgres import PostgresNode
+from laotie_stack.procs import free_port, pid_alive, port_open, tail, terminate, wait_until
 
 
 def project_root() -> Path:
@@ -175,7 +175,7 @@ def up(*, services: bool = True, quiet: bool = False, fresh: bool = False) -> di
         "DATABASE_URL": state["postgres"]["url"],
     }
     subprocess.run(
-        [sys.executable, "-m", "laotie_dev", "topics", "create", "--quiet"],
+        [sys.executable, "-m", "laotie_cli", "topics", "create", "--quiet"],
         check=True,
         env=env,
         cwd=root,
@@ -201,7 +201,7 @@ def up(*, services: bool = True, quiet: bool = False, fresh: bool = False) -> di
 
 def _start_prometheus(paths: StackPaths, state: dict[str, Any], say: Callable[[str], None]) -> None:
     """A real Prometheus scraping the services with the generated rules, if installed."""
-    from laotie_dev import prometheus
+    from laotie_stack import prometheus
 
     if not prometheus.available():
         say("prometheus: not installed (make deploy-tools); skipped")

@@ -9,7 +9,7 @@ drives it as a smoke test of the whole path (HTTP → outbox → relay → Kafka
 consumer → effect), and the integration tests run it as a real process to kill it at exact
 steps (``FAULTS``).
 
-Run: ``python -m laotie_dev.probe serve|migrate``.
+Run: ``python -m laotie_probe.probe serve|migrate``.
 """
 
 from __future__ import annotations

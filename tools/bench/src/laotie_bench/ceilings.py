@@ -3,7 +3,7 @@ the pipeline, so the pipeline's figures are read as ratios of them.
 
 - ``http_rps``: a bare FastAPI route on the services' server stack (uvicorn on uvloop and
   httptools, as :mod:`laotie_common.service` runs them),
-  driven by the same load client (:mod:`laotie_dev.loadgen`) as the pipeline;
+  driven by the same load client (:mod:`laotie_bench.loadgen`) as the pipeline;
 - ``pg_commit_tps``: one-row transactions (commit and fsync each) from asyncpg, 8 connections;
 - ``pg_batch_rows_per_s``: rows written 500 per transaction (``INSERT … SELECT unnest``);
 - ``kafka_produce_per_s`` / ``kafka_consume_per_s``: a bare aiokafka producer (idempotent,
@@ -26,9 +26,9 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 from laotie_common.service import SERVER_HTTP, SERVER_LOOP
+from laotie_stack.procs import free_port, port_open, wait_until
 
-from laotie_dev.loadgen import LoadClient
-from laotie_dev.procs import free_port, port_open, wait_until
+from laotie_bench.loadgen import LoadClient
 
 SECONDS = 3.0
 
@@ -105,7 +105,7 @@ def http(root: Path, workers: int, seconds: float = SECONDS) -> dict[str, float]
             "-m",
             "uvicorn",
             "--factory",
-            "laotie_dev.ceilings:bare_app",
+            "laotie_bench.ceilings:bare_app",
             "--port",
             str(port),
             "--no-access-log",

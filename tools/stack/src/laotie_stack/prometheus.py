@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from laotie_dev.procs import pid_alive, port_open, tail, terminate, wait_until
+from laotie_stack.procs import pid_alive, port_open, tail, terminate, wait_until
 
 
 def available() -> bool:

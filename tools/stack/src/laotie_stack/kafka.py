@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from laotie_dev.procs import pid_alive, port_open, tail, terminate, wait_until
+from laotie_stack.procs import pid_alive, port_open, tail, terminate, wait_until
 
 POM_RELATIVE = Path("deploy/local/kafka/pom.xml")
 LOG4J_RELATIVE = Path("deploy/local/kafka/log4j2.yaml")

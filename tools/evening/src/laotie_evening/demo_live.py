@@ -11,7 +11,7 @@ from typing import Any
 
 from laotie_common.auth import Role
 
-from laotie_dev.client import LiveApi
+from laotie_evening.client import LiveApi
 
 
 class LiveEvening:

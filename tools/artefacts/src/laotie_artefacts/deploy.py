@@ -21,7 +21,7 @@ import yaml
 from laotie_contracts.acls import service_acls
 from laotie_contracts.topics import SERVICES, all_topics
 
-from laotie_dev import generated, observability
+from laotie_artefacts import generated, observability
 
 HTTP_PORT = 8000
 KAFKA_CLUSTER = "laotie"

@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 from laotie_common.auth import Role, mint_token
 from laotie_common.metrics_text import total
-
-from laotie_dev.probe import ProbeSettings
-from laotie_dev.procs import free_port, tail, wait_until
-from laotie_dev.stack import StackPaths, project_root
+from laotie_probe.probe import ProbeSettings
+from laotie_stack.procs import free_port, tail, wait_until
+from laotie_stack.stack import StackPaths, project_root
 
 
 def run_smoke(events: int = 200, seed: int | None = None) -> dict[str, Any]:
@@ -31,13 +30,13 @@ def run_smoke(events: int = 200, seed: int | None = None) -> dict[str, Any]:
         "LOG_FORMAT": "json",
     }
     subprocess.run(
-        [sys.executable, "-m", "laotie_dev", "topics", "create", "--probe", "--quiet"],
+        [sys.executable, "-m", "laotie_cli", "topics", "create", "--probe", "--quiet"],
         check=True,
         env=env,
         cwd=root,
     )
     subprocess.run(
-        [sys.executable, "-m", "laotie_dev.probe", "migrate"],
+        [sys.executable, "-m", "laotie_probe.probe", "migrate"],
         check=True,
         env=env,
         cwd=root,
@@ -48,7 +47,7 @@ def run_smoke(events: int = 200, seed: int | None = None) -> dict[str, Any]:
     log_file = paths.logs / "probe.log"
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "laotie_dev.probe", "serve"],
+            [sys.executable, "-m", "laotie_probe.probe", "serve"],
             env={**env, "HTTP_PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
