@@ -458,7 +458,7 @@ def runbooks_markdown() -> str:
     lines = [
         "# Runbooks: one section per alert",
         "",
-        "Generated from `tools/devstack/src/laotie_dev/observability.py` (`make deploy`);"
+        "Generated from `tools/artefacts/src/laotie_artefacts/observability.py` (`make deploy`);"
         " edit there. Every alert's `runbook_url` points at its section.",
         "",
     ]
