@@ -95,7 +95,7 @@ test-integration: sync ## integration tests against a real broker and database
 lint: sync ## ruff and mypy
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@$(RUN) mypy libs/common/src libs/contracts/src tools/devstack/src services/*/src tests
+	@$(RUN) mypy libs/common/src libs/contracts/src tools/*/src services/*/src tests
 
 fmt: sync ## format and fix what ruff can
 	@$(RUN) ruff format .

@@ -11,8 +11,8 @@ from laotie_common.kafka import ensure_topics
 from laotie_common.migrations import COMMON_MIGRATIONS, migrate
 from laotie_common.settings import ServiceSettings
 from laotie_contracts import TopicSpec
-from laotie_dev.client import OrdersApi
-from laotie_dev.probe import ProbeSettings, probe_topics
+from laotie_evening.client import OrdersApi
+from laotie_probe.probe import ProbeSettings, probe_topics
 
 from tests.integration.infra import Infra, session_infra
 from tests.integration.kit import PROBE_MIGRATIONS, ServiceProcess, running_service

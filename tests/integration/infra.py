@@ -50,9 +50,9 @@ def _containers() -> Iterator[Infra]:
 
 @contextmanager
 def _local() -> Iterator[Infra]:
-    from laotie_dev.kafka import KafkaNode, ensure_jars
-    from laotie_dev.postgres import PostgresNode
-    from laotie_dev.procs import free_port
+    from laotie_stack.kafka import KafkaNode, ensure_jars
+    from laotie_stack.postgres import PostgresNode
+    from laotie_stack.procs import free_port
 
     libs = ensure_jars(ROOT, ROOT / ".laotie")
     work = Path(tempfile.mkdtemp(prefix="laotie-test-"))

@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from laotie_common.kafka import ensure_topics
 from laotie_common.settings import KafkaSettings
 from laotie_contracts import all_topics
-from laotie_dev import probe
-from laotie_dev.probe import ProbeSettings
-from laotie_dev.procs import free_port
+from laotie_probe import probe
+from laotie_probe.probe import ProbeSettings
+from laotie_stack.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE_MIGRATIONS = Path(probe.__file__).parent / "probe_migrations"
@@ -270,7 +270,7 @@ def ProbeProcess(
 ) -> ServiceProcess:
     """The probe service as a process, with its own topic and schema."""
     return ServiceProcess(
-        "laotie_dev.probe",
+        "laotie_probe.probe",
         {
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "DATABASE_URL": settings.database_url,

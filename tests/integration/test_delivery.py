@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from laotie_common.envelope import Envelope
 from laotie_common.metrics_text import total
-from laotie_dev.probe import ProbeSent, ProbeSettings, write_probes
+from laotie_probe.probe import ProbeSent, ProbeSettings, write_probes
 
 from tests.integration.kit import (
     ProbeProcess,
@@ -201,7 +201,7 @@ async def test_a_record_parked_by_a_bug_is_replayed_after_the_fix(
     """An unknown error (a bug) is retried, then dead-lettered; the partition moves on.
     After the fix, `laotie dlq replay` puts the record back and it is applied once."""
     from laotie_common.settings import KafkaSettings
-    from laotie_dev.dlq import read_dead_letters, replay
+    from laotie_ops.dlq import read_dead_letters, replay
 
     async with db.transaction():
         ids = await write_probes(db, probe_settings, "buggy", 1, 4)

@@ -30,8 +30,8 @@ from laotie_common.kafka import ensure_topics
 from laotie_common.settings import ServiceSettings
 from laotie_contracts import dead_letter_topic
 from laotie_contracts.topics import consumed_by
-from laotie_dev.client import Actor, LiveApi, OrdersApi
-from laotie_dev.probe import probe_topics
+from laotie_evening.client import Actor, LiveApi, OrdersApi
+from laotie_probe.probe import probe_topics
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.infra import Infra
@@ -138,7 +138,7 @@ async def evening_under_load(infra: Infra, **tap_env: str) -> AsyncIterator[Even
             # not on the backlog other tests left in this session's topics.
             group = await group_at_end(infra.kafka_bootstrap, name, _reads(name))
             module, extra = (
-                ("laotie_dev.probe", _tap_env(group, **tap_env))
+                ("laotie_probe.probe", _tap_env(group, **tap_env))
                 if name == "tap"
                 else (f"laotie_{name}", {})
             )

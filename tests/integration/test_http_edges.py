@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from laotie_dev.client import Actor, OrdersApi
+from laotie_evening.client import Actor, OrdersApi
 
 from tests.integration.infra import Infra
 from tests.integration.kit import ServiceProcess

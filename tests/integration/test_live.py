@@ -20,7 +20,7 @@ from laotie_common.auth import Role
 from laotie_common.settings import ServiceSettings
 from laotie_contracts import orders as ev
 from laotie_contracts.moderation import Evidence, Measure, PenaltyApplied, ViolationDetected
-from laotie_dev.client import LiveApi
+from laotie_evening.client import LiveApi
 
 from tests.integration.infra import Infra
 from tests.integration.kit import (

@@ -12,7 +12,7 @@ import pytest
 from laotie_common.auth import Role, mint_token
 from laotie_common.migrations import COMMON_MIGRATIONS, migrate
 from laotie_common.service import Service
-from laotie_dev.probe import ProbeSettings, build
+from laotie_probe.probe import ProbeSettings, build
 
 from tests.integration.infra import Infra
 from tests.integration.kit import PROBE_MIGRATIONS, eventually

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from laotie_common.auth import Role
 from laotie_common.settings import ServiceSettings
-from laotie_dev.client import LiveApi
+from laotie_evening.client import LiveApi
 from laotie_moderation.policy import DEFAULT_POLICY
 
 from tests.integration.infra import Infra

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from laotie_common.settings import ServiceSettings
 from laotie_contracts.moderation import Measure, PenaltyApplied, PenaltyRevoked
-from laotie_dev.client import OrdersApi
+from laotie_evening.client import OrdersApi
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.infra import Infra

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from laotie_common.kafka import make_producer
 from laotie_common.relay import OutboxRelay
-from laotie_dev.probe import ProbeSettings, write_probes
+from laotie_probe.probe import ProbeSettings, write_probes
 
 from tests.integration.kit import eventually, header, read_topic
 

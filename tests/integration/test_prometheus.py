@@ -26,12 +26,12 @@ from typing import Any
 
 import httpx
 import pytest
+from laotie_artefacts import observability
 from laotie_common.settings import ServiceSettings
 from laotie_contracts import TOPICS
-from laotie_dev import observability
-from laotie_dev.client import OrdersApi
-from laotie_dev.procs import free_port
-from laotie_dev.prometheus import PrometheusNode
+from laotie_evening.client import OrdersApi
+from laotie_stack.procs import free_port
+from laotie_stack.prometheus import PrometheusNode
 
 from tests.integration.infra import ROOT, Infra
 from tests.integration.kit import eventually, running_service

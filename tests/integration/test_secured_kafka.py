@@ -30,9 +30,9 @@ from laotie_common.kafka import ensure_topics
 from laotie_common.settings import KafkaSettings, ServiceSettings
 from laotie_contracts import all_topics
 from laotie_contracts import topic as registry_topic
-from laotie_dev.client import OrdersApi
-from laotie_dev.kafka import KafkaNode, KafkaSecurity, ensure_jars
-from laotie_dev.procs import free_port
+from laotie_evening.client import OrdersApi
+from laotie_stack.kafka import KafkaNode, KafkaSecurity, ensure_jars
+from laotie_stack.procs import free_port
 from pydantic import SecretStr
 
 from tests.integration.infra import ROOT, Infra

@@ -11,10 +11,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 from laotie_contracts import all_topics
-from laotie_dev import prometheus
-from laotie_dev.kafka import KafkaNode, ensure_jars
-from laotie_dev.procs import pid_alive
-from laotie_dev.stack import discover_services
+from laotie_stack import prometheus
+from laotie_stack.kafka import KafkaNode, ensure_jars
+from laotie_stack.procs import pid_alive
+from laotie_stack.stack import discover_services
 
 from tests.integration.infra import ROOT, Infra
 from tests.integration.kit import eventually
@@ -22,7 +22,7 @@ from tests.integration.kit import eventually
 
 def _laotie(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "laotie_dev", *args],
+        [sys.executable, "-m", "laotie_cli", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -20,7 +20,7 @@ import uuid
 import pytest
 from aiokafka import ConsumerRecord
 from laotie_contracts import model_for
-from laotie_dev.client import OrdersApi
+from laotie_evening.client import OrdersApi
 from pydantic import ValidationError
 
 from tests.integration.infra import ROOT, Infra

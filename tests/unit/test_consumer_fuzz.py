@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from laotie_common.consumer import EventConsumer
 from laotie_common.settings import ServiceSettings
-from laotie_dev.probe import apply_probe
+from laotie_probe.probe import apply_probe
 
 SETTINGS = ServiceSettings(
     database_url="postgresql://unused",

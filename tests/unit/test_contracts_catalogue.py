@@ -10,8 +10,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from laotie_artefacts import catalogue
 from laotie_contracts.events import Event, event
-from laotie_dev import catalogue
 from pydantic import Field
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import laotie_common.metrics  # noqa: F401  (registers the catalogue)
-from laotie_dev import deploy, observability
+from laotie_artefacts import deploy, observability
 from prometheus_client import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import pytest
 from laotie_common.context import current_trace, from_traceparent, new_trace
 from laotie_common.envelope import Envelope
 from laotie_common.errors import PoisonRecord
-from laotie_dev.probe import ProbeSent
+from laotie_probe.probe import ProbeSent
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from laotie_common.auth import Role, decode_token, mint_token
 from laotie_common.errors import ErrorClass, PoisonRecord, TransientError, classify
 from laotie_common.problems import Unauthorized
 from laotie_common.settings import ServiceSettings
-from laotie_dev.probe import ProbeSent
+from laotie_probe.probe import ProbeSent
 from pydantic import ValidationError
 
 SETTINGS = ServiceSettings(database_url="postgresql://unused", kafka_bootstrap_servers="unused")

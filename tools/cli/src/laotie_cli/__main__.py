@@ -1,0 +1,3 @@
+from laotie_cli.cli import main
+
+raise SystemExit(main())

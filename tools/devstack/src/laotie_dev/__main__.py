@@ -1,3 +1,0 @@
-from laotie_dev.cli import main
-
-raise SystemExit(main())
