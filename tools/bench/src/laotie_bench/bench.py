@@ -38,7 +38,7 @@ from laotie_common.metrics_text import samples
 from laotie_common.settings import KafkaSettings, ServiceSettings
 from laotie_contracts import TopicSpec, all_topics
 from laotie_evening.client import Actor, OrdersApi
-from laotie_evening.reconcile import _scrape, reconcile
+from laotie_evening.reconcile import reconcile, scrape
 from laotie_stack.procs import free_port, wait_until
 from laotie_stack.stack import StackPaths, project_root
 
@@ -178,7 +178,7 @@ async def pipeline(
         load_cpu = (time.process_time() - cpu) / load_s
     caught = await reconcile(urls, timeout=300)
     drain_s = time.perf_counter() - started
-    after = await _scrape(urls)
+    after = await scrape(urls)
     applied: dict[str, float] = defaultdict(float)
     for service, text in after.items():
         for _, value in samples(text, "laotie_consumer_records_total"):
@@ -213,7 +213,7 @@ async def open_loop(
         shop = await api.new_shop("brand")
         product = await api.new_product(shop, stock=10**6, price_fen=1990)
     body = {"sku_id": product["skus"][0]["sku_id"], "quantity": 1, "channel": "shop_page"}
-    before = await _scrape(urls)
+    before = await scrape(urls)
     loop, skipped = asyncio.get_running_loop(), 0
     tasks: set[asyncio.Task[None]] = set()
     async with LoadClient(urls["orders"], OPEN_LOOP_IN_FLIGHT) as load:
@@ -238,7 +238,7 @@ async def open_loop(
         elapsed = loop.time() - started
     offered = int(rate * seconds)
     await reconcile(urls, timeout=120)
-    after = await _scrape(urls)
+    after = await scrape(urls)
     return {
         "offered_per_s": rate,
         "seconds": seconds,

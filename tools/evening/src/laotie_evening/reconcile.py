@@ -13,7 +13,7 @@ from laotie_common.metrics_text import samples
 from laotie_contracts import TOPICS
 
 
-async def _scrape(urls: dict[str, str]) -> dict[str, str]:
+async def scrape(urls: dict[str, str]) -> dict[str, str]:
     async with httpx.AsyncClient(timeout=10) as http:
         texts = await asyncio.gather(*(http.get(f"{u}/metrics") for u in urls.values()))
     return {name: t.text for name, t in zip(urls, texts, strict=True)}
@@ -23,7 +23,7 @@ async def reconcile(urls: dict[str, str], timeout: float = 60.0) -> dict[str, An
     """Wait until every consumer finished everything published to its topics (or timeout)."""
     deadline = time.monotonic() + timeout
     while True:
-        metrics = await _scrape(urls)
+        metrics = await scrape(urls)
         published: dict[str, float] = defaultdict(float)
         for text in metrics.values():
             for labels, value in samples(text, "laotie_outbox_published_total"):
