@@ -63,6 +63,25 @@ class FakeProducer:
         self.sent.append({"topic": topic, "headers": dict(headers)})
 
 
+def _consumer(
+    producer: FakeProducer, handler: Any = apply_probe, *, kafka: Any = None, **settings: Any
+) -> EventConsumer:
+    """A consumer of ``probe.events`` (partition 0 assigned) on the fakes."""
+    pool = FakePool()
+    consumer = EventConsumer(
+        name="probe",
+        topics=["probe.events"],
+        settings=SETTINGS.model_copy(update=settings),
+        handlers={"probe.events.sent": handler},
+        pool_getter=lambda: pool,  # type: ignore[arg-type,return-value]
+        producer_getter=lambda: producer,
+        dead_letter_topic="probe.dead-letter",
+    )
+    consumer._subscriber = types.SimpleNamespace(consumer=kafka)
+    consumer.assigned = {TopicPartition("probe.events", 0)}
+    return consumer
+
+
 class FakeMessage:
     def __init__(self, *records: ConsumerRecord[bytes, bytes]) -> None:
         self.raw_message = records
@@ -104,17 +123,8 @@ values = st.one_of(
 async def test_any_record_is_finished_without_blocking_its_partition(
     hdrs: list[tuple[str, bytes]], value: bytes | None, key: bytes | None
 ) -> None:
-    pool, producer = FakePool(), FakeProducer()
-    consumer = EventConsumer(
-        name="probe",
-        topics=["probe.events"],
-        settings=SETTINGS,
-        handlers={"probe.events.sent": apply_probe},
-        pool_getter=lambda: pool,  # type: ignore[arg-type,return-value]
-        producer_getter=lambda: producer,
-        dead_letter_topic="probe.dead-letter",
-    )
-    consumer.assigned = {TopicPartition("probe.events", 0)}
+    producer = FakeProducer()
+    consumer = _consumer(producer)
     record = ConsumerRecord("probe.events", 0, 7, 0, 0, key, value, None, 0, 0, hdrs)
     await consumer.on_batch(FakeMessage(record))  # type: ignore[arg-type]
     assert consumer._done == {TopicPartition("probe.events", 0): 8}, (
@@ -155,21 +165,14 @@ class GatedKafka:
 async def test_a_batch_marked_done_while_a_commit_is_in_flight_is_committed_when_idle() -> None:
     """Regression: a periodic commit in flight zeroed the count of records marked done
     meanwhile, so an idle consumer never committed the last batch it applied."""
-    pool, producer, kafka = FakePool(), FakeProducer(), GatedKafka()
-    consumer = EventConsumer(
-        name="probe",
-        topics=["probe.events"],
-        settings=SETTINGS.model_copy(
-            update={"consumer_commit_interval_s": 0.01, "consumer_commit_every": 1000}
-        ),
-        handlers={"probe.events.sent": apply_probe},
-        pool_getter=lambda: pool,  # type: ignore[arg-type,return-value]
-        producer_getter=lambda: producer,
-        dead_letter_topic="probe.dead-letter",
+    kafka = GatedKafka()
+    consumer = _consumer(
+        FakeProducer(),
+        kafka=kafka,
+        consumer_commit_interval_s=0.01,
+        consumer_commit_every=1000,
     )
-    consumer._subscriber = types.SimpleNamespace(consumer=kafka)
     tp = TopicPartition("probe.events", 0)
-    consumer.assigned = {tp}
 
     consumer._done[tp], consumer._uncommitted = 8, 1
     in_flight = asyncio.create_task(consumer.flush())
@@ -208,19 +211,9 @@ async def test_a_batch_of_failing_records_hands_the_rest_back_within_half_the_in
         await asyncio.sleep(0.02)
         raise RuntimeError("a handler bug")
 
-    pool, producer, kafka = FakePool(), FakeProducer(), SeekingKafka()
-    consumer = EventConsumer(
-        name="probe",
-        topics=["probe.events"],
-        settings=SETTINGS.model_copy(update={"consumer_max_poll_interval_ms": 400}),
-        handlers={"probe.events.sent": broken},
-        pool_getter=lambda: pool,  # type: ignore[arg-type,return-value]
-        producer_getter=lambda: producer,
-        dead_letter_topic="probe.dead-letter",
-    )
-    consumer._subscriber = types.SimpleNamespace(consumer=kafka)
+    producer, kafka = FakeProducer(), SeekingKafka()
+    consumer = _consumer(producer, broken, kafka=kafka, consumer_max_poll_interval_ms=400)
     tp = TopicPartition("probe.events", 0)
-    consumer.assigned = {tp}
     records = [_probe_record(offset) for offset in range(100)]
     started = time.monotonic()
     await consumer.on_batch(FakeMessage(*records))  # type: ignore[arg-type]
