@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import defaultdict
 
 import asyncpg
@@ -11,7 +12,9 @@ import pytest
 from laotie_common.kafka import make_producer
 from laotie_common.relay import OutboxRelay
 from laotie_probe.probe import ProbeSettings, write_probes
+from prometheus_client import REGISTRY
 
+from tests.integration.infra import Infra
 from tests.integration.kit import eventually, header, read_topic
 
 
@@ -139,3 +142,61 @@ async def _leader(relays: list[OutboxRelay]) -> list[int] | None:
         if relay.is_leader:
             return [i]
     return None
+
+
+async def test_a_broker_gone_mid_stream_shows_in_the_backlog_gauges_within_seconds(
+    probe_settings: ProbeSettings, db: asyncpg.Connection, infra: Infra
+) -> None:
+    """Regression: with the broker killed the relay's send neither returned nor raised, and
+    the backlog gauges were only set after a successful batch: /metrics said backlog 0, age
+    0, while rows waited for minutes. Now every batch has a deadline and every replica
+    measures the backlog on its own loop."""
+    if infra.kafka_node is None:
+        pytest.skip("the broker comes from the environment: this session cannot kill it")
+    settings = probe_settings.model_copy(
+        update={"outbox_send_timeout_s": 2.0, "outbox_measure_interval_s": 0.2}
+    )
+    producer = make_producer(settings)
+    await producer.start()
+    relay = OutboxRelay(settings, producer)
+    relay.start()
+    try:
+        async with db.transaction():
+            await write_probes(db, settings, "stall", 1, 3)
+        await eventually(lambda: _gauge_is("laotie_outbox_backlog_events", 0.0), what="drained")
+        failures_before = _sample("laotie_outbox_publish_failures_total")
+        infra.kafka_node.kill()
+        async with db.transaction():
+            await write_probes(db, settings, "stall", 4, 20)
+        await eventually(
+            lambda: _gauge_at_least("laotie_outbox_oldest_age_seconds", 3.0),
+            timeout=20,
+            what="the oldest waiting row's age to show",
+        )
+        assert _sample("laotie_outbox_backlog_events") >= 20
+        stalled = time.time() - _sample("laotie_outbox_last_publish_timestamp_seconds")
+        assert stalled >= 3.0, "the last acknowledged batch is seconds old"
+        assert _sample("laotie_outbox_publish_failures_total") > failures_before, (
+            "a batch the broker never acknowledged failed by its deadline and is retried"
+        )
+    finally:
+        infra.kafka_node.start()
+    await eventually(
+        lambda: _gauge_is("laotie_outbox_backlog_events", 0.0),
+        timeout=60,
+        what="the backlog to drain once the broker is back",
+    )
+    await relay.stop(flush=False)
+    await producer.stop()
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def _gauge_is(name: str, value: float) -> bool:
+    return _sample(name) == value
+
+
+async def _gauge_at_least(name: str, value: float) -> bool:
+    return _sample(name) >= value

@@ -88,6 +88,12 @@ OUTBOX_BATCH_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 OUTBOX_PRUNED = Counter("laotie_outbox_pruned_total", "Sent outbox rows pruned after retention.")
+OUTBOX_LAST_PUBLISH = Gauge(
+    "laotie_outbox_last_publish_timestamp_seconds",
+    "Unix time of this replica's last acknowledged relay batch (its start time before one);"
+    " with rows waiting, time() minus the job's max is how long publishing has stalled.",
+)
+OUTBOX_LAST_PUBLISH.set_to_current_time()
 RELAY_LEADER = Gauge(
     "laotie_outbox_relay_leader", "1 if this replica holds the relay lock and publishes, else 0."
 )

@@ -6,6 +6,9 @@ and per-key order holds whatever the number of replicas. Rows are published with
 idempotent producer and marked sent only after Kafka acknowledged them (acks=all): a crash
 in between republishes them, and consumers drop the duplicate by its ``ce_id``.
 
+The backlog (rows waiting, the oldest one's age) is measured by every replica on its own
+loop, whether or not publishing works, so an outbox that stops draining shows at once.
+
 Per-key order also needs writers to serialise on the aggregate: a service updates the
 aggregate's row before it adds the event, so two transactions for one key take their
 outbox ids in commit order.
@@ -43,10 +46,12 @@ class OutboxRelay:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._measuring: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
+        self._measuring = asyncio.create_task(self._measure(), name=f"outbox-gauges-{self.schema}")
 
     async def stop(self, *, flush: bool = True) -> None:
         """Stop publishing; with ``flush``, publish what is left first (graceful shutdown)."""
@@ -55,6 +60,11 @@ class OutboxRelay:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._measuring is not None:
+            self._measuring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._measuring
+            self._measuring = None
         if flush:
             try:
                 await asyncio.wait_for(self.flush(), timeout=self.settings.graceful_timeout_s)
@@ -122,6 +132,39 @@ class OutboxRelay:
         if not rows:
             return 0
         started = time.perf_counter()
+        try:
+            results = await asyncio.wait_for(
+                self._send_all(rows), timeout=self.settings.outbox_send_timeout_s
+            )
+        except TimeoutError:
+            raise RuntimeError(
+                f"{len(rows)} events not acknowledged within"
+                f" {self.settings.outbox_send_timeout_s} s"
+            ) from None
+        fault_point("relay.after_publish")
+        sent_ids = [
+            r["id"]
+            for r, res in zip(rows, results, strict=True)
+            if not isinstance(res, BaseException)
+        ]
+        if sent_ids:
+            await conn.execute(
+                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", sent_ids
+            )
+            metrics.OUTBOX_LAST_PUBLISH.set_to_current_time()
+        for row, res in zip(rows, results, strict=True):
+            if not isinstance(res, BaseException):
+                metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
+        metrics.OUTBOX_BATCH_SECONDS.observe(time.perf_counter() - started)
+        failures = [res for res in results if isinstance(res, BaseException)]
+        if failures:
+            raise RuntimeError(f"{len(failures)} of {len(rows)} events not acknowledged") from (
+                failures[0]
+            )
+        return len(rows)
+
+    async def _send_all(self, rows: list[asyncpg.Record]) -> list[Any]:
+        """Hand every row to the producer, then wait for each acknowledgement (or error)."""
         futures = []
         for row in rows:
             headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
@@ -133,27 +176,33 @@ class OutboxRelay:
                     headers=headers,
                 )
             )
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        fault_point("relay.after_publish")
-        sent_ids = [
-            r["id"]
-            for r, res in zip(rows, results, strict=True)
-            if not isinstance(res, BaseException)
-        ]
-        if sent_ids:
-            await conn.execute(
-                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", sent_ids
-            )
-        for row, res in zip(rows, results, strict=True):
-            if not isinstance(res, BaseException):
-                metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
-        metrics.OUTBOX_BATCH_SECONDS.observe(time.perf_counter() - started)
-        failures = [res for res in results if isinstance(res, BaseException)]
-        if failures:
-            raise RuntimeError(f"{len(failures)} of {len(rows)} events not acknowledged") from (
-                failures[0]
-            )
-        return len(rows)
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    async def _measure(self) -> None:
+        """Every replica, every ``outbox_measure_interval_s``: the backlog gauges."""
+        conn: asyncpg.Connection | None = None
+        try:
+            while True:
+                conn = await self._measured(conn)
+                await asyncio.sleep(self.settings.outbox_measure_interval_s)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    async def _measured(self, conn: asyncpg.Connection | None) -> asyncpg.Connection | None:
+        """One measurement; the connection to measure with next time (None after a failure)."""
+        try:
+            if conn is None or conn.is_closed():
+                conn = await self._connect()
+            await self._update_backlog(conn)
+            return conn
+        except Exception as exc:
+            log.warning("outbox backlog not measured", error=repr(exc))
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            return None
 
     # --- helpers -----------------------------------------------------------------------
     async def _connect(self) -> asyncpg.Connection:

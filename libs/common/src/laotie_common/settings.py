@@ -78,6 +78,12 @@ class ServiceSettings(KafkaSettings):
     outbox_poll_interval_s: float = 1.0
     outbox_retention_s: float = 24 * 3600
     outbox_prune_interval_s: float = 60.0
+    outbox_send_timeout_s: float = Field(
+        default=30.0, gt=0, description="A relay batch not acknowledged by then is retried."
+    )
+    outbox_measure_interval_s: float = Field(
+        default=5.0, gt=0, description="How often every replica measures the outbox backlog."
+    )
 
     consumer_group: str | None = Field(
         default=None, description="Consumer group id (defaults to the service name)."

@@ -208,6 +208,21 @@ def alerts() -> list[Alert]:
             ),
         ),
         Alert(
+            "LaotieOutboxStalled",
+            "max by (job) (laotie_outbox_backlog_events) > 0 and on (job)"
+            " (time() - max by (job) (laotie_outbox_last_publish_timestamp_seconds)) > 60",
+            "2m",
+            "page",
+            "{{ $labels.job }} has published nothing for over a minute while events wait",
+            "The relay is stuck or has no leader: the outbox grows and subscribers fall behind.",
+            (
+                "The relay's log: 'not acknowledged within' means Kafka does not answer —"
+                " broker health, network, our KafkaUser's ACLs.",
+                "`sum by (job) (laotie_outbox_relay_leader)` must be 1; 0 means no replica"
+                " holds the relay lock (Postgres reachable?).",
+            ),
+        ),
+        Alert(
             "LaotieDeadLetters",
             "sum by (job, consumer, reason) (increase(laotie_dead_letters_total[10m])) > 0",
             "0m",
@@ -356,6 +371,13 @@ def alert_cases() -> dict[str, list[tuple[dict[str, str], str, list[dict[str, st
     cases["LaotieOutboxBacklogOld"] = [
         ({age: "120x20"}, "10m", [{"job": "orders"}]),
         ({age: "5x20"}, "10m", []),
+    ]
+    backlog = 'laotie_outbox_backlog_events{job="orders",instance="a"}'
+    published = 'laotie_outbox_last_publish_timestamp_seconds{job="orders",instance="a"}'
+    cases["LaotieOutboxStalled"] = [
+        ({backlog: "20x20", published: "0x20"}, "10m", [{"job": "orders"}]),
+        ({backlog: "20x20", published: "0+60x20"}, "10m", []),
+        ({backlog: "0x20", published: "0x20"}, "10m", []),
     ]
     dead = (
         'laotie_dead_letters_total{job="live",consumer="live",topic="orders.order",reason="poison"}'
