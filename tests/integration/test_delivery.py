@@ -282,3 +282,78 @@ async def _caught_up(settings: ProbeSettings) -> bool:
         await consumer.stop()
     committed = await _committed(settings)
     return bool(ends) and all(committed.get(p, 0) == end for p, end in ends.items())
+
+
+async def test_a_record_stuck_on_a_lock_is_reported_and_holds_back_only_its_partition(
+    probe_settings: ProbeSettings, db: asyncpg.Connection
+) -> None:
+    """Regression (issue 18, row 7): with no lock_timeout a row held by another transaction
+    stopped the whole consumer; transient retries cycled for ever unreported. Here a test
+    transaction holds the dedup row of one event: that record fails by DB_LOCK_TIMEOUT_MS,
+    is left in place and reported stuck after three cycles; every other key (on the other
+    partitions) is applied meanwhile; once the lock goes, it is applied once."""
+    keys = [f"free-{i}" for i in range(12)]
+    async with db.transaction():
+        [stuck_id] = await write_probes(db, probe_settings, "stuck", 1, 1)
+        free = [i for key in keys for i in await write_probes(db, probe_settings, key, 1, 3)]
+    holder = await asyncpg.connect(
+        probe_settings.database_url, server_settings={"search_path": probe_settings.schema_name}
+    )
+    holding = holder.transaction()
+    await holding.start()
+    await holder.execute(
+        "INSERT INTO processed_events (consumer, event_id, event_type, topic, kafka_partition,"
+        " kafka_offset) VALUES ('probe', $1, 'probe.events.sent', $2, 0, 0)",
+        stuck_id,
+        probe_settings.probe_topic,
+    )
+    process = ProbeProcess(
+        probe_settings,
+        {
+            "DB_LOCK_TIMEOUT_MS": "300",
+            "CONSUMER_MAX_ATTEMPTS": "2",
+            "CONSUMER_BACKOFF_MAX_S": "0.5",
+        },
+    ).start()
+    try:
+        await process.wait_ready()
+        records = await read_topic(
+            probe_settings.kafka_bootstrap_servers, probe_settings.probe_topic, expect=37
+        )
+        where = {header(r, "ce_id"): (r.partition, r.offset) for r in records}
+        held, at = where[stuck_id]
+        elsewhere = {i for i in free if where[i][0] != held}
+        behind = {i for i in free if where[i][0] == held and where[i][1] > at}
+        assert elsewhere, "some keys are on other partitions than the stuck record's"
+
+        async def others_applied() -> bool:
+            return elsewhere <= set(await _applied(db))
+
+        await eventually(others_applied, timeout=30, what="the other partitions' events applied")
+        applied = set(await _applied(db))
+        assert stuck_id not in applied
+        assert not behind & applied, "nothing behind the stuck record in its partition"
+
+        async def reported() -> bool:
+            return total(await process.metrics(), "laotie_consumer_stuck_records") == 1
+
+        await eventually(reported, timeout=30, what="the stuck record to be reported")
+        await holding.rollback()
+
+        async def applied_after() -> bool:
+            return (await _applied(db)).get(stuck_id) == 1
+
+        await eventually(applied_after, timeout=60, what="the record applied once the lock went")
+        await eventually(
+            lambda: _metric_is(process, "laotie_consumer_stuck_records", 0.0),
+            what="the report to clear",
+        )
+        assert total(await process.metrics(), "laotie_dead_letters_total") == 0
+    finally:
+        process.stop()
+        await holder.close()
+    assert set((await _applied(db)).values()) == {1}
+
+
+async def _metric_is(process: ServiceProcess, name: str, value: float) -> bool:
+    return total(await process.metrics(), name) == value

@@ -15,7 +15,9 @@ applied together, it goes alone through the per-record path, the records after i
 together. Failures follow :mod:`laotie_common.errors`: poison goes to the service's
 dead-letter topic with the reason in ``dlq_*`` headers and the partition moves on; transient
 errors retry with bounded backoff and then leave the record in place (its partition seeks
-back to it, nothing after it is done), so a database outage parks nothing; unknown errors
+back to it and is paused for a while, nothing after it is done, the other partitions go on),
+so a database outage parks nothing; a record left in place for CONSUMER_STUCK_AFTER_CYCLES
+cycles is reported (``laotie_consumer_stuck_records``), still not parked; unknown errors
 retry a few times and are then dead-lettered. A record is never marked done before it has
 been applied, ignored or dead-lettered, nor after one of its partition that was not.
 """
@@ -161,6 +163,9 @@ class EventConsumer:
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         self._batch_deadline = float("inf")
+        # Records left in place after their transient attempts, by partition and offset: how
+        # many times. Past CONSUMER_STUCK_AFTER_CYCLES one is reported as stuck (not parked).
+        self._cycles: dict[tuple[TopicPartition, int], int] = {}
 
     def attach(self, broker: KafkaBroker) -> None:
         subscriber = broker.subscriber(
@@ -207,6 +212,8 @@ class EventConsumer:
                 raise
             fault_point("consumer.before_ack")
             self._mark_done(items)
+            if self._cycles:
+                self._unstuck(items)
         elapsed = (time.perf_counter() - started) / len(items)
         for item in items:
             if item.outcome is not None:
@@ -342,6 +349,7 @@ class EventConsumer:
         if item.outcome is None:
             blocked.add(_partition(record))
             self._seek(_partition(record), record.offset)
+            self._left_in_place(record)
 
     async def _attempts(self, item: _Item) -> str | None:
         attempt = 0
@@ -380,7 +388,6 @@ class EventConsumer:
             log.warning(
                 "record left in place; will be fetched again", error=repr(exc), attempts=attempt
             )
-            await self._pause(self.settings.consumer_backoff_max_s)
             return None
         delay = min(
             self.settings.consumer_backoff_initial_s * 2 ** (attempt - 1),
@@ -488,6 +495,47 @@ class EventConsumer:
         for tp in revoked:
             self._done.pop(tp, None)
             self._committed.pop(tp, None)
+        self._cycles = {k: n for k, n in self._cycles.items() if k[0] not in revoked}
+        self._report_stuck()
+
+    # --- records that keep failing transiently ----------------------------------------
+    def _left_in_place(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Count the cycle and hold its partition back (the others keep flowing): paused for
+        CONSUMER_BACKOFF_MAX_S, doubling with each cycle up to a minute."""
+        tp = _partition(record)
+        key = (tp, record.offset)
+        self._cycles[key] = cycles = self._cycles.get(key, 0) + 1
+        consumer = self.kafka_consumer
+        if consumer is not None and tp in self.assigned and not self.stopping:
+            consumer.pause(tp)
+            delay = min(self.settings.consumer_backoff_max_s * 2 ** (cycles - 1), 60.0)
+            asyncio.get_running_loop().call_later(delay, self._resume, tp)
+        if cycles == self.settings.consumer_stuck_after_cycles:
+            log.error(
+                "record stuck: still failing after its retry cycles; not parked",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                cycles=cycles,
+            )
+        self._report_stuck()
+
+    def _resume(self, tp: TopicPartition) -> None:
+        consumer = self.kafka_consumer
+        if consumer is not None and tp in self.assigned:
+            with contextlib.suppress(Exception):  # revoked meanwhile: nothing to resume
+                consumer.resume(tp)
+
+    def _unstuck(self, items: list[_Item]) -> None:
+        for item in items:
+            if item.outcome is not None:
+                self._cycles.pop((_partition(item.record), item.record.offset), None)
+        self._report_stuck()
+
+    def _report_stuck(self) -> None:
+        limit = self.settings.consumer_stuck_after_cycles
+        stuck = sum(1 for n in self._cycles.values() if n >= limit)
+        metrics.CONSUMER_STUCK_RECORDS.labels(self.name).set(stuck)
 
     # --- observability ------------------------------------------------------------------
     def ready(self) -> bool:

@@ -19,9 +19,11 @@ else:
 
 async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
     """The service's pool. asyncpg's reset query runs when a connection returns (one round
-    trip per use): a connection left broken by a cancelled query or a crashed server fails it
-    and is replaced, instead of failing its next user. Skipping it was tried (see
-    docs/performance.md) and undone for that reason."""
+        trip per use): a connection left broken by a cancelled query or a crashed server fails it
+        and is replaced, instead of failing its next user. Skipping it was tried (see
+        docs/performance.md) and undone for that reason. Every session has a ``statement_timeout``
+    and a ``lock_timeout``: a row held by a stuck transaction fails the waiter after seconds
+    instead of stopping it (and, in a consumer, its whole batch) indefinitely."""
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=settings.db_pool_min,
@@ -30,6 +32,8 @@ async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
             "search_path": settings.schema_name,
             "application_name": settings.service_name,
             "timezone": "UTC",
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "lock_timeout": str(settings.db_lock_timeout_ms),
         },
     )
     assert pool is not None

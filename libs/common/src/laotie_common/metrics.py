@@ -31,6 +31,12 @@ CONSUMER_HANDLE_SECONDS = Histogram(
     ["consumer", "topic"],
     buckets=LATENCY_BUCKETS,
 )
+CONSUMER_STUCK_RECORDS = Gauge(
+    "laotie_consumer_stuck_records",
+    "Records left in place (transient errors) for CONSUMER_STUCK_AFTER_CYCLES retry cycles or"
+    " more: their partitions do not move. Not dead-lettered: the cause is infrastructure.",
+    ["consumer"],
+)
 CONSUMER_LAG = Gauge(
     "laotie_consumer_lag_records",
     "Records behind the partition's high watermark, per assigned partition.",

@@ -174,6 +174,8 @@ _HANDLERS: tuple[tuple[tuple[type[Exception], ...], Any], ...] = (
         (
             asyncpg.PostgresConnectionError,
             asyncpg.DeadlockDetectedError,
+            asyncpg.LockNotAvailableError,
+            asyncpg.QueryCanceledError,
             asyncpg.SerializationError,
             asyncpg.TooManyConnectionsError,
             OSError,

@@ -58,7 +58,8 @@ SERVER_LOOP, SERVER_HTTP = "uvloop", "httptools"
 class Subscription:
     """One consumer group: the handler of each event type it applies, each taking a ready
     unit of work (``ServiceSpec.unit``) and the envelope. Its topics are the registry's
-    (``laotie_contracts.consumed_by``) unless given; every handled type must be on one."""
+    (``laotie_contracts.consumed_by``), and every handled type must travel on one of them;
+    ``topics`` names topics outside the registry instead (the probe's)."""
 
     handlers: Mapping[str, Callable[..., Awaitable[Any]]]
     group: str | None = None  # defaults to the service name
@@ -157,10 +158,12 @@ class Service:
         self._background: list[asyncio.Task[None]] = []
 
     def _consumer(self, sub: Subscription) -> EventConsumer:
-        topics = list(sub.topics) or [t.name for t in consumed_by(self.spec.name)]
+        topics = list(sub.topics) or subscribed(
+            [t.name for t in consumed_by(self.spec.name)], sub.handlers
+        )
         return EventConsumer(
             name=sub.group or self.settings.consumer_group or self.spec.name,
-            topics=subscribed(topics, sub.handlers),
+            topics=topics,
             handlers=(  # TRANSITION: services not reshaped yet give topics and conn handlers
                 dict(sub.handlers)
                 if sub.topics

@@ -60,6 +60,15 @@ class ServiceSettings(KafkaSettings):
     )
     db_pool_min: int = 1
     db_pool_max: int = 10
+    db_statement_timeout_ms: int = Field(
+        default=30_000, ge=0, description="Postgres statement_timeout on every pooled session."
+    )
+    db_lock_timeout_ms: int = Field(
+        default=2_000,
+        ge=0,
+        description="Postgres lock_timeout on every pooled session: a row locked longer fails"
+        " the statement (transient: a command answers 503, a consumer retries).",
+    )
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -94,6 +103,12 @@ class ServiceSettings(KafkaSettings):
     consumer_backoff_initial_s: float = 0.1
     consumer_backoff_max_s: float = 5.0
     consumer_max_poll_interval_ms: int = 300_000
+    consumer_stuck_after_cycles: int = Field(
+        default=3,
+        ge=1,
+        description="Retry cycles (each CONSUMER_MAX_ATTEMPTS transient failures, then fetched"
+        " again) after which a record is reported stuck.",
+    )
     consumer_commit_interval_s: float = Field(
         default=0.2, gt=0, description="Commit offsets at least this often while consuming."
     )

@@ -208,6 +208,22 @@ def alerts() -> list[Alert]:
             ),
         ),
         Alert(
+            "LaotieConsumerStuck",
+            "max by (job, consumer) (laotie_consumer_stuck_records) > 0",
+            "5m",
+            "page",
+            "{{ $labels.consumer }} has a record it cannot apply: its partition does not move",
+            "A record keeps failing with a transient error (a lock held, a timeout, a"
+            " dependency down) for several retry cycles; it is not dead-lettered, so its"
+            " partition waits behind it while the others go on.",
+            (
+                "The consumer's log: 'record stuck' names topic, partition and offset, and the"
+                " error of each attempt ('record left in place').",
+                "A lock? `SELECT * FROM pg_stat_activity WHERE wait_event_type = 'Lock'` and"
+                " the blocking transaction (`pg_blocking_pids`); end it if it is stuck.",
+            ),
+        ),
+        Alert(
             "LaotieOutboxStalled",
             "max by (job) (laotie_outbox_backlog_events) > 0 and on (job)"
             " (time() - max by (job) (laotie_outbox_last_publish_timestamp_seconds)) > 60",
@@ -371,6 +387,11 @@ def alert_cases() -> dict[str, list[tuple[dict[str, str], str, list[dict[str, st
     cases["LaotieOutboxBacklogOld"] = [
         ({age: "120x20"}, "10m", [{"job": "orders"}]),
         ({age: "5x20"}, "10m", []),
+    ]
+    stuck = 'laotie_consumer_stuck_records{job="live",instance="a",consumer="live"}'
+    cases["LaotieConsumerStuck"] = [
+        ({stuck: "1x20"}, "10m", [{"job": "live", "consumer": "live"}]),
+        ({stuck: "0x20"}, "10m", []),
     ]
     backlog = 'laotie_outbox_backlog_events{job="orders",instance="a"}'
     published = 'laotie_outbox_last_publish_timestamp_seconds{job="orders",instance="a"}'
