@@ -333,10 +333,12 @@ class EventConsumer:
     # --- one record, alone --------------------------------------------------------------
     async def _finish_alone(self, item: _Item, blocked: set[TopicPartition]) -> None:
         """The per-record path: poison to the dead-letter topic, transient errors retried and
-        then left in place (the partition seeks back to it and nothing after it is done),
-        unknown errors retried a few times and then dead-lettered."""
+        then left in place (the partition seeks back to it, is held back for a while, and
+        nothing after it is done), unknown errors retried a few times and then dead-lettered.
+        Past the batch's deadline a record is handed back untried."""
         record = item.record
-        if _partition(record) in blocked:
+        tp = _partition(record)
+        if tp in blocked:
             return  # an earlier record of its partition was left in place: this comes again
         if time.monotonic() >= self._batch_deadline:
             metrics.CONSUMER_ERRORS.labels(self.name, record.topic, "batch_out_of_time").inc()
@@ -346,10 +348,11 @@ class EventConsumer:
                 topic=record.topic, partition=record.partition, offset=record.offset
             ):
                 item.outcome = await self._attempts(item)
+            if item.outcome is None:
+                self._left_in_place(record)
         if item.outcome is None:
-            blocked.add(_partition(record))
-            self._seek(_partition(record), record.offset)
-            self._left_in_place(record)
+            blocked.add(tp)
+            self._seek(tp, record.offset)
 
     async def _attempts(self, item: _Item) -> str | None:
         attempt = 0

@@ -25,12 +25,14 @@ def service_of(request: Request) -> Service:
     return cast("Service", request.app.state.service)
 
 
-def config(request: Request) -> Any:
+# Async, so that FastAPI calls them on the event loop (a plain def runs in its thread pool:
+# a hop of ~0.4 ms per request under load).
+async def config(request: Request) -> Any:
     """The service's ``ServiceSpec.config``; a service annotates it with its own type."""
     return service_of(request).spec.config
 
 
-def _commands(request: Request) -> CommandRunner[Any]:
+async def _commands(request: Request) -> CommandRunner[Any]:
     return service_of(request).commands
 
 
