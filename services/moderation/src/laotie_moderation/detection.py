@@ -17,8 +17,8 @@ from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
 from laotie_contracts.moderation import Evidence
 
-from laotie_moderation.detect.advertising import detect_false_advertising
-from laotie_moderation.detect.diversion import Finding, detect_diversion
+from laotie_moderation.domain.advertising import detect_false_advertising
+from laotie_moderation.domain.diversion import Finding, detect_diversion
 from laotie_moderation.policy import Policy
 from laotie_moderation.usecases import Subject, Tx, record_violation
 
