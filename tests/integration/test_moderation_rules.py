@@ -14,10 +14,13 @@ import pytest
 from laotie_common.auth import Principal, Role
 from laotie_common.problems import Problem
 from laotie_contracts.moderation import Evidence
-from laotie_moderation import usecases
 from laotie_moderation.bootstrap import Settings, build
+from laotie_moderation.domain.decisions import Subject
 from laotie_moderation.policy import load_policy
-from laotie_moderation.usecases import Subject, Tx
+from laotie_moderation.queries import subject_view
+from laotie_moderation.usecases import Tx
+from laotie_moderation.usecases.appeals import decide_appeal, file_appeal
+from laotie_moderation.usecases.penalties import book_due_points, record_violation
 
 from tests.integration.infra import Infra
 
@@ -83,7 +86,7 @@ async def test_repeats_within_the_window_escalate_general_to_serious(
     for n in range(4):
         decided.append(
             await run(
-                lambda tx, n=n: usecases.record_violation(
+                lambda tx, n=n: record_violation(
                     tx,
                     code="late_shipment",
                     subject=shop,
@@ -94,7 +97,7 @@ async def test_repeats_within_the_window_escalate_general_to_serious(
         )
         clock.advance(days=1)
     again = await run(
-        lambda tx: usecases.record_violation(
+        lambda tx: record_violation(
             tx,
             code="late_shipment",
             subject=shop,
@@ -118,7 +121,7 @@ async def test_repeats_within_the_window_escalate_general_to_serious(
 
     clock.advance(days=40)  # outside the window: back to the first step
     await run(
-        lambda tx: usecases.record_violation(
+        lambda tx: record_violation(
             tx,
             code="late_shipment",
             subject=shop,
@@ -140,7 +143,7 @@ async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
     run = runner(pool, clock)
     shop = Subject("shop", "shop-fake", "shop-fake")
     decided = await run(
-        lambda tx: usecases.record_violation(
+        lambda tx: record_violation(
             tx,
             code="counterfeit",
             subject=shop,
@@ -164,13 +167,13 @@ async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
 
     async def view() -> dict[str, Any]:
         async with pool.acquire() as conn:
-            return await usecases.subject_view(conn, POLICY, "shop", "shop-fake", clock.now)
+            return await subject_view(conn, POLICY, "shop", "shop-fake", clock.now)
 
     year = clock.now.astimezone(SHANGHAI).year
     assert (await view())["points"] == {"year": year, "booked": 0, "pending": 100}
-    assert await run(usecases.book_due_points) == 0, "not before the appeal window lapses"
+    assert await run(book_due_points) == 0, "not before the appeal window lapses"
     clock.advance(days=7, seconds=1)
-    assert await run(usecases.book_due_points) == 1
+    assert await run(book_due_points) == 1
     booked = await events(pool, "moderation.penalty.points_booked")
     assert booked[0]["year_total"] == 100
     closure = (await events(pool, "moderation.penalty.applied"))[-1]
@@ -193,7 +196,7 @@ async def test_totals_under_100_start_again_on_1_january_shanghai(
     async def divert(comment_id: str, at: datetime) -> None:
         clock.now = at
         await run(
-            lambda tx: usecases.record_violation(
+            lambda tx: record_violation(
                 tx,
                 code="diversion",
                 subject=anchor,
@@ -204,11 +207,11 @@ async def test_totals_under_100_start_again_on_1_january_shanghai(
 
     async def book(at: datetime) -> int:
         clock.now = at
-        return int(await run(usecases.book_due_points))
+        return int(await run(book_due_points))
 
     async def points(at: datetime) -> dict[str, int]:
         async with pool.acquire() as conn:
-            view = await usecases.subject_view(conn, POLICY, "anchor", "anchor-year", at)
+            view = await subject_view(conn, POLICY, "anchor", "anchor-year", at)
         return dict(view["points"])
 
     # The ladder: the first diversion in 30 days is 5 points, every later one 20.
@@ -257,7 +260,7 @@ async def test_an_upheld_appeal_revokes_measures_and_pending_points(
     run = runner(pool, clock)
     anchor = Subject("anchor", "anchor-appeal")
     _, penalty_id = await run(
-        lambda tx: usecases.record_violation(
+        lambda tx: record_violation(
             tx,
             code="diversion",
             subject=anchor,
@@ -268,18 +271,18 @@ async def test_an_upheld_appeal_revokes_measures_and_pending_points(
     me = Principal("anchor-appeal", Role.ANCHOR)
     someone = Principal("anchor-other", Role.ANCHOR)
     with pytest.raises(Problem) as refusal:
-        await run(lambda tx: usecases.file_appeal(tx, someone, penalty_id, "not me"))
+        await run(lambda tx: file_appeal(tx, someone, penalty_id, "not me"))
     body = refusal.value.body()
     assert (body["status"], body["type"]) == (404, "https://laotie.dev/problems/not-found")
     assert await pool.fetchval("SELECT count(*) FROM appeals") == 0
-    appeal = await run(lambda tx: usecases.file_appeal(tx, me, penalty_id, "it was a quote"))
+    appeal = await run(lambda tx: file_appeal(tx, me, penalty_id, "it was a quote"))
     clock.advance(days=8)
-    assert await run(usecases.book_due_points) == 0, "a pending appeal holds the points"
-    await run(lambda tx: usecases.decide_appeal(tx, REVIEWER, appeal["appeal_id"], True, "ok"))
+    assert await run(book_due_points) == 0, "a pending appeal holds the points"
+    await run(lambda tx: decide_appeal(tx, REVIEWER, appeal["appeal_id"], True, "ok"))
     revoked = await events(pool, "moderation.penalty.revoked")
     assert [r["penalty_id"] for r in revoked] == [penalty_id]
     async with pool.acquire() as conn:
-        view = await usecases.subject_view(conn, POLICY, "anchor", "anchor-appeal", clock.now)
+        view = await subject_view(conn, POLICY, "anchor", "anchor-appeal", clock.now)
     assert view["current_measures"] == []
     assert view["points"] == {
         "year": clock.now.astimezone(SHANGHAI).year,
@@ -299,7 +302,7 @@ async def test_a_late_or_second_appeal_is_refused(
     penalties = []
     for product in ("p-1", "p-2"):
         _, penalty_id = await run(
-            lambda tx, product=product: usecases.record_violation(
+            lambda tx, product=product: record_violation(
                 tx,
                 code="false_advertising",
                 subject=shop,
@@ -325,7 +328,7 @@ async def test_a_late_or_second_appeal_is_refused(
     async def refused(penalty_id: str, reason: str) -> None:
         before = await state()
         with pytest.raises(Problem) as refusal:
-            await run(lambda tx: usecases.file_appeal(tx, seller, penalty_id, "again"))
+            await run(lambda tx: file_appeal(tx, seller, penalty_id, "again"))
         assert await state() == before, "a refused appeal changes nothing"
         body = refusal.value.body()
         assert (body["status"], body["type"], body["reason"]) == (
@@ -335,13 +338,13 @@ async def test_a_late_or_second_appeal_is_refused(
         )
 
     clock.advance(days=1)
-    appeal = await run(lambda tx: usecases.file_appeal(tx, seller, first, "it is the lowest"))
+    appeal = await run(lambda tx: file_appeal(tx, seller, first, "it is the lowest"))
     assert (appeal["penalty_id"], appeal["status"]) == (first, "pending")
     clock.advance(days=1)
     await refused(first, "appealed_already")  # a second appeal while the first is pending
 
     clock.advance(days=1)
-    await run(lambda tx: usecases.decide_appeal(tx, REVIEWER, appeal["appeal_id"], False, "no"))
+    await run(lambda tx: decide_appeal(tx, REVIEWER, appeal["appeal_id"], False, "no"))
     clock.advance(days=1)
     await refused(first, "appealed_already")  # nor after it was rejected, within the window
 

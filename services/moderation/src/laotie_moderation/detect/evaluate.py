@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from laotie_moderation.detect.advertising import detect_false_advertising
-from laotie_moderation.detect.diversion import Finding, detect_diversion
+from laotie_moderation.domain.advertising import detect_false_advertising
+from laotie_moderation.domain.diversion import Finding, detect_diversion
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from laotie_moderation.detect.normalize import digit_runs, digits_folded, fold, squeeze
+from laotie_moderation.domain.normalize import digit_runs, digits_folded, fold, squeeze
 
 RULE_VERSION = "diversion@1"
 

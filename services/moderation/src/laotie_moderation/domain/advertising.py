@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from laotie_moderation.detect.diversion import Finding
-from laotie_moderation.detect.normalize import squeeze
+from laotie_moderation.domain.diversion import Finding
+from laotie_moderation.domain.normalize import squeeze
 
 RULE_VERSION = "false_advertising@1"
 

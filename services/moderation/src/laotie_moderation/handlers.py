@@ -1,0 +1,52 @@
+"""What the moderation service applies from other services' streams: each handler parses
+its event and calls a detection use case in the unit of work it is given (``usecases.
+detection`` says what each decides).
+
+- ``live.comment``: diversion in comments;
+- ``live.room``: diversion and false advertising in room and session titles;
+- ``orders.product``: the same in the texts of products listed, changed or relisted;
+- ``orders.order``: shipments overdue, refunds approved because the seller never answered.
+"""
+
+from __future__ import annotations
+
+from laotie_common.envelope import Envelope
+from laotie_contracts import live as live_events
+from laotie_contracts import orders as order_events
+
+from laotie_moderation.usecases import Tx, detection
+
+
+async def on_comment(tx: Tx, envelope: Envelope) -> None:
+    await detection.check_comment(tx, envelope.parse(live_events.CommentPosted), envelope.id)
+
+
+async def on_room(tx: Tx, envelope: Envelope) -> None:
+    await detection.check_room(tx, envelope.parse(live_events.RoomFacts), envelope.id)
+
+
+async def on_product(tx: Tx, envelope: Envelope) -> None:
+    await detection.check_product(tx, envelope.parse(order_events.ProductFacts), envelope.id)
+
+
+async def on_overdue(tx: Tx, envelope: Envelope) -> None:
+    order = envelope.parse(order_events.ShipmentOverdue)
+    await detection.charge_late_shipment(tx, order, envelope.id)
+
+
+async def on_refund_approved(tx: Tx, envelope: Envelope) -> None:
+    refund = envelope.parse(order_events.RefundApproved)
+    await detection.charge_unanswered_refund(tx, refund, envelope.id)
+
+
+HANDLERS = {
+    "live.comment.posted": on_comment,
+    "live.room.created": on_room,
+    "live.room.session_started": on_room,
+    # a delisted product is not scanned (only active products are)
+    "orders.product.listed": on_product,
+    "orders.product.changed": on_product,
+    "orders.product.relisted": on_product,
+    "orders.order.shipment_overdue": on_overdue,
+    "orders.order.refund_approved": on_refund_approved,
+}

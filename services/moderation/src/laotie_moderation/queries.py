@@ -1,0 +1,155 @@
+"""Moderation's reads: a subject's standing (current measures, points, history), recent
+decisions, reports, and the rows the use cases decide on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from laotie_common.auth import Principal
+from laotie_common.db import Connection
+from laotie_common.problems import NotFound
+
+from laotie_moderation.access import may_see_report
+from laotie_moderation.domain.decisions import Subject, calendar_year, current_measures
+from laotie_moderation.facts import decode_json
+from laotie_moderation.policy import Policy
+
+
+def _locking(lock: bool) -> str:
+    return " FOR UPDATE" if lock else ""
+
+
+async def get_penalty(
+    conn: Connection, penalty_id: str, *, lock: bool = False
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT * FROM penalties WHERE penalty_id = $1{_locking(lock)}",  # noqa: S608
+        penalty_id,
+    )
+
+
+async def get_appeal(conn: Connection, appeal_id: str, *, lock: bool = False) -> asyncpg.Record:
+    appeal = await conn.fetchrow(
+        f"SELECT * FROM appeals WHERE appeal_id = $1{_locking(lock)}",  # noqa: S608
+        appeal_id,
+    )
+    if appeal is None:
+        raise NotFound(f"no appeal {appeal_id}")
+    return appeal
+
+
+async def get_report(conn: Connection, report_id: str, *, lock: bool = False) -> asyncpg.Record:
+    report = await conn.fetchrow(
+        f"SELECT * FROM reports WHERE report_id = $1{_locking(lock)}",  # noqa: S608
+        report_id,
+    )
+    if report is None:
+        raise NotFound(f"no report {report_id}")
+    return report
+
+
+async def report_seen_by(conn: Connection, principal: Principal, report_id: str) -> dict[str, Any]:
+    """A report and its outcome, for platform staff or the one who filed it."""
+    row = await conn.fetchrow("SELECT * FROM reports WHERE report_id = $1", report_id)
+    if row is None or not may_see_report(principal, row["reporter_id"]):
+        raise NotFound(f"no report {report_id}")
+    return dict(row)
+
+
+async def prior_violations(conn: Connection, subject: Subject, code: str, since: datetime) -> int:
+    """The subject's violations of ``code`` after ``since`` (the escalation window)."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM violations WHERE subject_type = $1 AND subject_id = $2"
+            " AND code = $3 AND occurred_at > $4",
+            subject.type,
+            subject.id,
+            code,
+            since,
+        )
+    )
+
+
+async def year_points(conn: Connection, subject_type: str, subject_id: str, year: int) -> int:
+    """The points booked against a subject in a calendar year."""
+    return int(
+        await conn.fetchval(
+            "SELECT coalesce(sum(points), 0) FROM points_ledger WHERE subject_type = $1"
+            " AND subject_id = $2 AND year = $3",
+            subject_type,
+            subject_id,
+            year,
+        )
+    )
+
+
+async def due_for_points(conn: Connection, now: datetime, batch: int) -> list[asyncpg.Record]:
+    """Penalties (locked) whose appeal window lapsed with points pending and no appeal
+    pending, earliest deadline first."""
+    return await conn.fetch(
+        "SELECT p.* FROM penalties p WHERE p.points_status = 'pending' AND p.status = 'active'"
+        " AND p.appeal_deadline <= $1 AND NOT EXISTS (SELECT 1 FROM appeals a WHERE"
+        " a.penalty_id = p.penalty_id AND a.status = 'pending')"
+        " ORDER BY p.appeal_deadline LIMIT $2 FOR UPDATE OF p SKIP LOCKED",
+        now,
+        batch,
+    )
+
+
+async def subject_view(
+    conn: Connection, policy: Policy, subject_type: str, subject_id: str, now: datetime
+) -> dict[str, Any]:
+    """A subject's standing at ``now``: closed or not, this year's points, the measures in
+    force, and its penalties and violations in order."""
+    subject = await conn.fetchrow(
+        "SELECT * FROM subjects WHERE subject_type = $1 AND subject_id = $2",
+        subject_type,
+        subject_id,
+    )
+    penalty_rows = await conn.fetch(
+        "SELECT p.*, a.appeal_id, a.status AS appeal_status FROM penalties p LEFT JOIN appeals a"
+        " USING (penalty_id) WHERE p.subject_type = $1 AND p.subject_id = $2"
+        " ORDER BY p.applied_at",
+        subject_type,
+        subject_id,
+    )
+    violations = await conn.fetch(
+        "SELECT * FROM violations WHERE subject_type = $1 AND subject_id = $2 ORDER BY occurred_at",
+        subject_type,
+        subject_id,
+    )
+    if subject is None and not violations:
+        raise NotFound(f"nothing is known about {subject_type} {subject_id}")
+    year = calendar_year(policy, now)
+    booked = await year_points(conn, subject_type, subject_id, year)
+    penalties = [{**dict(p), "measures": decode_json(p["measures"])} for p in penalty_rows]
+    return {
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "closed": bool(subject and subject["closed_at"]),
+        "points": {
+            "year": year,
+            "booked": booked,
+            "pending": sum(p["points"] for p in penalties if p["points_status"] == "pending"),
+        },
+        "current_measures": current_measures(penalties, now),
+        "penalties": penalties,
+        "violations": [{**dict(v), "evidence": decode_json(v["evidence"])} for v in violations],
+    }
+
+
+async def recent_violations(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Recent decisions, newest first, each with its penalty if it had one."""
+    rows = await conn.fetch(
+        "SELECT v.violation_id, v.subject_type, v.subject_id, v.code, v.severity, v.degree,"
+        " v.decided_by, v.occurred_at, v.evidence->>'text' AS text, p.penalty_id,"
+        " p.measures, p.points, p.points_status, p.status AS penalty_status"
+        " FROM violations v LEFT JOIN penalties p USING (violation_id)"
+        " ORDER BY v.occurred_at DESC LIMIT $1",
+        limit,
+    )
+    return [
+        {**dict(r), "measures": decode_json(r["measures"]) if r["measures"] else []} for r in rows
+    ]

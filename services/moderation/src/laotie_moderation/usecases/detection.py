@@ -1,0 +1,120 @@
+"""Detection from other services' facts: comments, room titles, product texts, order facts.
+
+Each fact leads to at most one decision per rule; the violation id derives from the fact,
+so replaying a stream decides nothing twice. How long a found violation took from the fact
+to its decision is measured after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from laotie_common import metrics
+from laotie_contracts import live as live_events
+from laotie_contracts import orders as order_events
+
+from laotie_moderation.domain.decisions import Subject
+from laotie_moderation.domain.detection import (
+    comment_charge,
+    comment_evidence,
+    overdue_evidence,
+    room_owner,
+    text_evidence,
+    text_findings,
+    unanswered_refund_evidence,
+)
+from laotie_moderation.domain.diversion import detect_diversion
+from laotie_moderation.usecases import Tx
+from laotie_moderation.usecases.penalties import record_violation
+
+
+async def check_comment(tx: Tx, comment: live_events.CommentPosted, event_id: str) -> None:
+    """Diversion in a comment: the room's owner is charged for its own comments, a viewer's
+    are charged to the viewer (and hidden)."""
+    finding = detect_diversion(comment.text)
+    if finding is None:
+        return
+    subject, code = comment_charge(comment)
+    await record_violation(
+        tx,
+        code=code,
+        subject=subject,
+        evidence=comment_evidence(comment, finding, event_id),
+        decided_by=finding.rule,
+        source_event_id=event_id,
+    )
+    tx.after_commit.append(detection_latency("comment", comment.posted_at))
+
+
+async def check_room(tx: Tx, room: live_events.RoomFacts, event_id: str) -> None:
+    """A room's (or a session's) title, charged to the room's owner."""
+    subject = room_owner(room.owner_type, room.owner_id, room.shop_id)
+    source_id = getattr(room, "session_id", None) or room.room_id
+    if await scan_text(tx, room.title, subject, "room_title", source_id, event_id):
+        tx.after_commit.append(detection_latency("room_title", room.occurred_at))
+
+
+async def check_product(tx: Tx, product: order_events.ProductFacts, event_id: str) -> None:
+    """An active product's title and description, charged to its shop."""
+    if product.status != "active":
+        return
+    subject = Subject("shop", product.shop_id, product.shop_id)
+    text = f"{product.title}\n{product.description}"
+    if await scan_text(tx, text, subject, "product", product.product_id, event_id):
+        tx.after_commit.append(detection_latency("product", product.occurred_at))
+
+
+async def charge_late_shipment(tx: Tx, order: order_events.ShipmentOverdue, event_id: str) -> None:
+    await record_violation(
+        tx,
+        code="late_shipment",
+        subject=Subject("shop", order.shop_id, order.shop_id),
+        decided_by="rule:late_shipment",
+        source_event_id=event_id,
+        evidence=overdue_evidence(order, event_id),
+    )
+
+
+async def charge_unanswered_refund(
+    tx: Tx, refund: order_events.RefundApproved, event_id: str
+) -> None:
+    """A refund approved automatically, the seller having left it unanswered."""
+    if not refund.automatic:
+        return
+    await record_violation(
+        tx,
+        code="refund_unanswered",
+        subject=Subject("shop", refund.shop_id, refund.shop_id),
+        decided_by="rule:refund_unanswered",
+        source_event_id=event_id,
+        evidence=unanswered_refund_evidence(refund, event_id),
+    )
+
+
+async def scan_text(
+    tx: Tx, text: str, subject: Subject, source_type: str, source_id: str, event_id: str
+) -> bool:
+    """Decide a violation for each text rule ``text`` trips; whether any did."""
+    found = text_findings(text)
+    for code, finding in found:
+        await record_violation(
+            tx,
+            code=code,
+            subject=subject,
+            decided_by=finding.rule,
+            source_event_id=event_id,
+            evidence=text_evidence(source_type, source_id, text, finding, event_id),
+        )
+    return bool(found)
+
+
+def detection_latency(source: str, since: datetime) -> Callable[[], None]:
+    """After the commit: observe how long the fact at ``since`` took to be decided on."""
+
+    def observe() -> None:
+        metrics.MODERATION_DETECTION_SECONDS.labels(source).observe(
+            max(0.0, (datetime.now(UTC) - since).total_seconds())
+        )
+
+    return observe

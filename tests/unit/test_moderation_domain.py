@@ -1,0 +1,151 @@
+"""The Thunder Plan's pure decisions: violation ids, ladder steps, measures, points years,
+appeal refusals, current measures, and who answers for a detected fact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from laotie_common.problems import Conflict
+from laotie_contracts.live import CommentPosted
+from laotie_contracts.moderation import Evidence, Measure
+from laotie_moderation.domain.decisions import (
+    Subject,
+    appeal_deadline,
+    calendar_year,
+    check_appealable,
+    closes_subject,
+    current_measures,
+    initial_points_status,
+    ladder_step,
+    measures_for,
+    penalty_expiry,
+    report_evidence,
+    violation_id_for,
+)
+from laotie_moderation.domain.detection import comment_charge, room_owner, text_findings
+from laotie_moderation.policy import load_policy
+
+POLICY = load_policy()
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+SHOP = Subject("shop", "s1", "s1")
+ANCHOR = Subject("anchor", "a1")
+
+
+def evidence(source_type: str = "product", source_id: str = "p1") -> Evidence:
+    return Evidence(source_type=source_type, source_id=source_id, text="t")
+
+
+def test_the_same_fact_and_subject_give_the_same_violation_id() -> None:
+    first = violation_id_for("diversion", evidence(), SHOP)
+    assert first == violation_id_for("diversion", evidence(), SHOP)
+    assert first != violation_id_for("diversion", evidence(source_id="p2"), SHOP)
+    assert first != violation_id_for("diversion", evidence(), ANCHOR)
+    assert first != violation_id_for("false_advertising", evidence(), SHOP)
+
+
+def test_the_ladder_step_follows_prior_violations_and_stops_at_the_top() -> None:
+    rule = POLICY.code("late_shipment")
+    top = len(rule.ladder) - 1
+    assert ladder_step(rule, 0) == (0, rule.ladder[0])
+    assert ladder_step(rule, 99) == (top, rule.ladder[top])
+    assert ladder_step(rule, 0, override=1) == (1, rule.ladder[1])
+
+
+def test_measures_apply_to_their_subject_types_and_delist_only_the_offending_product() -> None:
+    step = POLICY.code("diversion").ladder[0]
+    on_shop = measures_for(step.measures, SHOP, evidence(), NOW)
+    assert [m.kind for m in on_shop] == ["warning", "delist_products", "listing_ban", "penalty_fee"]
+    assert on_shop[1].product_ids == ["p1"]
+    assert on_shop[2].until == NOW + timedelta(days=3)
+    assert on_shop[3].amount_fen == 30000
+    in_comment = measures_for(step.measures, SHOP, evidence("comment", "c1"), NOW)
+    assert "delist_products" not in [m.kind for m in in_comment]
+    on_anchor = measures_for(step.measures, ANCHOR, evidence("comment", "c1"), NOW)
+    assert [m.kind for m in on_anchor] == ["warning", "live_ban", "penalty_fee"]
+
+
+def test_all_goods_delisting_names_no_product() -> None:
+    step = POLICY.code("counterfeit").ladder[0]
+    delist = measures_for(step.measures, SHOP, evidence("report", "r1"), NOW)
+    assert [m.product_ids for m in delist if m.kind == "delist_products"] == [[]]
+
+
+def test_a_penalty_ends_with_its_last_timed_measure() -> None:
+    later = NOW + timedelta(days=14)
+    measures = [Measure(kind="warning"), Measure(kind="live_ban", until=later)]
+    assert penalty_expiry(measures) == later
+    assert penalty_expiry([Measure(kind="warning")]) is None
+    assert appeal_deadline(POLICY, NOW) == NOW + timedelta(days=POLICY.appeal_window_days)
+    assert initial_points_status(5) == "pending"
+    assert initial_points_status(0) == "none"
+
+
+def test_points_count_in_the_shanghai_calendar_year_and_close_at_the_threshold() -> None:
+    assert calendar_year(POLICY, datetime(2026, 12, 31, 15, 59, tzinfo=UTC)) == 2026
+    assert calendar_year(POLICY, datetime(2026, 12, 31, 16, 0, tzinfo=UTC)) == 2027
+    assert not closes_subject(POLICY, POLICY.closure_points - 1)
+    assert closes_subject(POLICY, POLICY.closure_points)
+
+
+def test_an_appeal_is_refused_after_the_window_first_then_when_not_active() -> None:
+    check_appealable("active", NOW, NOW)
+    with pytest.raises(Conflict) as late:
+        check_appealable("revoked", NOW - timedelta(seconds=1), NOW)
+    assert late.value.extra["reason"] == "appeal_window_closed"
+    with pytest.raises(Conflict) as revoked:
+        check_appealable("revoked", NOW, NOW)
+    assert revoked.value.extra["reason"] == "not_active"
+
+
+def test_current_measures_are_those_of_active_penalties_not_run_out() -> None:
+    past, future = (NOW - timedelta(days=1)).isoformat(), (NOW + timedelta(days=1)).isoformat()
+    penalties = [
+        {"penalty_id": "p1", "status": "active", "measures": [{"kind": "warning"}]},
+        {
+            "penalty_id": "p2",
+            "status": "active",
+            "measures": [{"kind": "live_ban", "until": past}, {"kind": "suspend", "until": future}],
+        },
+        {"penalty_id": "p3", "status": "revoked", "measures": [{"kind": "close"}]},
+    ]
+    assert current_measures(penalties, NOW) == [
+        {"kind": "warning", "penalty_id": "p1"},
+        {"kind": "suspend", "until": future, "penalty_id": "p2"},
+    ]
+
+
+def test_a_report_is_evidence_of_its_product_or_else_of_itself() -> None:
+    on_product = report_evidence("r1", "p9", "fake")
+    assert (on_product.source_type, on_product.source_id) == ("product", "p9")
+    assert on_product.matched_rule == "report:r1"
+    on_itself = report_evidence("r1", None, "fake")
+    assert (on_itself.source_type, on_itself.source_id) == ("report", "r1")
+
+
+def test_who_answers_for_a_room_and_a_comment() -> None:
+    assert room_owner("brand", "s1", "s1") == Subject("shop", "s1", "s1")
+    assert room_owner("creator", "c1", None) == Subject("creator", "c1")
+    assert room_owner(None, "a1", None) == Subject("anchor", "a1")
+    comment = {
+        "comment_id": "c1",
+        "session_id": "se1",
+        "room_id": "r1",
+        "author_id": "v1",
+        "room_owner_id": "a1",
+        "room_owner_type": "anchor",
+        "text": "加我微信",
+        "posted_at": NOW,
+    }
+    by_viewer = CommentPosted(**comment, author_role="viewer")
+    assert comment_charge(by_viewer) == (Subject("viewer", "v1"), "diversion_by_viewer")
+    by_owner = CommentPosted(**{**comment, "author_id": "a1"}, author_role="owner")
+    assert comment_charge(by_owner) == (Subject("anchor", "a1"), "diversion")
+
+
+def test_text_findings_name_each_rule_tripped_in_order() -> None:
+    assert text_findings("好看的连衣裙") == []
+    assert [code for code, _ in text_findings("全网最低价 加我微信 abc12345")] == [
+        "diversion",
+        "false_advertising",
+    ]
