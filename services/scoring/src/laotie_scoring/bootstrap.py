@@ -13,7 +13,8 @@ from laotie_common.settings import ServiceSettings
 
 import laotie_scoring
 from laotie_scoring.consumers import handlers
-from laotie_scoring.formula import DEFAULT_POLICY, ScorePolicy, load_policy
+from laotie_scoring.domain import ScorePolicy
+from laotie_scoring.policy import DEFAULT_POLICY, load_policy
 from laotie_scoring.routes import scoring_router
 from laotie_scoring.store import recompute, shanghai_day
 

@@ -12,7 +12,7 @@ from laotie_common.envelope import Envelope
 from laotie_contracts import orders as ev
 from laotie_contracts.moderation import PenaltyFacts
 
-from laotie_scoring.formula import Kind, ScorePolicy
+from laotie_scoring.domain import Kind, ScorePolicy
 from laotie_scoring.store import recompute, refresh_bucket, shanghai_day
 
 QUALITY_REASONS = {"quality", "not_as_described"}

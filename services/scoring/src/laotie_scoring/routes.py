@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from laotie_common.problems import NotFound
 from laotie_common.service import Service
 
-from laotie_scoring.formula import ScorePolicy
+from laotie_scoring.domain import ScorePolicy
 from laotie_scoring.store import counts_dict, shanghai_day, window_counts
 
 KindParam = Literal["shop", "product", "creator"]

@@ -12,7 +12,7 @@ from laotie_common import metrics, outbox
 from laotie_common.db import Connection
 from laotie_contracts.scoring import Resources, ScoreChanged, ScoreCurrent
 
-from laotie_scoring.formula import Kind, NotEnoughData, Score, ScorePolicy, WindowCounts, score
+from laotie_scoring.domain import Kind, NotEnoughData, Score, ScorePolicy, WindowCounts, score
 
 SOURCE = "/laotie/scoring"
 SUBJECT_COLUMN = {"shop": "shop_id", "product": "product_id", "creator": "seller_id"}

@@ -1,18 +1,16 @@
-"""The score formulas: pure functions from window counts to a score, under a versioned policy.
+"""Scoring's pure rules: the score formulas (window counts to a score, under a versioned
+policy), the calendar day a moment counts on, and what each order or penalty fact records.
 
 The worked examples in docs/scoring.md are unit tests (tests/unit/test_scoring_formula.py).
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DEFAULT_POLICY = Path(__file__).parent / "policy" / "score-policy.toml"
 Kind = Literal["shop", "product", "creator"]
 
 
@@ -67,19 +65,6 @@ class ScorePolicy(BaseModel):
     calendar_timezone: str
     indicators: dict[str, Range]
     kinds: dict[str, KindPolicy]
-
-
-def load_policy(path: Path | str | None = None) -> ScorePolicy:
-    with open(path or DEFAULT_POLICY, "rb") as f:
-        policy = ScorePolicy.model_validate(tomllib.load(f))
-    for kind in policy.kinds.values():
-        if abs(sum(d.weight for d in kind.dimensions.values()) - 1.0) > 1e-9:
-            raise ValueError(f"{kind.title}: dimension weights must sum to 1")
-        for d in kind.dimensions.values():
-            unknown = set(d.indicators) - set(policy.indicators)
-            if unknown:
-                raise ValueError(f"{kind.title}: unknown indicators {sorted(unknown)}")
-    return policy
 
 
 @dataclass(frozen=True)
