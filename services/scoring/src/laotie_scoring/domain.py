@@ -7,11 +7,17 @@ The worked examples in docs/scoring.md are unit tests (tests/unit/test_scoring_f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Kind = Literal["shop", "product", "creator"]
+# The refund reasons that count against a subject's goods.
+QUALITY_REASONS = {"quality", "not_as_described"}
+# The subjects a penalty's subject type scores against (penalties on others count nowhere).
+PENALTY_KINDS: dict[str, Kind] = {"shop": "shop", "anchor": "creator", "creator": "creator"}
 
 
 class Range(BaseModel):
@@ -142,3 +148,44 @@ def score(policy: ScorePolicy, kind: Kind, counts: WindowCounts) -> Score | NotE
         total += dimension.weight * dim
     value = round(3.0 + 2.0 * total, 2)
     return Score(kind, value, rules.band(value), components, counts.orders)
+
+
+def same_score(result: Score, value: float, band: str, components: dict[str, Any]) -> bool:
+    """Whether ``result`` is the score already stored (value, band and components)."""
+    return value == result.value and band == result.band.name and components == result.components
+
+
+def shanghai_day(policy: ScorePolicy, moment: datetime) -> date:
+    """The calendar day (in the policy's time zone) ``moment`` counts on."""
+    return moment.astimezone(ZoneInfo(policy.calendar_timezone)).date()
+
+
+def answer_cap_s(policy: ScorePolicy) -> float:
+    """The longest refund answer time counted; an unanswered request (approved
+    automatically) counts as this, the worst answer time."""
+    return policy.indicators["refund_answer_hours"].worst * 3600
+
+
+def fact_columns(policy: ScorePolicy, ce_type: str, event: Any) -> dict[str, Any] | None:
+    """The order_facts columns one order event sets, or None for an event that counts
+    nowhere."""
+    kind = ce_type.removeprefix("orders.order.")
+    if kind == "paid":
+        return {"paid_day": shanghai_day(policy, event.occurred_at), "ship_by": event.ship_by}
+    if kind == "shipped":
+        return {"shipped_at": event.occurred_at, "ship_by": event.ship_by}
+    if kind == "shipment_overdue":
+        return {"overdue": True, "ship_by": event.ship_by}
+    if kind == "delivered":
+        return {"delivered_at": event.occurred_at, "shipped_at": event.shipped_at}
+    if kind == "reviewed":
+        return {"product_stars": event.product_stars}
+    if kind in ("refund_approved", "refund_rejected"):
+        cap = answer_cap_s(policy)
+        answered = cap if getattr(event, "automatic", False) else event.answered_after_s
+        return {"refund_answer_s": min(answered, cap)}
+    if kind == "refunded":
+        return {"quality_refund": event.refund_reason in QUALITY_REASONS}
+    if kind == "refund_escalated":
+        return {"disputed": True}
+    return None
