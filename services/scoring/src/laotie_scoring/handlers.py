@@ -58,21 +58,21 @@ def rescore(tx: Tx, touched: Touched) -> dict[tuple[Any, ...], BatchWork]:
     work: dict[tuple[Any, ...], BatchWork] = {}
     for kind, subject_id in touched.subjects:
         if touched.day is not None:
-            work[(0, "bucket", kind, subject_id, touched.day)] = bucket(
+            work[(0, "bucket", kind, subject_id, touched.day)] = refresh_work(
                 tx, kind, subject_id, touched.day
             )
-        work[(1, "score", kind, subject_id)] = score(tx, kind, subject_id)
+        work[(1, "score", kind, subject_id)] = recompute_work(tx, kind, subject_id)
     return work
 
 
-def bucket(tx: Tx, kind: Kind, subject_id: str, day: date) -> BatchWork:
+def refresh_work(tx: Tx, kind: Kind, subject_id: str, day: date) -> BatchWork:
     async def refresh(_: Connection) -> None:
         await usecases.refresh_bucket(tx, kind, subject_id, day)
 
     return refresh
 
 
-def score(tx: Tx, kind: Kind, subject_id: str) -> BatchWork:
+def recompute_work(tx: Tx, kind: Kind, subject_id: str) -> BatchWork:
     async def compute(_: Connection) -> None:
         await usecases.recompute(tx, kind, subject_id)
 
