@@ -6,7 +6,8 @@ import dataclasses
 
 from hypothesis import given
 from hypothesis import strategies as st
-from laotie_scoring.formula import NotEnoughData, Score, WindowCounts, load_policy, score
+from laotie_scoring.domain import NotEnoughData, Score, WindowCounts, score
+from laotie_scoring.policy import load_policy
 
 POLICY = load_policy()
 

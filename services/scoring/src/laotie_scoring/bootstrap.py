@@ -1,23 +1,18 @@
-"""Composition root of the `scoring` service: its settings, migrations, routes and consumers."""
+"""Composition root of the `scoring` service: its settings and how its parts are wired."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 
-from laotie_common import metrics
-from laotie_common.logs import get_logger
-from laotie_common.service import Service, ServiceSpec, Subscription
+from laotie_common.service import Job, Service, ServiceSpec, Subscription
 from laotie_common.settings import ServiceSettings
 
 import laotie_scoring
-from laotie_scoring.consumers import handlers
-from laotie_scoring.formula import DEFAULT_POLICY, ScorePolicy, load_policy
-from laotie_scoring.routes import scoring_router
-from laotie_scoring.store import recompute, shanghai_day
-
-log = get_logger(__name__)
+from laotie_scoring import jobs
+from laotie_scoring.handlers import HANDLERS
+from laotie_scoring.policy import DEFAULT_POLICY, load_policy
+from laotie_scoring.routes import router
+from laotie_scoring.usecases import Tx
 
 
 class Settings(ServiceSettings):
@@ -25,30 +20,6 @@ class Settings(ServiceSettings):
     http_port: int = 8004
     score_policy: Path = DEFAULT_POLICY
     window_slide_interval_s: float = 300.0
-
-
-async def slide_windows(service: Service, policy: ScorePolicy, interval_s: float) -> None:
-    """As days pass, windows move without any new event: rescore what was last computed
-    for an earlier day. Safe in every replica (row locks, unchanged scores publish nothing)."""
-    while True:
-        try:
-            now = datetime.now(UTC)
-            today = shanghai_day(policy, now)
-            stale = await service.pool.fetch(
-                "SELECT kind, subject_id FROM scores WHERE window_end < $1 LIMIT 500", today
-            )
-            for row in stale:
-                async with service.pool.acquire() as conn, conn.transaction():
-                    await recompute(conn, policy, row["kind"], row["subject_id"], now)
-            for row in await service.pool.fetch(
-                "SELECT kind, band, count(*) AS n FROM scores GROUP BY kind, band"
-            ):
-                metrics.SCORE_SUBJECTS.labels(row["kind"], row["band"]).set(row["n"])
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("window slide failed; retrying", error=repr(exc))
-        await asyncio.sleep(interval_s)
 
 
 def build(settings: Settings | None = None) -> Service:
@@ -59,10 +30,18 @@ def build(settings: Settings | None = None) -> Service:
         version="0.1.0",
         migrations=Path(__file__).parent / "migrations",
         description=laotie_scoring.__doc__ or "",
-        routers=[lambda service: scoring_router(service, policy)],
-        subscriptions=[
-            Subscription(topics=["orders.order", "moderation.penalty"], handlers=handlers(policy))
+        unit=lambda conn, now: Tx(conn, now, policy),
+        routers=[router],
+        subscriptions=[Subscription(HANDLERS)],
+        # One transaction per stale subject: the job takes the pool (the service's, once built).
+        jobs=[
+            Job(
+                "window slide",
+                settings.window_slide_interval_s,
+                lambda tx: jobs.slide_windows(tx, lambda: service.pool),
+            )
         ],
-        background=[lambda s: slide_windows(s, policy, settings.window_slide_interval_s)],
+        config=policy,
     )
-    return Service(spec, settings)
+    service = Service(spec, settings)
+    return service

@@ -1,19 +1,23 @@
-"""The score formulas: pure functions from window counts to a score, under a versioned policy.
+"""Scoring's pure rules: the score formulas (window counts to a score, under a versioned
+policy), the calendar day a moment counts on, and what each order or penalty fact records.
 
 The worked examples in docs/scoring.md are unit tests (tests/unit/test_scoring_formula.py).
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DEFAULT_POLICY = Path(__file__).parent / "policy" / "score-policy.toml"
 Kind = Literal["shop", "product", "creator"]
+# The refund reasons that count against a subject's goods.
+QUALITY_REASONS = {"quality", "not_as_described"}
+# The subjects a penalty's subject type scores against (penalties on others count nowhere).
+PENALTY_KINDS: dict[str, Kind] = {"shop": "shop", "anchor": "creator", "creator": "creator"}
 
 
 class Range(BaseModel):
@@ -67,19 +71,6 @@ class ScorePolicy(BaseModel):
     calendar_timezone: str
     indicators: dict[str, Range]
     kinds: dict[str, KindPolicy]
-
-
-def load_policy(path: Path | str | None = None) -> ScorePolicy:
-    with open(path or DEFAULT_POLICY, "rb") as f:
-        policy = ScorePolicy.model_validate(tomllib.load(f))
-    for kind in policy.kinds.values():
-        if abs(sum(d.weight for d in kind.dimensions.values()) - 1.0) > 1e-9:
-            raise ValueError(f"{kind.title}: dimension weights must sum to 1")
-        for d in kind.dimensions.values():
-            unknown = set(d.indicators) - set(policy.indicators)
-            if unknown:
-                raise ValueError(f"{kind.title}: unknown indicators {sorted(unknown)}")
-    return policy
 
 
 @dataclass(frozen=True)
@@ -157,3 +148,44 @@ def score(policy: ScorePolicy, kind: Kind, counts: WindowCounts) -> Score | NotE
         total += dimension.weight * dim
     value = round(3.0 + 2.0 * total, 2)
     return Score(kind, value, rules.band(value), components, counts.orders)
+
+
+def same_score(result: Score, value: float, band: str, components: dict[str, Any]) -> bool:
+    """Whether ``result`` is the score already stored (value, band and components)."""
+    return value == result.value and band == result.band.name and components == result.components
+
+
+def shanghai_day(policy: ScorePolicy, moment: datetime) -> date:
+    """The calendar day (in the policy's time zone) ``moment`` counts on."""
+    return moment.astimezone(ZoneInfo(policy.calendar_timezone)).date()
+
+
+def answer_cap_s(policy: ScorePolicy) -> float:
+    """The longest refund answer time counted; an unanswered request (approved
+    automatically) counts as this, the worst answer time."""
+    return policy.indicators["refund_answer_hours"].worst * 3600
+
+
+def fact_columns(policy: ScorePolicy, ce_type: str, event: Any) -> dict[str, Any] | None:
+    """The order_facts columns one order event sets, or None for an event that counts
+    nowhere."""
+    kind = ce_type.removeprefix("orders.order.")
+    if kind == "paid":
+        return {"paid_day": shanghai_day(policy, event.occurred_at), "ship_by": event.ship_by}
+    if kind == "shipped":
+        return {"shipped_at": event.occurred_at, "ship_by": event.ship_by}
+    if kind == "shipment_overdue":
+        return {"overdue": True, "ship_by": event.ship_by}
+    if kind == "delivered":
+        return {"delivered_at": event.occurred_at, "shipped_at": event.shipped_at}
+    if kind == "reviewed":
+        return {"product_stars": event.product_stars}
+    if kind in ("refund_approved", "refund_rejected"):
+        cap = answer_cap_s(policy)
+        answered = cap if getattr(event, "automatic", False) else event.answered_after_s
+        return {"refund_answer_s": min(answered, cap)}
+    if kind == "refunded":
+        return {"quality_refund": event.refund_reason in QUALITY_REASONS}
+    if kind == "refund_escalated":
+        return {"disputed": True}
+    return None

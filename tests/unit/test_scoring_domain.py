@@ -1,0 +1,70 @@
+"""Scoring's pure rules besides the formulas: the calendar day, what each order event
+records, which penalties count, and when a recomputed score is the stored one."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+
+from laotie_scoring.domain import (
+    PENALTY_KINDS,
+    Score,
+    WindowCounts,
+    answer_cap_s,
+    fact_columns,
+    same_score,
+    score,
+    shanghai_day,
+)
+from laotie_scoring.policy import load_policy
+
+POLICY = load_policy()
+AT = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)  # 01:30 on March 2nd in Shanghai
+
+
+def test_a_moment_counts_on_the_policys_calendar_day() -> None:
+    assert shanghai_day(POLICY, AT) == date(2026, 3, 2)
+
+
+def test_a_payment_sets_the_paid_day_and_the_deadline() -> None:
+    event = SimpleNamespace(occurred_at=AT, ship_by=AT)
+    assert fact_columns(POLICY, "orders.order.paid", event) == {
+        "paid_day": date(2026, 3, 2),
+        "ship_by": AT,
+    }
+
+
+def test_refund_answers_are_capped_and_automatic_approvals_count_as_the_worst() -> None:
+    cap = answer_cap_s(POLICY)
+    slow = SimpleNamespace(answered_after_s=cap * 2, automatic=False)
+    quick = SimpleNamespace(answered_after_s=60.0, automatic=False)
+    automatic = SimpleNamespace(answered_after_s=1.0, automatic=True)
+    assert fact_columns(POLICY, "orders.order.refund_rejected", slow) == {"refund_answer_s": cap}
+    assert fact_columns(POLICY, "orders.order.refund_approved", quick) == {"refund_answer_s": 60.0}
+    assert fact_columns(POLICY, "orders.order.refund_approved", automatic) == {
+        "refund_answer_s": cap
+    }
+
+
+def test_only_quality_refunds_count_against_the_goods() -> None:
+    for reason, counts in [("quality", True), ("not_as_described", True), ("changed_mind", False)]:
+        event = SimpleNamespace(refund_reason=reason)
+        assert fact_columns(POLICY, "orders.order.refunded", event) == {"quality_refund": counts}
+
+
+def test_events_that_count_nowhere_set_nothing() -> None:
+    assert fact_columns(POLICY, "orders.order.placed", SimpleNamespace()) is None
+
+
+def test_penalties_on_anchors_and_creators_count_against_the_creator_score() -> None:
+    assert PENALTY_KINDS == {"shop": "shop", "anchor": "creator", "creator": "creator"}
+    assert "buyer" not in PENALTY_KINDS
+
+
+def test_a_score_is_the_stored_one_only_when_value_band_and_components_agree() -> None:
+    result = score(POLICY, "shop", WindowCounts(orders=100, reviews=10, product_stars_sum=50))
+    assert isinstance(result, Score)
+    assert same_score(result, result.value, result.band.name, dict(result.components))
+    assert not same_score(result, result.value + 0.01, result.band.name, result.components)
+    assert not same_score(result, result.value, "other", result.components)
+    assert not same_score(result, result.value, result.band.name, {})
