@@ -195,7 +195,8 @@ def test_a_capped_buyer_is_skipped_before_the_brand_cap_or_budget_stop() -> None
 def test_the_budget_stop_reason_depends_on_whether_pacing_holds_the_rest() -> None:
     assert domain.budget_refusal(1000, 1000) == "budget_spent"
     assert domain.budget_refusal(999, 1000) == "paced"
-    assert domain.has_slot(2, 3) and not domain.has_slot(3, 3)
+    assert domain.has_slot(2, 3)
+    assert not domain.has_slot(3, 3)
 
 
 def test_refusal_labels() -> None:
