@@ -1,57 +1,34 @@
-"""The facts Chuanliu's events carry (one place for each event's shape)."""
+"""The facts Chuanliu's events carry, built from its rows (one place for each event's shape)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
+import asyncpg
 from laotie_contracts.chuanliu import CreatorRewarded, TrafficGranted
 
-from laotie_chuanliu.domain import Candidate
 
-
-def traffic_granted(
-    *,
-    grant_id: str,
-    buyer: Candidate,
-    brand_id: str,
-    room_id: str,
-    session_id: str,
-    impressions: int,
-    day: date,
-    now: datetime,
-) -> TrafficGranted:
+def traffic_granted(grant: asyncpg.Record, room_id: str) -> TrafficGranted:
     return TrafficGranted(
-        grant_id=grant_id,
-        recipient_id=buyer.buyer_id,
-        brand_shop_id=brand_id,
+        grant_id=grant["grant_id"],
+        recipient_id=grant["buyer_id"],
+        brand_shop_id=grant["brand_id"],
         room_id=room_id,
-        session_id=session_id,
-        via_creator_id=buyer.via_creator_id,
-        affinity=round(buyer.affinity, 6),
-        impressions=impressions,
-        day=day.isoformat(),
-        granted_at=now,
+        session_id=grant["session_id"],
+        via_creator_id=grant["via_creator_id"],
+        affinity=round(grant["affinity"], 6),
+        impressions=grant["impressions"],
+        day=grant["day"].isoformat(),
+        granted_at=grant["granted_at"],
     )
 
 
-def creator_rewarded(
-    *,
-    reward_id: str,
-    creator: str,
-    brand_id: str,
-    order_id: str,
-    gmv_fen: int,
-    band: str | None,
-    impressions: int,
-    now: datetime,
-) -> CreatorRewarded:
+def creator_rewarded(reward: asyncpg.Record, attributed_gmv_fen: int) -> CreatorRewarded:
     return CreatorRewarded(
-        reward_id=reward_id,
-        recipient_id=creator,
-        brand_shop_id=brand_id,
-        order_id=order_id,
-        attributed_gmv_fen=gmv_fen,
-        reputation_band=band,
-        impressions=impressions,
-        rewarded_at=now,
+        reward_id=reward["reward_id"],
+        recipient_id=reward["creator_id"],
+        brand_shop_id=reward["brand_id"],
+        order_id=reward["order_id"],
+        attributed_gmv_fen=attributed_gmv_fen,
+        reputation_band=reward["band"],
+        impressions=reward["impressions"],
+        rewarded_at=reward["rewarded_at"],
     )

@@ -175,7 +175,7 @@ async def grant_for_session(
     )
     granted = impressions = 0
     if refusal is None:
-        day, limits, plan = await plan_grants(tx, brand_id, weight)
+        day, limits, plan = await plan_for_brand(tx, brand_id, weight)
         await carry_out(
             tx, day, limits, plan, session_id=session_id, room_id=room_id, brand_id=brand_id
         )
@@ -207,7 +207,7 @@ async def claim_session(tx: Tx, *, session_id: str, room_id: str, brand_id: str)
     return bool(claimed)
 
 
-async def plan_grants(
+async def plan_for_brand(
     tx: Tx, brand_id: str, weight: float
 ) -> tuple[date, domain.Limits, domain.GrantPlan]:
     """Read today's ledgers (the budget row locked first) and the brand's candidates, and
@@ -245,12 +245,11 @@ async def carry_out(
         return
     await take_from_ledgers(tx, day, limits, plan, brand_id)
     for buyer in plan.buyers:
-        grant_id = new_id()
-        await tx.conn.execute(
+        grant = await tx.conn.fetchrow(
             "INSERT INTO grants (grant_id, session_id, buyer_id, brand_id, via_creator_id,"
             " affinity, impressions, day, granted_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            grant_id,
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+            new_id(),
             session_id,
             buyer.buyer_id,
             brand_id,
@@ -260,18 +259,8 @@ async def carry_out(
             day,
             tx.now,
         )
-        await tx.emit(
-            facts.traffic_granted(
-                grant_id=grant_id,
-                buyer=buyer,
-                brand_id=brand_id,
-                room_id=room_id,
-                session_id=session_id,
-                impressions=plan.per_grant,
-                day=day,
-                now=tx.now,
-            )
-        )
+        assert grant is not None
+        await tx.emit(facts.traffic_granted(grant, room_id))
     impressions = plan.impressions
     tx.after_commit.append(lambda: metrics.CHUANLIU_IMPRESSIONS.inc(impressions))
 
@@ -388,12 +377,11 @@ async def reward_creator(
     impressions = domain.reward_impressions(gmv_fen, tx.policy.rewards.impressions_per_yuan, weight)
     if impressions < 1:
         return
-    reward_id = new_id()
-    created = await tx.conn.fetchval(
+    reward = await tx.conn.fetchrow(
         "INSERT INTO rewards (reward_id, order_id, creator_id, brand_id, impressions, band,"
         " rewarded_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING"
-        " RETURNING 1",
-        reward_id,
+        " RETURNING *",
+        new_id(),
         order_id,
         creator,
         brand_id,
@@ -401,16 +389,5 @@ async def reward_creator(
         band,
         tx.now,
     )
-    if created:
-        await tx.emit(
-            facts.creator_rewarded(
-                reward_id=reward_id,
-                creator=creator,
-                brand_id=brand_id,
-                order_id=order_id,
-                gmv_fen=gmv_fen,
-                band=band,
-                impressions=impressions,
-                now=tx.now,
-            )
-        )
+    if reward is not None:
+        await tx.emit(facts.creator_rewarded(reward, gmv_fen))
