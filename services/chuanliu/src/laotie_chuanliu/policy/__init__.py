@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import tomllib
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from laotie_chuanliu import domain
 
 DEFAULT_POLICY = Path(__file__).parent / "chuanliu.toml"
 
@@ -52,13 +53,11 @@ class ChuanliuPolicy(BaseModel):
 
     def day_of(self, moment: datetime) -> tuple[date, float]:
         """The Asia/Shanghai day of ``moment`` and the share of that day gone (0..1)."""
-        local = moment.astimezone(ZoneInfo(self.calendar_timezone))
-        midnight = datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
-        return local.date(), (local - midnight) / timedelta(days=1)
+        return domain.day_of(moment, self.calendar_timezone)
 
     def paced_allowance(self, budget: int, day_share: float) -> int:
         """How much of the day's budget may be granted by now."""
-        return min(budget, int(budget * min(1.0, day_share + self.budget.pacing_headroom)))
+        return domain.paced_allowance(budget, day_share, self.budget.pacing_headroom)
 
 
 def load_policy(path: Path | str | None = None) -> ChuanliuPolicy:

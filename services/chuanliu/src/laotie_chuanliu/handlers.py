@@ -1,0 +1,61 @@
+"""What Chuanliu applies from other services' streams: each handler parses its event and
+calls a use case in the unit of work it is given (``usecases`` says what each does).
+
+- ``orders.order``: distribution sales (affinity) and their refunds (withdrawal); paid sales
+  in a brand's own room (attribution, rewards);
+- ``live.room``: brands' rooms, and their session starts (grants);
+- ``scoring.score-latest``: the bands of shops and creators;
+- ``moderation.penalty``: who is kept out while a penalty lasts.
+"""
+
+from __future__ import annotations
+
+from laotie_common.envelope import Envelope
+from laotie_contracts import live as live_events
+from laotie_contracts import orders as order_events
+from laotie_contracts.moderation import PenaltyFacts
+from laotie_contracts.scoring import ScoreCurrent
+
+from laotie_chuanliu import usecases
+from laotie_chuanliu.usecases import Tx
+
+
+async def on_order_fact(tx: Tx, envelope: Envelope) -> None:
+    await usecases.apply_order_fact(tx, envelope.type, envelope.parse(order_events.OrderFacts))
+
+
+async def on_room_created(tx: Tx, envelope: Envelope) -> None:
+    await usecases.note_brand_room(tx, envelope.parse(live_events.RoomFacts))
+
+
+async def on_session_started(tx: Tx, envelope: Envelope) -> None:
+    room = envelope.parse(live_events.RoomFacts)
+    if not await usecases.note_brand_room(tx, room):
+        return
+    session = envelope.parse(live_events.SessionStarted)
+    assert room.shop_id is not None  # a brand's room (note_brand_room)
+    await usecases.grant_for_session(
+        tx, session_id=session.session_id, room_id=session.room_id, brand_id=room.shop_id
+    )
+
+
+async def on_score(tx: Tx, envelope: Envelope) -> None:
+    await usecases.record_band(tx, envelope.parse(ScoreCurrent))
+
+
+async def on_penalty_applied(tx: Tx, envelope: Envelope) -> None:
+    await usecases.apply_penalty(tx, envelope.parse(PenaltyFacts))
+
+
+async def on_penalty_revoked(tx: Tx, envelope: Envelope) -> None:
+    await usecases.revoke_penalty(tx, envelope.parse(PenaltyFacts))
+
+
+HANDLERS = {
+    **dict.fromkeys(order_events.ORDER_EVENT_TYPES, on_order_fact),
+    "live.room.created": on_room_created,
+    "live.room.session_started": on_session_started,
+    "scoring.score-latest.current": on_score,
+    "moderation.penalty.applied": on_penalty_applied,
+    "moderation.penalty.revoked": on_penalty_revoked,
+}
