@@ -1,0 +1,84 @@
+"""Enforcing moderation's decisions (``moderation.penalty``) on shops and products.
+
+What each penalty imposed is kept per penalty (``product_bans``, ``shop_restrictions``) so a
+revocation undoes exactly that and no more; timed restrictions end by themselves.
+"""
+
+from __future__ import annotations
+
+from laotie_contracts import orders as ev
+from laotie_contracts.moderation import PenaltyApplied, PenaltyRevoked
+
+from laotie_orders import domain
+from laotie_orders.facts import product_facts
+from laotie_orders.queries import product_view, shop_product_ids
+from laotie_orders.usecases.catalogue import refresh_product_status
+from laotie_orders.usecases.unit import Tx
+
+
+async def apply_penalty(tx: Tx, penalty: PenaltyApplied) -> None:
+    shop_id = domain.penalised_shop(penalty.subject_type, penalty.subject_id, penalty.shop_id)
+    for measure in penalty.measures:
+        if measure.kind == "delist_products":
+            ids = domain.named_products(
+                penalty.subject_type, penalty.subject_id, measure.product_ids
+            )
+            if not ids and shop_id:
+                ids = await shop_product_ids(tx.conn, shop_id)
+            for product_id in ids:
+                await _ban(tx, penalty.penalty_id, product_id)
+        elif measure.kind in domain.SHOP_MEASURES and shop_id:
+            await tx.conn.execute(
+                "INSERT INTO shop_restrictions (penalty_id, shop_id, kind, until)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                penalty.penalty_id,
+                shop_id,
+                measure.kind,
+                domain.restriction_until(measure.kind, measure.until),
+            )
+
+
+async def _ban(tx: Tx, penalty_id: str, product_id: str) -> None:
+    exists = await tx.conn.fetchval(
+        "SELECT 1 FROM products WHERE product_id = $1 FOR UPDATE", product_id
+    )
+    if not exists:
+        return  # not one of ours (or not yet known): nothing to enforce here
+    await tx.conn.execute(
+        "INSERT INTO product_bans (penalty_id, product_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        penalty_id,
+        product_id,
+    )
+    before, after = await refresh_product_status(tx, product_id)
+    if before != after:
+        view = await product_view(tx.conn, product_id)
+        await tx.emit(
+            ev.ProductDelisted(
+                **product_facts(view, tx.now), reason="moderation", penalty_id=penalty_id
+            )
+        )
+
+
+async def revoke_penalty(tx: Tx, penalty: PenaltyRevoked) -> None:
+    await tx.conn.execute(
+        "UPDATE shop_restrictions SET revoked_at = $2 WHERE penalty_id = $1 AND revoked_at IS NULL",
+        penalty.penalty_id,
+        tx.now,
+    )
+    unbanned = await tx.conn.fetch(
+        "UPDATE product_bans SET revoked_at = $2 WHERE penalty_id = $1 AND revoked_at IS NULL"
+        " RETURNING product_id",
+        penalty.penalty_id,
+        tx.now,
+    )
+    for row in unbanned:
+        await tx.conn.execute(
+            "SELECT 1 FROM products WHERE product_id = $1 FOR UPDATE", row["product_id"]
+        )
+        before, after = await refresh_product_status(tx, row["product_id"])
+        if before == "banned" and after != "banned":
+            view = await product_view(tx.conn, row["product_id"])
+            if after == "active":
+                await tx.emit(
+                    ev.ProductRelisted(**product_facts(view, tx.now), reason="moderation_revoked")
+                )
