@@ -11,10 +11,9 @@ from typing import Any
 
 import asyncpg
 from laotie_common.auth import Principal, Role
-from laotie_orders import usecases
 from laotie_orders.bootstrap import Settings, build
-from laotie_orders.sweeper import sweep_once
-from laotie_orders.usecases import Tx
+from laotie_orders.jobs import sweep_once
+from laotie_orders.usecases import Tx, after_sales, catalogue, orders
 
 from tests.integration.infra import Infra
 
@@ -42,12 +41,12 @@ async def test_each_deadline_fires_once_with_four_sweepers(infra: Infra) -> None
     logistics = Principal("l", Role.SERVICE)
     try:
         await run(
-            lambda tx: usecases.create_shop(
+            lambda tx: catalogue.create_shop(
                 tx, operator, shop_id="dl-shop", name="n", kind="merchant", owner_id="s"
             )
         )
         product = await run(
-            lambda tx: usecases.list_product(
+            lambda tx: catalogue.list_product(
                 tx,
                 seller,
                 shop_id="dl-shop",
@@ -61,7 +60,7 @@ async def test_each_deadline_fires_once_with_four_sweepers(infra: Infra) -> None
 
         async def order() -> str:
             placed = await run(
-                lambda tx: usecases.place_order(
+                lambda tx: orders.place_order(
                     tx, buyer, sku_id=sku, quantity=1, attribution={"channel": "shop_page"}
                 )
             )
@@ -72,33 +71,33 @@ async def test_each_deadline_fires_once_with_four_sweepers(infra: Infra) -> None
 
         unpaid = await order()
         paid = await order()
-        await step(usecases.pay, buyer, paid)
+        await step(orders.pay, buyer, paid)
         delivered = await order()
-        await step(usecases.pay, buyer, delivered)
-        await step(usecases.ship, seller, delivered, "T1")
-        await step(usecases.deliver, logistics, delivered)
+        await step(orders.pay, buyer, delivered)
+        await step(orders.ship, seller, delivered, "T1")
+        await step(orders.deliver, logistics, delivered)
         unanswered = await order()
-        await step(usecases.pay, buyer, unanswered)
+        await step(orders.pay, buyer, unanswered)
         await run(
-            lambda tx: usecases.request_refund(
+            lambda tx: after_sales.request_refund(
                 tx, buyer, unanswered, kind="refund_only", reason="changed_mind", amount_fen=None
             )
         )
         not_returned = await order()
         returned = await order()
         for oid in (not_returned, returned):
-            await step(usecases.pay, buyer, oid)
-            await step(usecases.ship, seller, oid, "T")
+            await step(orders.pay, buyer, oid)
+            await step(orders.ship, seller, oid, "T")
             refund = await step(
-                lambda tx, who, order_id: usecases.request_refund(
+                lambda tx, who, order_id: after_sales.request_refund(
                     tx, who, order_id, kind="return_and_refund", reason="quality", amount_fen=None
                 ),
                 buyer,
                 oid,
             )
-            await step(usecases.approve_refund, seller, refund["refund_id"])
+            await step(after_sales.approve_refund, seller, refund["refund_id"])
             if oid == returned:
-                await step(usecases.ship_return, buyer, refund["refund_id"], "BACK")
+                await step(after_sales.ship_return, buyer, refund["refund_id"], "BACK")
 
         later = datetime.now(UTC) + timedelta(days=60)
         rounds = await asyncio.gather(

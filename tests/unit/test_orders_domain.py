@@ -201,3 +201,76 @@ def test_allot_on_a_batch_equals_one_by_one(seed: int) -> None:
     assert (batch.refusals, batch.stock_left) == (refusals, left)
     assert batch.holdings == held
     assert sum(q for (_, q), r in zip(wanted, refusals, strict=True) if r is None) == stock - left
+
+
+@pytest.mark.parametrize(
+    ("restrictions", "blocked"),
+    [
+        ((), None),
+        (("listing_ban",), "listing_ban"),
+        (("suspend", "close"), "close, suspend"),
+        (("fine",), None),
+    ],
+)
+def test_a_restricted_shop_lists_nothing(
+    restrictions: tuple[str, ...], blocked: str | None
+) -> None:
+    from laotie_orders.domain import check_listing
+
+    if blocked is None:
+        check_listing(restrictions, "shop s1")
+        return
+    with pytest.raises(RuleViolation) as caught:
+        check_listing(restrictions, "shop s1")
+    assert caught.value.reason == "listing_banned"
+    assert caught.value.detail == f"shop s1 may not list products now ({blocked})"
+
+
+def test_a_sku_sells_while_its_product_is_active_its_shop_open_and_its_sale_on() -> None:
+    from laotie_orders.domain import check_sellable
+
+    now = datetime(2026, 11, 23, 20, tzinfo=UTC)
+    open_sale = SaleWindow(None, None)
+    check_sellable("p1", "active", "s1", ["listing_ban"], open_sale, now)
+    for status, restrictions, sale, reason in (
+        ("delisted", [], open_sale, "product_unavailable"),
+        ("banned", ["suspend"], open_sale, "product_unavailable"),
+        ("active", ["suspend"], open_sale, "shop_suspended"),
+        ("active", ["close"], SaleWindow(now + timedelta(hours=1), None), "shop_suspended"),
+        ("active", [], SaleWindow(now + timedelta(hours=1), None), "sale_not_started"),
+        ("active", [], SaleWindow(None, now), "sale_ended"),
+    ):
+        with pytest.raises(RuleViolation) as caught:
+            check_sellable("p1", status, "s1", restrictions, sale, now)
+        assert caught.value.reason == reason
+
+
+def test_refusals_name_the_limit_or_the_stock() -> None:
+    from laotie_orders.domain import refusal
+
+    over = refusal("limit_exceeded", "k1", 3, 2)
+    assert (over.reason, over.detail) == ("limit_exceeded", "at most 2 per buyer for this SKU")
+    short = refusal("out_of_stock", "k1", 3, None)
+    assert (short.reason, short.detail) == ("out_of_stock", "not enough stock for 3 of SKU k1")
+
+
+def test_a_full_refund_before_shipment_cancels_the_order() -> None:
+    from laotie_orders.domain import cancelled_by_refund
+
+    assert cancelled_by_refund("paid", 500, 500)
+    assert not cancelled_by_refund("paid", 200, 500), "a partial refund leaves it paid"
+    assert not cancelled_by_refund("shipped", 500, 500), "shipped: the goods are on their way"
+
+
+def test_what_a_penalty_reaches() -> None:
+    from laotie_orders.domain import named_products, penalised_shop, restriction_until
+
+    assert penalised_shop("shop", "s1", None) == "s1"
+    assert penalised_shop("product", "p1", "s2") == "s2"
+    assert penalised_shop("product", "p1", None) is None
+    assert named_products("product", "p1", []) == ["p1"]
+    assert named_products("product", "p1", ["p2"]) == ["p2"]
+    assert named_products("shop", "s1", []) == [], "none named: the shop's products"
+    until = datetime(2026, 12, 1, tzinfo=UTC)
+    assert restriction_until("suspend", until) == until
+    assert restriction_until("close", until) is None, "a closure is for good"

@@ -1,19 +1,23 @@
-"""Composition root of the `orders` service: its settings, migrations, routes and consumers."""
+"""Composition root of the `orders` service: its settings and how its parts are wired."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
-from laotie_common.service import Service, ServiceSpec, Subscription
+from laotie_common.idempotency import keyed
+from laotie_common.service import Job, Service, ServiceSpec, Subscription
 from laotie_common.settings import ServiceSettings
 from pydantic import Field
 
 import laotie_orders
+from laotie_orders import jobs
 from laotie_orders.domain import Windows
-from laotie_orders.enforcement import penalty_handlers
-from laotie_orders.routes import orders_router
-from laotie_orders.sweeper import run_sweeper
+from laotie_orders.handlers import HANDLERS
+from laotie_orders.routes import domain_errors, router
+from laotie_orders.usecases import Tx
+from laotie_orders.usecases.orders import placing
 
 
 class Settings(ServiceSettings):
@@ -45,17 +49,26 @@ class Settings(ServiceSettings):
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     windows = settings.windows()
+    service: Service
     spec = ServiceSpec(
         name="orders",
         version="0.1.0",
         migrations=Path(__file__).parent / "migrations",
         description=laotie_orders.__doc__ or "",
-        routers=[lambda service: orders_router(service, windows)],
-        subscriptions=[
-            Subscription(topics=["moderation.penalty"], handlers=penalty_handlers(windows))
+        unit=lambda conn, now: Tx(conn, now, windows),
+        routers=[router],
+        subscriptions=[Subscription(HANDLERS)],
+        # A sweep takes a transaction per batch: it is lent the pool (see jobs.sweep).
+        jobs=[
+            Job(
+                "deadlines",
+                settings.sweep_interval_s,
+                partial(jobs.sweep, pool=lambda: service.pool),
+            )
         ],
-        background=[
-            lambda service: run_sweeper(lambda: service.pool, windows, settings.sweep_interval_s)
-        ],
+        config=windows,
+        on_error=domain_errors,
+        lanes={"place_order": keyed(placing(windows))},
     )
-    return Service(spec, settings)
+    service = Service(spec, settings)
+    return service

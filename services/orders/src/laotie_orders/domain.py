@@ -6,7 +6,7 @@ An illegal move raises :class:`IllegalTransition` (HTTP 409) and the caller chan
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -164,7 +164,74 @@ def check_refund_request(
         )
 
 
+def cancelled_by_refund(order_status: OrderStatus | str, refunded_fen: int, total_fen: int) -> bool:
+    """A paid order refunded in full before shipment is cancelled."""
+    return order_status == OrderStatus.PAID and refunded_fen == total_fen
+
+
+# --- shops: what moderation's restrictions block -------------------------------------------
+SHOP_SELLING_BLOCKS = frozenset({"suspend", "close"})
+SHOP_LISTING_BLOCKS = frozenset({"listing_ban", "suspend", "close"})
+SHOP_MEASURES = frozenset({"listing_ban", "suspend", "close"})  # penalties kept per shop
+
+
+def check_listing(restrictions: Iterable[str], who: str) -> None:
+    """A shop under a listing ban, suspended or closed lists nothing (``who``: the shop as
+    the refusal names it)."""
+    blocks = set(restrictions) & SHOP_LISTING_BLOCKS
+    if blocks:
+        raise RuleViolation(
+            "listing_banned", f"{who} may not list products now ({', '.join(sorted(blocks))})"
+        )
+
+
+def penalised_shop(subject_type: str, subject_id: str, shop_id: str | None) -> str | None:
+    """The shop a penalty reaches: the one it names, or its subject when that is a shop."""
+    return shop_id or (subject_id if subject_type == "shop" else None)
+
+
+def named_products(subject_type: str, subject_id: str, product_ids: Sequence[str]) -> list[str]:
+    """The products a delisting names: its list, else its subject when that is a product
+    (none named: all the shop's products)."""
+    ids = list(product_ids)
+    if subject_type == "product" and not ids:
+        ids = [subject_id]
+    return ids
+
+
+def restriction_until(kind: str, until: datetime | None) -> datetime | None:
+    """How long a shop measure lasts: a closure is for good, the others as the penalty says."""
+    return None if kind == "close" else until
+
+
 # --- placement -----------------------------------------------------------------------------
+def check_sellable(
+    product_id: str,
+    product_status: str,
+    shop_id: str,
+    restrictions: Iterable[str],
+    sale: SaleWindow,
+    now: datetime,
+) -> None:
+    """A SKU sells while its product is active, its shop neither suspended nor closed, and
+    its sale window open."""
+    if product_status != "active":
+        raise RuleViolation("product_unavailable", f"product {product_id} is {product_status}")
+    blocks = set(restrictions) & SHOP_SELLING_BLOCKS
+    if blocks:
+        raise RuleViolation(
+            "shop_suspended", f"shop {shop_id} sells nothing now ({', '.join(sorted(blocks))})"
+        )
+    sale.check(now)
+
+
+def refusal(reason: str, sku_id: str, quantity: int, per_buyer_limit: int | None) -> RuleViolation:
+    """The refusal of a reservation :func:`allot` did not grant, by its reason."""
+    if reason == "limit_exceeded":
+        return RuleViolation(reason, f"at most {per_buyer_limit} per buyer for this SKU")
+    return RuleViolation(reason, f"not enough stock for {quantity} of SKU {sku_id}")
+
+
 @dataclass(frozen=True)
 class Allotment:
     """Reservations of one SKU decided together: per reservation None (granted) or why not,

@@ -1,13 +1,14 @@
-"""The deadline sweeper: every automatic step of the order lifecycle and after-sales.
+"""Orders' periodic work: the deadline sweep, every automatic step of the order lifecycle
+and after-sales.
 
-Each replica runs it. A sweep takes due rows with ``FOR UPDATE SKIP LOCKED`` and moves
-them in the same transaction, so concurrent sweepers share the work and every deadline
-fires exactly once: the move changes the state that made the row due.
+Each replica runs it. A sweep takes due rows with ``FOR UPDATE SKIP LOCKED`` in batches and
+moves them in the same transaction, one transaction per batch (a backlog never holds its
+SKU and order rows locked for a whole round), so concurrent sweepers share the work and every
+deadline fires exactly once: the move changes the state that made the row due.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,9 +17,8 @@ import asyncpg
 from laotie_common import metrics
 from laotie_common.logs import get_logger
 
-from laotie_orders import usecases
 from laotie_orders.domain import OPEN_REFUND_STATUSES, RefundAction, Windows
-from laotie_orders.usecases import Tx
+from laotie_orders.usecases import Tx, after_sales, orders
 
 log = get_logger(__name__)
 _OPEN_REFUNDS = ", ".join(f"'{status}'" for status in sorted(OPEN_REFUND_STATUSES))
@@ -32,32 +32,32 @@ class Deadline:
 
 
 async def _expire(tx: Tx, order_id: str) -> None:
-    await usecases.expire_unpaid(tx, await usecases.locked_order(tx, order_id))
+    await orders.expire_unpaid(tx, await orders.locked_order(tx, order_id))
 
 
 async def _overdue(tx: Tx, order_id: str) -> None:
-    await usecases.flag_overdue_shipment(tx, await usecases.locked_order(tx, order_id))
+    await orders.flag_overdue_shipment(tx, await orders.locked_order(tx, order_id))
 
 
 async def _auto_complete(tx: Tx, order_id: str) -> None:
-    await usecases.complete(tx, await usecases.locked_order(tx, order_id), automatic=True)
+    await orders.complete(tx, await orders.locked_order(tx, order_id), automatic=True)
 
 
 async def _auto_approve(tx: Tx, refund_id: str) -> None:
-    refund, order = await usecases.locked_refund(tx, refund_id)
-    await usecases.grant_refund(tx, refund, order, action=RefundAction.AUTO_APPROVE)
+    refund, order = await after_sales.locked_refund(tx, refund_id)
+    await after_sales.grant_refund(tx, refund, order, action=RefundAction.AUTO_APPROVE)
 
 
 async def _lapse_return(tx: Tx, refund_id: str) -> None:
-    refund, order = await usecases.locked_refund(tx, refund_id)
-    await usecases.close_refund(
+    refund, order = await after_sales.locked_refund(tx, refund_id)
+    await after_sales.close_refund(
         tx, refund, order, RefundAction.LAPSE_RETURN, "return_window_lapsed"
     )
 
 
 async def _auto_receive(tx: Tx, refund_id: str) -> None:
-    refund, order = await usecases.locked_refund(tx, refund_id)
-    await usecases.receive_return(tx, refund, order, automatic=True)
+    refund, order = await after_sales.locked_refund(tx, refund_id)
+    await after_sales.receive_return(tx, refund, order, automatic=True)
 
 
 DEADLINES = (
@@ -111,7 +111,8 @@ DEADLINES = (
 async def sweep_once(
     pool: asyncpg.Pool, windows: Windows, *, batch: int = 100, now: datetime | None = None
 ) -> dict[str, int]:
-    """Fire every due deadline once; returns how many fired here, by deadline."""
+    """Fire every due deadline once, a batch per transaction; returns how many fired here,
+    by deadline."""
     fired: dict[str, int] = {}
     for deadline in DEADLINES:
         while True:
@@ -130,17 +131,11 @@ async def sweep_once(
     return fired
 
 
-async def run_sweeper(
-    pool_getter: Callable[[], asyncpg.Pool], windows: Windows, interval_s: float
-) -> None:
-    """Sweep forever (until cancelled), surviving database outages."""
-    while True:
-        try:
-            fired = await sweep_once(pool_getter(), windows)
-            if fired:
-                log.info("deadlines fired", **fired)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("deadline sweep failed; retrying", error=repr(exc))
-        await asyncio.sleep(interval_s)
+async def sweep(tx: Tx, *, pool: Callable[[], asyncpg.Pool]) -> None:
+    """The ``deadlines`` job's round: :func:`sweep_once` on ``pool``, with ``tx``'s windows.
+
+    A round takes a transaction per batch, so it sweeps through the pool; the job's own unit
+    of work only lends it the windows (and its empty transaction commits at once)."""
+    fired = await sweep_once(pool(), tx.windows)
+    if fired:
+        log.info("deadlines fired", **fired)

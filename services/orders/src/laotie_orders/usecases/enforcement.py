@@ -6,54 +6,35 @@ revocation undoes exactly that and no more; timed restrictions end by themselves
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from laotie_common.consumer import Handler
-from laotie_common.db import Connection
-from laotie_common.envelope import Envelope
 from laotie_contracts import orders as ev
 from laotie_contracts.moderation import PenaltyApplied, PenaltyRevoked
 
-from laotie_orders.domain import Windows
-from laotie_orders.usecases import Tx, _product_facts, product_view, refresh_product_status
-
-SHOP_MEASURES = {"listing_ban", "suspend", "close"}
-
-
-def penalty_handlers(windows: Windows) -> dict[str, Handler]:
-    async def applied(conn: Connection, envelope: Envelope) -> None:
-        await apply_penalty(Tx(conn, datetime.now(UTC), windows), envelope.parse(PenaltyApplied))
-
-    async def revoked(conn: Connection, envelope: Envelope) -> None:
-        await revoke_penalty(Tx(conn, datetime.now(UTC), windows), envelope.parse(PenaltyRevoked))
-
-    return {"moderation.penalty.applied": applied, "moderation.penalty.revoked": revoked}
+from laotie_orders import domain
+from laotie_orders.facts import product_facts
+from laotie_orders.queries import product_view, shop_product_ids
+from laotie_orders.usecases.catalogue import refresh_product_status
+from laotie_orders.usecases.unit import Tx
 
 
 async def apply_penalty(tx: Tx, penalty: PenaltyApplied) -> None:
-    shop_id = penalty.shop_id or (penalty.subject_id if penalty.subject_type == "shop" else None)
+    shop_id = domain.penalised_shop(penalty.subject_type, penalty.subject_id, penalty.shop_id)
     for measure in penalty.measures:
         if measure.kind == "delist_products":
-            ids = list(measure.product_ids)
-            if penalty.subject_type == "product" and not ids:
-                ids = [penalty.subject_id]
+            ids = domain.named_products(
+                penalty.subject_type, penalty.subject_id, measure.product_ids
+            )
             if not ids and shop_id:
-                ids = [
-                    r["product_id"]
-                    for r in await tx.conn.fetch(
-                        "SELECT product_id FROM products WHERE shop_id = $1", shop_id
-                    )
-                ]
+                ids = await shop_product_ids(tx.conn, shop_id)
             for product_id in ids:
                 await _ban(tx, penalty.penalty_id, product_id)
-        elif measure.kind in SHOP_MEASURES and shop_id:
+        elif measure.kind in domain.SHOP_MEASURES and shop_id:
             await tx.conn.execute(
                 "INSERT INTO shop_restrictions (penalty_id, shop_id, kind, until)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 penalty.penalty_id,
                 shop_id,
                 measure.kind,
-                None if measure.kind == "close" else measure.until,
+                domain.restriction_until(measure.kind, measure.until),
             )
 
 
@@ -73,7 +54,7 @@ async def _ban(tx: Tx, penalty_id: str, product_id: str) -> None:
         view = await product_view(tx.conn, product_id)
         await tx.emit(
             ev.ProductDelisted(
-                **_product_facts(view, tx.now), reason="moderation", penalty_id=penalty_id
+                **product_facts(view, tx.now), reason="moderation", penalty_id=penalty_id
             )
         )
 
@@ -99,5 +80,5 @@ async def revoke_penalty(tx: Tx, penalty: PenaltyRevoked) -> None:
             view = await product_view(tx.conn, row["product_id"])
             if after == "active":
                 await tx.emit(
-                    ev.ProductRelisted(**_product_facts(view, tx.now), reason="moderation_revoked")
+                    ev.ProductRelisted(**product_facts(view, tx.now), reason="moderation_revoked")
                 )

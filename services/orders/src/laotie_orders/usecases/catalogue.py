@@ -1,0 +1,169 @@
+"""Shops, products and their SKUs (price, stock), as their sellers keep them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from laotie_common.auth import Principal
+from laotie_common.ids import new_id
+from laotie_common.problems import NotFound
+from laotie_contracts import orders as ev
+
+from laotie_orders import domain
+from laotie_orders.access import new_shop_owner, require_seller
+from laotie_orders.domain import RuleViolation
+from laotie_orders.facts import product_facts
+from laotie_orders.queries import product_view, shop_restrictions
+from laotie_orders.usecases.unit import Tx
+
+
+async def create_shop(
+    tx: Tx, principal: Principal, *, shop_id: str | None, name: str, kind: str, owner_id: str
+) -> dict[str, Any]:
+    shop_id, owner_id = new_shop_owner(principal, shop_id, owner_id)
+    row = await tx.conn.fetchrow(
+        "INSERT INTO shops (shop_id, name, kind, owner_id) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING RETURNING *",
+        shop_id or new_id(),
+        name,
+        kind,
+        owner_id,
+    )
+    if row is None:
+        raise RuleViolation("shop_exists", f"shop {shop_id} already exists")
+    return dict(row)
+
+
+async def list_product(
+    tx: Tx,
+    principal: Principal,
+    *,
+    shop_id: str,
+    title: str,
+    description: str,
+    ship_within_hours: int,
+    skus: list[dict[str, Any]],
+) -> dict[str, Any]:
+    require_seller(principal, shop_id)
+    shop = await tx.conn.fetchrow("SELECT * FROM shops WHERE shop_id = $1", shop_id)
+    if shop is None:
+        raise NotFound(f"no shop {shop_id}")
+    domain.check_listing(await shop_restrictions(tx.conn, shop_id, tx.now), f"shop {shop_id}")
+    product_id = new_id()
+    await tx.conn.execute(
+        "INSERT INTO products (product_id, shop_id, title, description, status,"
+        " ship_within_hours) VALUES ($1, $2, $3, $4, 'active', $5)",
+        product_id,
+        shop_id,
+        title,
+        description,
+        ship_within_hours,
+    )
+    await _add_skus(tx, product_id, skus)
+    view = await product_view(tx.conn, product_id)
+    await tx.emit(ev.ProductListed(**product_facts(view, tx.now)))
+    return view
+
+
+async def _add_skus(tx: Tx, product_id: str, skus: list[dict[str, Any]]) -> None:
+    for sku in skus:
+        await tx.conn.execute(
+            "INSERT INTO skus (sku_id, product_id, name, price_fen, stock, per_buyer_limit,"
+            " sale_starts_at, sale_ends_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            new_id(),
+            product_id,
+            sku["name"],
+            sku["price_fen"],
+            sku["stock"],
+            sku.get("per_buyer_limit"),
+            sku.get("sale_starts_at"),
+            sku.get("sale_ends_at"),
+        )
+
+
+async def locked_product(tx: Tx, product_id: str) -> asyncpg.Record:
+    row = await tx.conn.fetchrow(
+        "SELECT * FROM products WHERE product_id = $1 FOR UPDATE", product_id
+    )
+    if row is None:
+        raise NotFound(f"no product {product_id}")
+    return row
+
+
+async def update_sku(
+    tx: Tx,
+    principal: Principal,
+    product_id: str,
+    sku_id: str,
+    *,
+    price_fen: int | None,
+    stock: int | None,
+) -> dict[str, Any]:
+    product = await locked_product(tx, product_id)
+    require_seller(principal, product["shop_id"])
+    row = await tx.conn.fetchrow(
+        "UPDATE skus SET price_fen = coalesce($3, price_fen), stock = coalesce($4, stock)"
+        " WHERE sku_id = $1 AND product_id = $2 RETURNING sku_id",
+        sku_id,
+        product_id,
+        price_fen,
+        stock,
+    )
+    if row is None:
+        raise NotFound(f"product {product_id} has no SKU {sku_id}")
+    await tx.conn.execute(
+        "UPDATE products SET updated_at = $2 WHERE product_id = $1", product_id, tx.now
+    )
+    view = await product_view(tx.conn, product_id)
+    await tx.emit(ev.ProductChanged(**product_facts(view, tx.now)))
+    return view
+
+
+async def refresh_product_status(tx: Tx, product_id: str) -> tuple[str, str]:
+    """Recompute a product's status from its bans and its seller's choice: (before, after)."""
+    row = await tx.conn.fetchrow(
+        """UPDATE products p SET status = CASE
+                 WHEN EXISTS (SELECT 1 FROM product_bans b WHERE b.product_id = p.product_id
+                              AND b.revoked_at IS NULL) THEN 'banned'
+                 WHEN p.seller_delisted THEN 'delisted' ELSE 'active' END,
+               updated_at = $2
+           FROM products old WHERE old.product_id = p.product_id AND p.product_id = $1
+           RETURNING old.status AS before, p.status AS after""",
+        product_id,
+        tx.now,
+    )
+    assert row is not None
+    return row["before"], row["after"]
+
+
+async def delist_product(tx: Tx, principal: Principal, product_id: str) -> dict[str, Any]:
+    product = await locked_product(tx, product_id)
+    require_seller(principal, product["shop_id"])
+    if product["status"] != "active":
+        raise domain.IllegalTransition(f"cannot delist a product that is {product['status']}")
+    await tx.conn.execute(
+        "UPDATE products SET seller_delisted = true WHERE product_id = $1", product_id
+    )
+    await refresh_product_status(tx, product_id)
+    view = await product_view(tx.conn, product_id)
+    await tx.emit(ev.ProductDelisted(**product_facts(view, tx.now), reason="seller"))
+    return view
+
+
+async def relist_product(tx: Tx, principal: Principal, product_id: str) -> dict[str, Any]:
+    product = await locked_product(tx, product_id)
+    require_seller(principal, product["shop_id"])
+    if product["status"] == "banned":
+        raise domain.IllegalTransition("cannot relist a product banned by moderation")
+    if product["status"] != "delisted":
+        raise domain.IllegalTransition(f"cannot relist a product that is {product['status']}")
+    restrictions = await shop_restrictions(tx.conn, product["shop_id"], tx.now)
+    domain.check_listing(restrictions, "the shop")
+    await tx.conn.execute(
+        "UPDATE products SET seller_delisted = false WHERE product_id = $1", product_id
+    )
+    await refresh_product_status(tx, product_id)
+    view = await product_view(tx.conn, product_id)
+    await tx.emit(ev.ProductRelisted(**product_facts(view, tx.now), reason="seller"))
+    return view
