@@ -105,7 +105,7 @@ clean: down ## stop everything and delete local state (.laotie: data, logs, Kafk
 	@rm -rf .laotie
 
 detectors: sync ## precision and recall of the Thunder Plan detectors on their labelled corpus
-	@$(RUN) python -m laotie_moderation.detect.evaluate
+	@$(RUN) python -m laotie_moderation.evaluate
 
 topics: sync ## list the topic registry
 	@$(RUN) laotie topics list

@@ -7,7 +7,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from laotie_moderation.detect import evaluate
+from laotie_moderation import evaluate
 from laotie_moderation.domain.advertising import detect_false_advertising
 from laotie_moderation.domain.diversion import detect_diversion
 from laotie_moderation.policy import load_policy

@@ -83,7 +83,7 @@ class ServiceSpec:
     migrations: Path | None
     # The service's unit of work, built for each command, handler call and job round.
     unit: Callable[[Connection, datetime], UnitOfWork] = UnitOfWork
-    routers: Sequence[APIRouter | Callable[[Service], APIRouter]] = ()
+    routers: Sequence[APIRouter] = ()
     subscriptions: Sequence[Subscription] = ()
     jobs: Sequence[Job] = ()
     description: str = ""
@@ -91,7 +91,6 @@ class ServiceSpec:
     config: Any = None
     on_error: Callable[[Request, Exception], Exception | None] | None = None
     lanes: Mapping[str, Batch] = field(default_factory=dict)  # group-committed commands
-    background: Sequence[Callable[[Service], Awaitable[None]]] = ()  # TRANSITION
 
 
 def subscribed(topics: list[str], handlers: Mapping[str, object]) -> list[str]:
@@ -164,11 +163,7 @@ class Service:
         return EventConsumer(
             name=sub.group or self.settings.consumer_group or self.spec.name,
             topics=topics,
-            handlers=(  # TRANSITION: services not reshaped yet give topics and conn handlers
-                dict(sub.handlers)
-                if sub.topics
-                else {t: in_units(self.spec.unit, h) for t, h in sub.handlers.items()}
-            ),
+            handlers={t: in_units(self.spec.unit, h) for t, h in sub.handlers.items()},
             settings=self.settings,
             pool_getter=lambda: self.pool,
             producer_getter=lambda: self.producer,
@@ -203,7 +198,6 @@ class Service:
             await self.broker.start()
         self._lag_task = asyncio.create_task(self._watch_lag())
         self._background = [asyncio.create_task(self._every(job)) for job in self.spec.jobs]
-        self._background += [asyncio.create_task(b(self)) for b in self.spec.background]  # type: ignore[arg-type]
         self._background += [asyncio.create_task(c.flush_periodically()) for c in self.consumers]
         log.info("service started", version=self.spec.version)
 
@@ -288,8 +282,8 @@ class Service:
         install_problem_handlers(app)
         app.add_middleware(_RedAndLimits)
         app.include_router(self._ops_router())
-        for router in self.spec.routers:  # TRANSITION: factories of not reshaped services
-            app.include_router(router if isinstance(router, APIRouter) else router(self))
+        for router in self.spec.routers:
+            app.include_router(router)
         return app
 
     def _ops_router(self) -> APIRouter:

@@ -11,9 +11,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from laotie_common import metrics
 from laotie_common.auth import Principal, Role, require
-from laotie_common.entry import Commands, Reading, service_of
+from laotie_common.entry import Commands, Reading
 from laotie_common.problems import Conflict
-from laotie_common.uow import CommandRunner
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from laotie_orders import queries
@@ -116,14 +115,6 @@ def domain_errors(request: Request, exc: Exception) -> Exception | None:
     return None
 
 
-async def _placing(request: Request) -> CommandRunner[Any]:
-    """``Commands`` resolved in the event loop: ``laotie_common.entry``'s dependency is a
-    plain function, which FastAPI runs in its thread pool, a hop per request that the flash
-    sale's path (``POST /orders``, issue 16) did not take before."""
-    return service_of(request).commands
-
-
-Placing = Annotated[CommandRunner[Any], Depends(_placing)]
 Seller = Annotated[Principal, require(Role.SELLER)]
 Buyer = Annotated[Principal, require(Role.BUYER)]
 Anyone = Annotated[Principal, require(*ANYONE)]
@@ -227,7 +218,7 @@ async def relist(product_id: str, request: Request, command: Commands, who: Sell
     tags=["orders"],
     summary="Place an order: reserves stock atomically",
 )
-async def place(body: PlaceOrder, request: Request, command: Placing, who: Buyer) -> Any:
+async def place(body: PlaceOrder, request: Request, command: Commands, who: Buyer) -> Any:
     attribution = body.model_dump(exclude={"sku_id", "quantity"})
     return await command(
         request,

@@ -18,16 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from laotie_common import outbox
 from laotie_common.auth import Principal, Role, require
-from laotie_common.consumer import Handler
 from laotie_common.db import Connection
+from laotie_common.entry import Commands, Reading, config
 from laotie_common.envelope import Envelope
-from laotie_common.idempotency import run_command
 from laotie_common.problems import Conflict
 from laotie_common.service import Service, ServiceSpec, Subscription, main
 from laotie_common.settings import ServiceSettings
+from laotie_common.uow import UnitOfWork
 from laotie_contracts import Event, TopicSpec, event
 from laotie_contracts.events import CATALOGUE
 from pydantic import BaseModel, Field
@@ -108,48 +108,45 @@ async def write_probes(
     return ids
 
 
-def probe_router(service: Service) -> APIRouter:
-    settings = service.settings
-    assert isinstance(settings, ProbeSettings)
-    router = APIRouter(tags=["probe"])
+router = APIRouter(tags=["probe"])
 
-    @router.post("/probes", status_code=201, summary="Publish probe events via the outbox")
-    async def send(
-        body: SendProbes,
-        request: Request,
-        principal: Annotated[Principal, require(Role.OPERATOR, Role.SERVICE)],
-    ) -> Any:
-        async def command(conn: Connection) -> dict[str, Any]:
-            last = await conn.fetchval(
-                "SELECT max(seq) FROM probe_effects WHERE probe_key = $1", body.probe_key
-            )
-            if last is not None and body.first_seq <= last:
-                raise Conflict(f"probe {body.probe_key} already reached seq {last}")
-            ids = await write_probes(conn, settings, body.probe_key, body.first_seq, body.count)
-            return {"probe_key": body.probe_key, "event_ids": ids}
 
-        return await run_command(
-            request, service.pool, principal, command, status_code=201, payload=body.model_dump()
+@router.post("/probes", status_code=201, summary="Publish probe events via the outbox")
+async def send(
+    body: SendProbes,
+    request: Request,
+    command: Commands,
+    settings: Annotated[ProbeSettings, Depends(config)],
+    principal: Annotated[Principal, require(Role.OPERATOR, Role.SERVICE)],
+) -> Any:
+    async def probes(tx: UnitOfWork) -> dict[str, Any]:
+        last = await tx.conn.fetchval(
+            "SELECT max(seq) FROM probe_effects WHERE probe_key = $1", body.probe_key
         )
+        if last is not None and body.first_seq <= last:
+            raise Conflict(f"probe {body.probe_key} already reached seq {last}")
+        ids = await write_probes(tx.conn, settings, body.probe_key, body.first_seq, body.count)
+        return {"probe_key": body.probe_key, "event_ids": ids}
 
-    @router.get("/probes/summary", summary="What the probe consumer applied")
-    async def summary(probe_key: str | None = None) -> dict[str, Any]:
-        row = await service.pool.fetchrow(
-            """SELECT count(*) AS applied, count(DISTINCT event_id) AS distinct_events,
-                      percentile_cont(0.5) WITHIN GROUP (ORDER BY
-                          EXTRACT(EPOCH FROM applied_at - sent_at)) AS p50_s,
-                      percentile_cont(0.95) WITHIN GROUP (ORDER BY
-                          EXTRACT(EPOCH FROM applied_at - sent_at)) AS p95_s
-               FROM probe_effects WHERE $1::text IS NULL OR probe_key = $1""",
-            probe_key,
-        )
-        return dict(row) if row is not None else {}
-
-    return router
+    return await command(request, principal, body, probes, created=True)
 
 
-async def tap(conn: Connection, envelope: Envelope) -> None:
-    await conn.execute(
+@router.get("/probes/summary", summary="What the probe consumer applied")
+async def summary(conn: Reading, probe_key: str | None = None) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """SELECT count(*) AS applied, count(DISTINCT event_id) AS distinct_events,
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY
+                      EXTRACT(EPOCH FROM applied_at - sent_at)) AS p50_s,
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY
+                      EXTRACT(EPOCH FROM applied_at - sent_at)) AS p95_s
+           FROM probe_effects WHERE $1::text IS NULL OR probe_key = $1""",
+        probe_key,
+    )
+    return dict(row) if row is not None else {}
+
+
+async def tap(tx: UnitOfWork, envelope: Envelope) -> None:
+    await tx.conn.execute(
         "INSERT INTO tapped_events (event_id, event_type, event_key) VALUES ($1, $2, $3)",
         envelope.id,
         envelope.type,
@@ -158,10 +155,8 @@ async def tap(conn: Connection, envelope: Envelope) -> None:
 
 
 def tap_subscription(topics: tuple[str, ...]) -> Subscription:
-    handlers: dict[str, Handler] = {
-        ce_type: tap for ce_type, model in CATALOGUE.items() if model.topic in topics
-    }
-    return Subscription(topics=topics, handlers=handlers)
+    handlers = {ce_type: tap for ce_type, model in CATALOGUE.items() if model.topic in topics}
+    return Subscription(handlers, topics=topics)
 
 
 def build(settings: ProbeSettings | None = None) -> Service:
@@ -169,12 +164,12 @@ def build(settings: ProbeSettings | None = None) -> Service:
     subscriptions = (
         [
             Subscription(
-                topics=[settings.probe_topic],
-                handlers={
-                    "probe.events.sent": lambda conn, env: apply_probe(
-                        conn, env, settings.probe_bug_seq
+                {
+                    "probe.events.sent": lambda tx, env: apply_probe(
+                        tx.conn, env, settings.probe_bug_seq
                     )
                 },
+                topics=[settings.probe_topic],
             )
         ]
         if settings.probe_consume
@@ -186,7 +181,8 @@ def build(settings: ProbeSettings | None = None) -> Service:
         name="probe",
         version="1",
         migrations=Path(__file__).parent / "probe_migrations",
-        routers=[probe_router],
+        routers=[router],
+        config=settings,
         subscriptions=subscriptions,
         description="Synthetic events through the platform's plumbing.",
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from laotie_scoring.domain import ScorePolicy
 
-DEFAULT_POLICY = Path(__file__).parent / "policy" / "score-policy.toml"
+DEFAULT_POLICY = Path(__file__).parent / "score-policy.toml"
 
 
 def load_policy(path: Path | str | None = None) -> ScorePolicy:

@@ -10,7 +10,7 @@ from pathlib import Path
 from laotie_moderation.domain.advertising import detect_false_advertising
 from laotie_moderation.domain.diversion import Finding, detect_diversion
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+CORPUS = Path(__file__).resolve().parent / "corpus"
 
 
 @dataclass
