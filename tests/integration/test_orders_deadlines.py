@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 from laotie_common.auth import Principal, Role
+from laotie_common.uow import Units
 from laotie_orders.bootstrap import Settings, build
 from laotie_orders.jobs import sweep_once
 from laotie_orders.usecases import Tx, after_sales, catalogue, orders
@@ -31,9 +32,11 @@ async def test_each_deadline_fires_once_with_four_sweepers(infra: Infra) -> None
         infra.database_url, min_size=1, max_size=12, server_settings={"search_path": schema}
     )
 
+    units = Units(lambda: pool, lambda conn, now: Tx(conn, now, windows))
+
     async def run(step: Callable[[Tx], Awaitable[Any]]) -> Any:
-        async with pool.acquire() as conn, conn.transaction():
-            return await step(Tx(conn, datetime.now(UTC), windows))
+        async with units() as tx:
+            return await step(tx)
 
     operator = Principal("ops", Role.OPERATOR)
     seller = Principal("s", Role.SELLER, shop_id="dl-shop")
@@ -100,10 +103,8 @@ async def test_each_deadline_fires_once_with_four_sweepers(infra: Infra) -> None
                 await step(after_sales.ship_return, buyer, refund["refund_id"], "BACK")
 
         later = datetime.now(UTC) + timedelta(days=60)
-        rounds = await asyncio.gather(
-            *(sweep_once(pool, windows, now=later, batch=2) for _ in range(4))
-        )
-        again = await sweep_once(pool, windows, now=later)
+        rounds = await asyncio.gather(*(sweep_once(units, now=later, batch=2) for _ in range(4)))
+        again = await sweep_once(units, now=later)
         fired: Counter[str] = Counter()
         for result in rounds:
             fired.update(result)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 from fastapi import Depends, Request
 
 from laotie_common.db import Connection
-from laotie_common.uow import CommandRunner
+from laotie_common.uow import Command
 
 if TYPE_CHECKING:
     from laotie_common.service import Service
@@ -32,8 +32,8 @@ async def config(request: Request) -> Any:
     return service_of(request).spec.config
 
 
-async def _commands(request: Request) -> CommandRunner[Any]:
-    return service_of(request).commands
+async def _commands(request: Request) -> Command[Any]:
+    return Command(service_of(request).commands, request)
 
 
 async def _reading(request: Request) -> AsyncIterator[Connection]:
@@ -41,5 +41,5 @@ async def _reading(request: Request) -> AsyncIterator[Connection]:
         yield conn
 
 
-Commands = Annotated[CommandRunner[Any], Depends(_commands)]
+Commands = Annotated[Command[Any], Depends(_commands)]
 Reading = Annotated[Connection, Depends(_reading)]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import ssl as ssl_module
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any, cast
 
 import asyncpg
@@ -44,7 +46,7 @@ from laotie_common.migrations import COMMON_MIGRATIONS, migrate
 from laotie_common.problems import install_problem_handlers, problem_body, problem_response
 from laotie_common.relay import OutboxRelay
 from laotie_common.settings import ServiceSettings
-from laotie_common.uow import CommandRunner, UnitOfWork, in_units
+from laotie_common.uow import CommandRunner, UnitOfWork, Units, in_units
 
 log = get_logger(__name__)
 MAX_BODY_BYTES = 1_000_000
@@ -68,12 +70,14 @@ class Subscription:
 
 @dataclass(frozen=True)
 class Job:
-    """Periodic work every replica runs: ``work`` in a unit of work of its own every
-    ``every_s`` seconds; a failed round is logged and the next one comes anyway."""
+    """Periodic work every replica runs every ``every_s`` seconds: ``work`` in a unit of work
+    of its own, or, with ``units``, given the service's :class:`~laotie_common.uow.Units` to
+    open as many as it needs. A failed round is logged and the next one comes anyway."""
 
     name: str
     every_s: float
     work: Callable[[Any], Awaitable[object]]
+    units: bool = False
 
 
 @dataclass
@@ -91,6 +95,20 @@ class ServiceSpec:
     config: Any = None
     on_error: Callable[[Request, Exception], Exception | None] | None = None
     lanes: Mapping[str, Batch] = field(default_factory=dict)  # group-committed commands
+
+    @classmethod
+    def of(cls, package: ModuleType, **parts: Any) -> ServiceSpec:
+        """The spec of the service whose package is ``package`` (``laotie_<name>``): name,
+        version (its distribution's), description (its docstring) and migrations (its
+        ``migrations/``) from the package; ``parts`` the rest."""
+        name = package.__name__.removeprefix("laotie_")
+        return cls(
+            name=name,
+            version=importlib.metadata.version(f"laotie-{name}"),
+            migrations=Path(str(package.__file__)).parent / "migrations",
+            description=package.__doc__ or "",
+            **parts,
+        )
 
 
 def subscribed(topics: list[str], handlers: Mapping[str, object]) -> list[str]:
@@ -150,6 +168,7 @@ class Service:
             if spec.lanes
             else None,
         )
+        self.units: Units[Any] = Units(lambda: self.pool, spec.unit)
         self.consumers = [self._consumer(sub) for sub in spec.subscriptions]
         for consumer in self.consumers:
             consumer.attach(self.broker)
@@ -225,10 +244,11 @@ class Service:
     async def _every(self, job: Job) -> None:
         while True:
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    unit = self.spec.unit(conn, datetime.now(UTC))
-                    await job.work(unit)
-                unit.committed()
+                if job.units:
+                    await job.work(self.units)
+                else:
+                    async with self.units() as unit:
+                        await job.work(unit)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -8,7 +8,8 @@ their rules need (policy, windows) and name their event ``source``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -56,6 +57,24 @@ class UnitOfWork:
 
 
 U = TypeVar("U", bound=UnitOfWork)
+
+
+@dataclass(frozen=True)
+class Units(Generic[U]):
+    """Opens the service's units of work: ``async with units() as tx`` is one transaction,
+    committed at the end, then its after-commit work runs (a job that needs several)."""
+
+    pool: Callable[[], asyncpg.Pool]
+    make: Callable[[Connection, datetime], U]
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, now: datetime | None = None) -> AsyncIterator[U]:
+        async with self.pool().acquire() as conn, conn.transaction():
+            unit = self.make(conn, now or datetime.now(UTC))
+            yield unit
+        unit.committed()
+
+
 UnitHandler = Callable[[U, Envelope], Awaitable[AfterCommit | Later | None]]
 
 
@@ -161,3 +180,24 @@ class CommandRunner(Generic[U]):
     def _mapped(self, request: Request, exc: Exception) -> Exception:
         mapped = self.on_error(request, exc) if self.on_error else None
         return exc if mapped is None else mapped
+
+
+@dataclass(frozen=True)
+class Command(Generic[U]):
+    """The command runner bound to the request in hand: what a route is given as
+    ``laotie_common.entry.Commands``. The answer's status is the route's own (``201`` where
+    the route declares ``status_code=201``, else 200): one fact, in the route's decorator."""
+
+    runner: CommandRunner[U]
+    request: Request
+
+    async def __call__(
+        self,
+        principal: Principal,
+        body: BaseModel | None,
+        action: Callable[[U], Awaitable[Any]],
+        *,
+        lane: tuple[str, str, Any] | None = None,
+    ) -> JSONResponse:
+        created = getattr(self.request.scope.get("route"), "status_code", None) == 201
+        return await self.runner(self.request, principal, body, action, created=created, lane=lane)

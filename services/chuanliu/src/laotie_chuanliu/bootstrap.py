@@ -25,15 +25,15 @@ class Settings(ServiceSettings):
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     policy = load_policy(settings.chuanliu_policy)
-    spec = ServiceSpec(
-        name="chuanliu",
-        version="0.1.0",
-        migrations=Path(__file__).parent / "migrations",
-        description=laotie_chuanliu.__doc__ or "",
-        unit=lambda conn, now: Tx(conn, now, policy),
-        routers=[router],
-        subscriptions=[Subscription(HANDLERS)],
-        jobs=[Job("chuanliu budget gauges", settings.budget_gauge_interval_s, jobs.sample_budget)],
-        config=policy,
+    gauges = Job("budget gauges", settings.budget_gauge_interval_s, jobs.sample_budget)
+    return Service(
+        ServiceSpec.of(
+            laotie_chuanliu,
+            unit=lambda conn, now: Tx(conn, now, policy),
+            routers=[router],
+            subscriptions=[Subscription(HANDLERS)],
+            jobs=[gauges],
+            config=policy,
+        ),
+        settings,
     )
-    return Service(spec, settings)

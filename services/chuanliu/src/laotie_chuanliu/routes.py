@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from laotie_common.auth import Principal, Role, require
 from laotie_common.entry import Commands, Reading, config
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -66,12 +66,10 @@ async def get_budget(policy: PolicyDep, conn: Reading) -> dict[str, Any]:
 @router.put("/budget", summary="Set the daily impression budget (operators)")
 async def put_budget(
     body: SetBudget,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.OPERATOR)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: usecases.set_budget(tx, body.daily_impressions, who.subject),

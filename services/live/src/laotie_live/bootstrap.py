@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from laotie_common.service import Job, Service, ServiceSpec, Subscription
 from laotie_common.settings import ServiceSettings
 
@@ -22,18 +20,14 @@ class Settings(ServiceSettings):
 
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
-    spec = ServiceSpec(
-        name="live",
-        version="0.1.0",
-        migrations=Path(__file__).parent / "migrations",
-        description=laotie_live.__doc__ or "",
-        unit=Tx,
-        routers=[router],
-        subscriptions=[Subscription(HANDLERS)],
-        jobs=[
-            Job(
-                "live sessions gauge", settings.sessions_gauge_interval_s, jobs.sample_live_sessions
-            )
-        ],
+    gauge = Job("sessions gauge", settings.sessions_gauge_interval_s, jobs.sample_live_sessions)
+    return Service(
+        ServiceSpec.of(
+            laotie_live,
+            unit=Tx,
+            routers=[router],
+            subscriptions=[Subscription(HANDLERS)],
+            jobs=[gauge],
+        ),
+        settings,
     )
-    return Service(spec, settings)

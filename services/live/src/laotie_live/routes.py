@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from laotie_common.auth import Principal, Role, require
 from laotie_common.entry import Commands, Reading
 from laotie_common.problems import Forbidden
@@ -58,12 +58,10 @@ router = APIRouter()
 @router.post("/rooms", status_code=201, tags=["rooms"], summary="Open a live room")
 async def create_room(
     body: CreateRoom,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER, Role.OPERATOR)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: usecases.create_room(
@@ -74,7 +72,6 @@ async def create_room(
             owner_id=body.owner_id,
             shop_id=body.shop_id,
         ),
-        created=True,
     )
 
 
@@ -92,16 +89,13 @@ async def get_room(room_id: str, conn: Reading) -> dict[str, Any]:
 async def start(
     room_id: str,
     body: StartSession,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: usecases.start_session(tx, who, room_id, body.title),
-        created=True,
     )
 
 
@@ -117,11 +111,10 @@ async def get_session(session_id: str, conn: Reading) -> dict[str, Any]:
 )
 async def end(
     session_id: str,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER, Role.OPERATOR)],
 ) -> Any:
-    return await command(request, who, None, lambda tx: usecases.end_session(tx, who, session_id))
+    return await command(who, None, lambda tx: usecases.end_session(tx, who, session_id))
 
 
 @router.post(
@@ -133,16 +126,13 @@ async def end(
 async def pin(
     session_id: str,
     body: Pin,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: usecases.pin(tx, who, session_id, body.product_id),
-        created=True,
     )
 
 
@@ -152,13 +142,10 @@ async def pin(
 async def unpin(
     session_id: str,
     product_id: str,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER)],
 ) -> Any:
-    return await command(
-        request, who, None, lambda tx: usecases.unpin(tx, who, session_id, product_id)
-    )
+    return await command(who, None, lambda tx: usecases.unpin(tx, who, session_id, product_id))
 
 
 @router.post(
@@ -169,14 +156,11 @@ async def unpin(
 async def viewers(
     session_id: str,
     body: ViewerBatch,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.SERVICE, Role.OPERATOR)],
 ) -> Any:
     events = [e.model_dump() for e in body.events]
-    return await command(
-        request, who, body, lambda tx: usecases.record_viewers(tx, session_id, events)
-    )
+    return await command(who, body, lambda tx: usecases.record_viewers(tx, session_id, events))
 
 
 @router.post(
@@ -188,16 +172,13 @@ async def viewers(
 async def comment(
     session_id: str,
     body: PostComment,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(*ANYONE)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: usecases.post_comment(tx, who, session_id, body.text),
-        created=True,
     )
 
 

@@ -25,15 +25,14 @@ class Settings(ServiceSettings):
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     policy = load_policy(settings.moderation_policy)
-    spec = ServiceSpec(
-        name="moderation",
-        version="0.1.0",
-        migrations=Path(__file__).parent / "migrations",
-        description=laotie_moderation.__doc__ or "",
-        unit=lambda conn, now: Tx(conn, now, policy),
-        routers=[router],
-        subscriptions=[Subscription(HANDLERS)],
-        jobs=[Job("moderation sweep", settings.sweep_interval_s, jobs.sweep)],
-        config=policy,
+    return Service(
+        ServiceSpec.of(
+            laotie_moderation,
+            unit=lambda conn, now: Tx(conn, now, policy),
+            routers=[router],
+            subscriptions=[Subscription(HANDLERS)],
+            jobs=[Job("sweep", settings.sweep_interval_s, jobs.sweep)],
+            config=policy,
+        ),
+        settings,
     )
-    return Service(spec, settings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from laotie_common.auth import Principal, Role, require
 from laotie_common.entry import Commands, Reading, config
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -56,16 +56,13 @@ router = APIRouter()
 )
 async def report(
     body: FileReport,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.BUYER)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: reports.file_report(tx, who, body.model_dump()),
-        created=True,
     )
 
 
@@ -84,12 +81,11 @@ async def get_report(
 async def decide_report(
     report_id: str,
     body: Decision,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)],
 ) -> Any:
     return await command(
-        request, who, body, lambda tx: reports.decide_report(tx, who, report_id, body.upheld)
+        who, body, lambda tx: reports.decide_report(tx, who, report_id, body.upheld)
     )
 
 
@@ -101,16 +97,13 @@ async def decide_report(
 )
 async def appeal(
     body: FileAppeal,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.SELLER, Role.ANCHOR)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: appeals.file_appeal(tx, who, body.penalty_id, body.reason),
-        created=True,
     )
 
 
@@ -122,12 +115,10 @@ async def appeal(
 async def decide_appeal(
     appeal_id: str,
     body: Decision,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: appeals.decide_appeal(tx, who, appeal_id, body.upheld, body.note),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
-from pathlib import Path
 
 from laotie_common.idempotency import keyed
 from laotie_common.service import Job, Service, ServiceSpec, Subscription
@@ -49,26 +47,16 @@ class Settings(ServiceSettings):
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     windows = settings.windows()
-    service: Service
-    spec = ServiceSpec(
-        name="orders",
-        version="0.1.0",
-        migrations=Path(__file__).parent / "migrations",
-        description=laotie_orders.__doc__ or "",
-        unit=lambda conn, now: Tx(conn, now, windows),
-        routers=[router],
-        subscriptions=[Subscription(HANDLERS)],
-        # A sweep takes a transaction per batch: it is lent the pool (see jobs.sweep).
-        jobs=[
-            Job(
-                "deadlines",
-                settings.sweep_interval_s,
-                partial(jobs.sweep, pool=lambda: service.pool),
-            )
-        ],
-        config=windows,
-        on_error=domain_errors,
-        lanes={"place_order": keyed(placing(windows))},
+    return Service(
+        ServiceSpec.of(
+            laotie_orders,
+            unit=lambda conn, now: Tx(conn, now, windows),
+            routers=[router],
+            subscriptions=[Subscription(HANDLERS)],
+            jobs=[Job("deadlines", settings.sweep_interval_s, jobs.sweep, units=True)],
+            config=windows,
+            on_error=domain_errors,
+            lanes={"place_order": keyed(placing(windows))},
+        ),
+        settings,
     )
-    service = Service(spec, settings)
-    return service

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-import asyncpg
 from laotie_common import metrics
 from laotie_common.logs import get_logger
+from laotie_common.uow import Units
 
-from laotie_orders.domain import OPEN_REFUND_STATUSES, RefundAction, Windows
+from laotie_orders.domain import OPEN_REFUND_STATUSES, RefundAction
 from laotie_orders.usecases import Tx, after_sales, orders
 
 log = get_logger(__name__)
@@ -109,20 +109,17 @@ DEADLINES = (
 
 
 async def sweep_once(
-    pool: asyncpg.Pool, windows: Windows, *, batch: int = 100, now: datetime | None = None
+    units: Units[Tx], *, batch: int = 100, now: datetime | None = None
 ) -> dict[str, int]:
     """Fire every due deadline once, a batch per transaction; returns how many fired here,
     by deadline."""
     fired: dict[str, int] = {}
     for deadline in DEADLINES:
         while True:
-            moment = now or datetime.now(UTC)
-            async with pool.acquire() as conn, conn.transaction():
-                tx = Tx(conn, moment, windows)
-                ids = [r["id"] for r in await conn.fetch(deadline.due_sql, moment, batch)]
+            async with units(now) as tx:
+                ids = [r["id"] for r in await tx.conn.fetch(deadline.due_sql, tx.now, batch)]
                 for item in ids:
                     await deadline.apply(tx, item)
-            tx.committed()
             if ids:
                 fired[deadline.name] = fired.get(deadline.name, 0) + len(ids)
                 metrics.ORDER_DEADLINES_FIRED.labels(deadline.name).inc(len(ids))
@@ -131,11 +128,8 @@ async def sweep_once(
     return fired
 
 
-async def sweep(tx: Tx, *, pool: Callable[[], asyncpg.Pool]) -> None:
-    """The ``deadlines`` job's round: :func:`sweep_once` on ``pool``, with ``tx``'s windows.
-
-    A round takes a transaction per batch, so it sweeps through the pool; the job's own unit
-    of work only lends it the windows (and its empty transaction commits at once)."""
-    fired = await sweep_once(pool(), tx.windows)
+async def sweep(units: Units[Tx]) -> None:
+    """The ``deadlines`` job's round (a transaction per batch)."""
+    fired = await sweep_once(units)
     if fired:
         log.info("deadlines fired", **fired)

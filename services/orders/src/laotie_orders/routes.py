@@ -126,18 +126,15 @@ router = APIRouter()
 @router.post("/shops", status_code=201, tags=["shops"], summary="Create a shop")
 async def create_shop(
     body: CreateShop,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.OPERATOR, Role.SELLER)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: catalogue.create_shop(
             tx, who, shop_id=body.shop_id, name=body.name, kind=body.kind, owner_id=body.owner_id
         ),
-        created=True,
     )
 
 
@@ -147,9 +144,8 @@ async def get_shop(shop_id: str, conn: Reading) -> dict[str, Any]:
 
 
 @router.post("/products", status_code=201, tags=["products"], summary="List a product")
-async def list_product(body: ListProduct, request: Request, command: Commands, who: Seller) -> Any:
+async def list_product(body: ListProduct, command: Commands, who: Seller) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: catalogue.list_product(
@@ -161,7 +157,6 @@ async def list_product(body: ListProduct, request: Request, command: Commands, w
             ship_within_hours=body.ship_within_hours,
             skus=[s.model_dump() for s in body.skus],
         ),
-        created=True,
     )
 
 
@@ -185,10 +180,9 @@ async def list_products(
     summary="Change a SKU's price or stock",
 )
 async def change_sku(
-    product_id: str, sku_id: str, body: ChangeSku, request: Request, command: Commands, who: Seller
+    product_id: str, sku_id: str, body: ChangeSku, command: Commands, who: Seller
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: catalogue.update_sku(
@@ -198,17 +192,13 @@ async def change_sku(
 
 
 @router.post("/products/{product_id}/delist", tags=["products"], summary="Stop selling")
-async def delist(product_id: str, request: Request, command: Commands, who: Seller) -> Any:
-    return await command(
-        request, who, None, lambda tx: catalogue.delist_product(tx, who, product_id)
-    )
+async def delist(product_id: str, command: Commands, who: Seller) -> Any:
+    return await command(who, None, lambda tx: catalogue.delist_product(tx, who, product_id))
 
 
 @router.post("/products/{product_id}/relist", tags=["products"], summary="Sell again")
-async def relist(product_id: str, request: Request, command: Commands, who: Seller) -> Any:
-    return await command(
-        request, who, None, lambda tx: catalogue.relist_product(tx, who, product_id)
-    )
+async def relist(product_id: str, command: Commands, who: Seller) -> Any:
+    return await command(who, None, lambda tx: catalogue.relist_product(tx, who, product_id))
 
 
 # --- orders ----------------------------------------------------------------------------------
@@ -218,16 +208,14 @@ async def relist(product_id: str, request: Request, command: Commands, who: Sell
     tags=["orders"],
     summary="Place an order: reserves stock atomically",
 )
-async def place(body: PlaceOrder, request: Request, command: Commands, who: Buyer) -> Any:
+async def place(body: PlaceOrder, command: Commands, who: Buyer) -> Any:
     attribution = body.model_dump(exclude={"sku_id", "quantity"})
     return await command(
-        request,
         who,
         body,
         lambda tx: orders.place_order(
             tx, who, sku_id=body.sku_id, quantity=body.quantity, attribution=attribution
         ),
-        created=True,
         # reservations of one SKU are decided and committed together
         lane=("place_order", body.sku_id, Reservation(who, body.quantity, attribution)),
     )
@@ -264,8 +252,8 @@ async def find_orders(
 
 
 @router.post("/orders/{order_id}/pay", tags=["orders"], summary="Pay (buyer)", name="order_pay")
-async def pay(order_id: str, request: Request, command: Commands, who: Buyer) -> Any:
-    return await command(request, who, None, lambda tx: orders.pay(tx, who, order_id))
+async def pay(order_id: str, command: Commands, who: Buyer) -> Any:
+    return await command(who, None, lambda tx: orders.pay(tx, who, order_id))
 
 
 @router.post(
@@ -274,8 +262,8 @@ async def pay(order_id: str, request: Request, command: Commands, who: Buyer) ->
     summary="Cancel before payment (buyer)",
     name="order_cancel",
 )
-async def cancel(order_id: str, request: Request, command: Commands, who: Buyer) -> Any:
-    return await command(request, who, None, lambda tx: orders.cancel(tx, who, order_id))
+async def cancel(order_id: str, command: Commands, who: Buyer) -> Any:
+    return await command(who, None, lambda tx: orders.cancel(tx, who, order_id))
 
 
 @router.post(
@@ -286,11 +274,10 @@ async def cancel(order_id: str, request: Request, command: Commands, who: Buyer)
 )
 async def deliver(
     order_id: str,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.SERVICE, Role.OPERATOR)],
 ) -> Any:
-    return await command(request, who, None, lambda tx: orders.deliver(tx, who, order_id))
+    return await command(who, None, lambda tx: orders.deliver(tx, who, order_id))
 
 
 @router.post(
@@ -299,15 +286,13 @@ async def deliver(
     summary="Confirm receipt (buyer)",
     name="order_confirm",
 )
-async def confirm(order_id: str, request: Request, command: Commands, who: Buyer) -> Any:
-    return await command(request, who, None, lambda tx: orders.confirm(tx, who, order_id))
+async def confirm(order_id: str, command: Commands, who: Buyer) -> Any:
+    return await command(who, None, lambda tx: orders.confirm(tx, who, order_id))
 
 
 @router.post("/orders/{order_id}/ship", tags=["orders"], summary="Ship (seller)")
-async def ship(order_id: str, body: Ship, request: Request, command: Commands, who: Seller) -> Any:
-    return await command(
-        request, who, body, lambda tx: orders.ship(tx, who, order_id, body.tracking_number)
-    )
+async def ship(order_id: str, body: Ship, command: Commands, who: Seller) -> Any:
+    return await command(who, body, lambda tx: orders.ship(tx, who, order_id, body.tracking_number))
 
 
 @router.post(
@@ -316,16 +301,12 @@ async def ship(order_id: str, body: Ship, request: Request, command: Commands, w
     tags=["orders"],
     summary="Review a completed order (buyer)",
 )
-async def review(
-    order_id: str, body: Review, request: Request, command: Commands, who: Buyer
-) -> Any:
+async def review(order_id: str, body: Review, command: Commands, who: Buyer) -> Any:
     stars = body.model_dump(exclude={"text"})
     return await command(
-        request,
         who,
         body,
         lambda tx: after_sales.review(tx, who, order_id, stars, body.text),
-        created=True,
     )
 
 
@@ -336,17 +317,13 @@ async def review(
     tags=["after-sales"],
     summary="Ask for a refund, or a return and refund (buyer)",
 )
-async def request_refund(
-    order_id: str, body: RequestRefund, request: Request, command: Commands, who: Buyer
-) -> Any:
+async def request_refund(order_id: str, body: RequestRefund, command: Commands, who: Buyer) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: after_sales.request_refund(
             tx, who, order_id, kind=body.kind, reason=body.reason, amount_fen=body.amount_fen
         ),
-        created=True,
     )
 
 
@@ -366,10 +343,8 @@ async def get_refund(refund_id: str, who: Anyone, conn: Reading) -> dict[str, An
     summary="Approve (seller)",
     name="refund_approve",
 )
-async def approve(refund_id: str, request: Request, command: Commands, who: Seller) -> Any:
-    return await command(
-        request, who, None, lambda tx: after_sales.approve_refund(tx, who, refund_id)
-    )
+async def approve(refund_id: str, command: Commands, who: Seller) -> Any:
+    return await command(who, None, lambda tx: after_sales.approve_refund(tx, who, refund_id))
 
 
 @router.post(
@@ -378,10 +353,8 @@ async def approve(refund_id: str, request: Request, command: Commands, who: Sell
     summary="Confirm the returned parcel (seller)",
     name="refund_receive",
 )
-async def receive(refund_id: str, request: Request, command: Commands, who: Seller) -> Any:
-    return await command(
-        request, who, None, lambda tx: after_sales.confirm_return(tx, who, refund_id)
-    )
+async def receive(refund_id: str, command: Commands, who: Seller) -> Any:
+    return await command(who, None, lambda tx: after_sales.confirm_return(tx, who, refund_id))
 
 
 @router.post(
@@ -390,29 +363,22 @@ async def receive(refund_id: str, request: Request, command: Commands, who: Sell
     summary="Dispute a rejection (buyer)",
     name="refund_escalate",
 )
-async def escalate(refund_id: str, request: Request, command: Commands, who: Buyer) -> Any:
-    return await command(
-        request, who, None, lambda tx: after_sales.escalate_refund(tx, who, refund_id)
-    )
+async def escalate(refund_id: str, command: Commands, who: Buyer) -> Any:
+    return await command(who, None, lambda tx: after_sales.escalate_refund(tx, who, refund_id))
 
 
 @router.post("/refunds/{refund_id}/reject", tags=["after-sales"], summary="Reject (seller)")
-async def reject(
-    refund_id: str, body: Reject, request: Request, command: Commands, who: Seller
-) -> Any:
+async def reject(refund_id: str, body: Reject, command: Commands, who: Seller) -> Any:
     return await command(
-        request, who, body, lambda tx: after_sales.reject_refund(tx, who, refund_id, body.note)
+        who, body, lambda tx: after_sales.reject_refund(tx, who, refund_id, body.note)
     )
 
 
 @router.post(
     "/refunds/{refund_id}/return", tags=["after-sales"], summary="Ship the goods back (buyer)"
 )
-async def ship_return(
-    refund_id: str, body: Ship, request: Request, command: Commands, who: Buyer
-) -> Any:
+async def ship_return(refund_id: str, body: Ship, command: Commands, who: Buyer) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: after_sales.ship_return(tx, who, refund_id, body.tracking_number),
@@ -427,12 +393,10 @@ async def ship_return(
 async def decide(
     refund_id: str,
     body: Decide,
-    request: Request,
     command: Commands,
     who: Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)],
 ) -> Any:
     return await command(
-        request,
         who,
         body,
         lambda tx: after_sales.decide_dispute(tx, who, refund_id, body.in_favour_of),

@@ -25,23 +25,15 @@ class Settings(ServiceSettings):
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     policy = load_policy(settings.score_policy)
-    spec = ServiceSpec(
-        name="scoring",
-        version="0.1.0",
-        migrations=Path(__file__).parent / "migrations",
-        description=laotie_scoring.__doc__ or "",
-        unit=lambda conn, now: Tx(conn, now, policy),
-        routers=[router],
-        subscriptions=[Subscription(HANDLERS)],
-        # One transaction per stale subject: the job takes the pool (the service's, once built).
-        jobs=[
-            Job(
-                "window slide",
-                settings.window_slide_interval_s,
-                lambda tx: jobs.slide_windows(tx, lambda: service.pool),
-            )
-        ],
-        config=policy,
+    slide = Job("window slide", settings.window_slide_interval_s, jobs.slide_windows, units=True)
+    return Service(
+        ServiceSpec.of(
+            laotie_scoring,
+            unit=lambda conn, now: Tx(conn, now, policy),
+            routers=[router],
+            subscriptions=[Subscription(HANDLERS)],
+            jobs=[slide],
+            config=policy,
+        ),
+        settings,
     )
-    service = Service(spec, settings)
-    return service

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from laotie_common import outbox
 from laotie_common.auth import Principal, Role, require
 from laotie_common.db import Connection
@@ -114,7 +114,6 @@ router = APIRouter(tags=["probe"])
 @router.post("/probes", status_code=201, summary="Publish probe events via the outbox")
 async def send(
     body: SendProbes,
-    request: Request,
     command: Commands,
     settings: Annotated[ProbeSettings, Depends(config)],
     principal: Annotated[Principal, require(Role.OPERATOR, Role.SERVICE)],
@@ -128,7 +127,7 @@ async def send(
         ids = await write_probes(tx.conn, settings, body.probe_key, body.first_seq, body.count)
         return {"probe_key": body.probe_key, "event_ids": ids}
 
-    return await command(request, principal, body, probes, created=True)
+    return await command(principal, body, probes)
 
 
 @router.get("/probes/summary", summary="What the probe consumer applied")
