@@ -16,8 +16,10 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka.partitioner import murmur2
+from laotie_common.auth import Role, mint_token
 from laotie_common.envelope import Envelope
 from laotie_common.metrics_text import total
+from laotie_common.settings import ServiceSettings
 from laotie_contracts import all_topics
 from laotie_contracts import live as lv
 from laotie_contracts import orders as ev
@@ -516,14 +518,20 @@ async def test_attribution_and_uplift_match_a_hand_computed_example(
         *self_broadcast_order(brand, room, "W", 1000, order_id="oW"),
     )
 
+    seller = _as(infra, Role.SELLER, "seller-1", shop_id=brand)
+
     async def counted() -> dict[str, Any] | None:
-        body = (await client.get(f"/brands/{brand}/uplift")).json()
+        body = (await client.get(f"/brands/{brand}/uplift", headers=seller)).json()
         ready = body["attributed_fen"] == 2500 and body["organic_fen"] == 3000
         return body if ready else None
 
     body = await eventually(counted, timeout=60, what="the uplift")
     assert body["uplift"] == round(2500 / 3000, 4)
-    contribution = (await client.get(f"/creators/{creator}/contribution")).json()
+    contribution = (
+        await client.get(
+            f"/creators/{creator}/contribution", headers=_as(infra, Role.ANCHOR, creator)
+        )
+    ).json()
     assert contribution["attributed_gmv_fen"] == 2500
     assert contribution["attributed_orders"] == 1
     # The policy (chuanliu.toml [rewards]): 10 impressions per yuan *of attributed GMV*, times
@@ -564,3 +572,48 @@ async def _ledger(db: Db, brand: str) -> tuple[Any, ...]:
         ),
         await db.value("SELECT count(*) FROM triggers WHERE brand_id = $1", brand),
     )
+
+
+def _as(infra: Infra, role: Role, subject: str, shop_id: str | None = None) -> dict[str, str]:
+    settings = ServiceSettings(
+        database_url=infra.database_url, kafka_bootstrap_servers=infra.kafka_bootstrap
+    )
+    token = mint_token(settings, subject=subject, role=role, shop_id=shop_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_grants_uplift_and_budget_are_shown_only_to_whom_they_belong(
+    bridge: tuple[httpx.AsyncClient, Db], infra: Infra
+) -> None:
+    """Regression (issue 18, row 1): these reads answered anyone without a token, with the
+    buyers behind each grant. Now: the brand's sellers see their uplift and their sessions'
+    grants without buyer ids, operators see everything, a creator their own contribution,
+    the budget is for operators; everyone else is refused."""
+    client, db = bridge
+    brand, creator = f"brand-{uuid.uuid4().hex[:6]}", f"creator-{uuid.uuid4().hex[:6]}"
+    await publish(infra.kafka_bootstrap, distribution_sale(brand, "U", creator))
+    _, session, live = brand_goes_live(brand)
+    await publish(infra.kafka_bootstrap, *live)
+    assert await _decided(db, session) == "granted"
+    grants, uplift = f"/sessions/{session}/grants", f"/brands/{brand}/uplift"
+    own = _as(infra, Role.SELLER, "s", shop_id=brand)
+    other = _as(infra, Role.SELLER, "s2", shop_id="another-brand")
+    operator, buyer = _as(infra, Role.OPERATOR, "ops"), _as(infra, Role.BUYER, "U")
+    for path in (grants, uplift, "/budget", f"/creators/{creator}/contribution"):
+        assert (await client.get(path)).status_code == 401, path
+        assert (await client.get(path, headers=buyer)).status_code == 403, path
+    assert (await client.get(grants, headers=other)).status_code == 403
+    assert (await client.get(uplift, headers=other)).status_code == 403
+    assert (await client.get("/budget", headers=own)).status_code == 403
+    mine = (await client.get(grants, headers=own)).json()
+    assert mine["grants_detail"], "the brand sees its grants"
+    assert all("buyer_id" not in g for g in mine["grants_detail"]), "but not who the buyers are"
+    seen = (await client.get(grants, headers=operator)).json()
+    assert [g["buyer_id"] for g in seen["grants_detail"]] == ["U"]
+    page = await client.get(grants, headers=operator, params={"limit": 501})
+    assert page.status_code == 422, "a page is at most 500 grants"
+    assert (await client.get(uplift, headers=own)).status_code == 200
+    assert (await client.get("/budget", headers=operator)).status_code == 200
+    contribution = f"/creators/{creator}/contribution"
+    assert (await client.get(contribution, headers=_as(infra, Role.ANCHOR, creator))).is_success
+    assert (await client.get(contribution, headers=_as(infra, Role.ANCHOR, "x"))).status_code == 403

@@ -88,10 +88,10 @@ MATRIX: dict[str, dict[tuple[str, str], frozenset[Role] | None]] = {
         ("GET", "/policy"): PUBLIC,
     },
     "chuanliu": {
-        ("GET", "/brands/{brand_id}/uplift"): PUBLIC,
-        ("GET", "/creators/{creator_id}/contribution"): PUBLIC,
-        ("GET", "/sessions/{session_id}/grants"): PUBLIC,
-        ("GET", "/budget"): PUBLIC,
+        ("GET", "/brands/{brand_id}/uplift"): frozenset({S, OP}),
+        ("GET", "/creators/{creator_id}/contribution"): frozenset({A, OP}),
+        ("GET", "/sessions/{session_id}/grants"): frozenset({S, OP}),
+        ("GET", "/budget"): frozenset({OP}),
         ("PUT", "/budget"): frozenset({OP}),
     },
 }

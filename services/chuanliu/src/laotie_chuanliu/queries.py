@@ -148,16 +148,30 @@ async def grant_in_window(
     return row
 
 
-async def session_grants(conn: Connection, session_id: str) -> dict[str, Any]:
+async def session_decision(conn: Connection, session_id: str) -> dict[str, Any]:
     trigger = await conn.fetchrow("SELECT * FROM triggers WHERE session_id = $1", session_id)
     if trigger is None:
         raise NotFound(f"no decision for session {session_id} (yet)")
-    grants = await conn.fetch(
+    return dict(trigger)
+
+
+async def session_grants(
+    conn: Connection, session_id: str, *, limit: int, offset: int, buyers: bool
+) -> dict[str, Any]:
+    """A page of a session's grants, highest affinity first; buyer ids only if ``buyers``."""
+    rows = await conn.fetch(
         "SELECT buyer_id, via_creator_id, affinity, impressions, granted_at FROM grants"
-        " WHERE session_id = $1 ORDER BY affinity DESC",
+        " WHERE session_id = $1 ORDER BY affinity DESC, grant_id LIMIT $2 OFFSET $3",
         session_id,
+        limit + 1,
+        offset,
     )
-    return {**dict(trigger), "grants_detail": [dict(g) for g in grants]}
+    shown = [dict(r) if buyers else {k: v for k, v in r.items() if k != "buyer_id"} for r in rows]
+    more = len(shown) > limit
+    return {
+        "grants_detail": shown[:limit],
+        "next_offset": offset + limit if more else None,
+    }
 
 
 # --- uplift and contribution ------------------------------------------------------------------

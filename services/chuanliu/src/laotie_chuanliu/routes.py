@@ -12,6 +12,7 @@ from laotie_common.entry import Commands, Reading, config
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from laotie_chuanliu import domain, queries, usecases
+from laotie_chuanliu.access import require_brand, require_creator, sees_buyers
 from laotie_chuanliu.policy import ChuanliuPolicy
 
 PolicyDep = Annotated[ChuanliuPolicy, Depends(config)]
@@ -26,17 +27,25 @@ class SetBudget(BaseModel):
 router = APIRouter(tags=["chuanliu"])
 
 
+Operator = Annotated[Principal, require(Role.OPERATOR)]
+BrandOrOperator = Annotated[Principal, require(Role.SELLER, Role.OPERATOR)]
+CreatorOrOperator = Annotated[Principal, require(Role.ANCHOR, Role.OPERATOR)]
+
+
 @router.get(
     "/brands/{brand_id}/uplift",
-    summary="Attributed / non-attributed self-broadcast GMV, per day and in total",
+    summary="Attributed / non-attributed self-broadcast GMV, per day and in total"
+    " (the brand's sellers, operators)",
 )
 async def brand_uplift(
     brand_id: str,
+    who: BrandOrOperator,
     policy: PolicyDep,
     conn: Reading,
     since: Annotated[date | None, Query(alias="from")] = None,
     until: Annotated[date | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
+    require_brand(who, brand_id)
     today = policy.day_of(datetime.now(UTC))[0]
     since, until = domain.uplift_window(today, since, until)
     return await queries.uplift(conn, brand_id, since, until)
@@ -44,22 +53,36 @@ async def brand_uplift(
 
 @router.get(
     "/creators/{creator_id}/contribution",
-    summary="Brand GMV a creator's distribution led to, and the traffic it earned",
+    summary="Brand GMV a creator's distribution led to, and the traffic it earned"
+    " (the creator, operators)",
 )
-async def contribution(creator_id: str, conn: Reading) -> dict[str, Any]:
+async def contribution(creator_id: str, who: CreatorOrOperator, conn: Reading) -> dict[str, Any]:
+    require_creator(who, creator_id)
     return await queries.contribution(conn, creator_id)
 
 
 @router.get(
     "/sessions/{session_id}/grants",
-    summary="What a brand's session start earned: the decision and its grants",
+    summary="What a brand's session start earned: the decision and a page of its grants"
+    " (the brand's sellers without buyer ids, operators)",
 )
-async def session_grants(session_id: str, conn: Reading) -> dict[str, Any]:
-    return await queries.session_grants(conn, session_id)
+async def session_grants(
+    session_id: str,
+    who: BrandOrOperator,
+    conn: Reading,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict[str, Any]:
+    decision = await queries.session_decision(conn, session_id)
+    require_brand(who, decision["brand_id"])
+    page = await queries.session_grants(
+        conn, session_id, limit=limit, offset=offset, buyers=sees_buyers(who)
+    )
+    return {**decision, **page}
 
 
 @router.get("/budget", summary="Today's budget, what is granted and left, and the pacing")
-async def get_budget(policy: PolicyDep, conn: Reading) -> dict[str, Any]:
+async def get_budget(_: Operator, policy: PolicyDep, conn: Reading) -> dict[str, Any]:
     return await queries.budget_view(conn, policy, datetime.now(UTC))
 
 
@@ -67,7 +90,7 @@ async def get_budget(policy: PolicyDep, conn: Reading) -> dict[str, Any]:
 async def put_budget(
     body: SetBudget,
     command: Commands,
-    who: Annotated[Principal, require(Role.OPERATOR)],
+    who: Operator,
 ) -> Any:
     return await command(
         who,

@@ -7,12 +7,20 @@ import time
 from typing import Any
 
 import httpx
+from laotie_common.auth import Role, mint_token
+from laotie_common.settings import ServiceSettings
+
+
+def _operator() -> dict[str, str]:
+    """The evening reads Chuanliu's figures as an operator (they are not public)."""
+    token = mint_token(ServiceSettings(), subject="make-run", role=Role.OPERATOR)
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def wait_for_decision(url: str, session_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Wait until Chuanliu decided what the brand's session start earns."""
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=_operator()) as http:
         while True:
             response = await http.get(f"/sessions/{session_id}/grants")
             body: dict[str, Any] = response.json()
@@ -24,14 +32,14 @@ async def wait_for_decision(url: str, session_id: str, timeout: float = 30.0) ->
 
 
 async def granted_so_far(url: str) -> int:
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=_operator()) as http:
         return int((await http.get("/budget")).json()["granted"])
 
 
 async def report(
     url: str, brand_id: str, creators: list[str], expected_orders: int, timeout: float = 30.0
 ) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=_operator()) as http:
         deadline = time.monotonic() + timeout
         while True:  # wait until Chuanliu has seen the brand's self-broadcast orders
             uplift = (await http.get(f"/brands/{brand_id}/uplift")).json()
