@@ -26,6 +26,7 @@ from tests.integration.kit import (
     ServiceProcess,
     eventually,
     header,
+    keyed_records,
     read_topic,
     running_service,
 )
@@ -354,3 +355,44 @@ async def test_the_active_rule_set_is_published(stack: Stack) -> None:
     assert sorted(rules["codes"]) == sorted(source["codes"])
     assert rules["codes"]["counterfeit"]["ladder"][0]["points"] == 100
     assert [s["points"] for s in rules["codes"]["diversion"]["ladder"]] == [5, 20]
+
+
+async def test_a_subjects_history_is_for_staff_and_itself_with_contacts_masked(
+    stack: Stack, infra: Infra
+) -> None:
+    """Regression (issue 18, rows 5 and 6): any role read any subject's violations with the
+    evidence text, and a planted phone number went out in moderation.violation.detected.
+    Now strangers are refused, the subject sees its history with contacts masked, staff see
+    it whole, pages are bounded, and the event carries the masked text."""
+    api, moderation = stack.api, stack.moderation
+    anchor, _, session_id = await api.anchor_live()
+    phone = "13912345678"
+    me = api.auth(Role.ANCHOR, anchor)
+    text = f"便宜 加我电话 {phone} 私聊"
+    await api.call("POST", f"/sessions/{session_id}/comments", me, {"text": text}, 201)
+    path = f"/subjects/anchor/{anchor}"
+
+    async def decided() -> dict[str, Any] | None:
+        r = await moderation.get(path, headers=_staff(api))
+        return r.json() if r.status_code == 200 and r.json()["violations"] else None
+
+    staff_view = await eventually(decided, timeout=30, what="the violation to be decided")
+    assert phone in json.dumps(staff_view, ensure_ascii=False), "staff see the evidence whole"
+    for stranger in (api.auth(Role.BUYER, "b-1"), api.auth(Role.ANCHOR, "someone-else")):
+        assert (await moderation.get(path, headers=stranger)).status_code == 403
+    own = await moderation.get(path, headers=me)
+    assert own.status_code == 200
+    assert phone not in own.text, "the subject sees its history without contact details"
+    assert own.json()["violations"], "but sees it"
+    assert (await moderation.get(path, headers=me, params={"limit": 201})).status_code == 422
+    records = await keyed_records(
+        infra.kafka_bootstrap,
+        "moderation.violation",
+        anchor,
+        until=lambda types: "moderation.violation.detected" in types,
+    )
+    events = [json.loads(r.value) for r in records if header(r, "ce_type").endswith("detected")]
+    assert events
+    for event in events:
+        assert phone not in json.dumps(event, ensure_ascii=False), "the event carries no phone"
+        assert event["evidence"]["text"].startswith("便宜"), "but the rest of the evidence"

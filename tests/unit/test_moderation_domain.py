@@ -149,3 +149,22 @@ def test_text_findings_name_each_rule_tripped_in_order() -> None:
         "diversion",
         "false_advertising",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("call me 13812345678 now", "call me 138******** now"),
+        ("电话 138-1234-5678", "电话 138-****-****"),
+        ("一三八一二三四五六七八", "一三八********"),
+        ("加我V信 abc12345", "[contact details removed]"),
+        ("好货 快来买 199 元", "好货 快来买 199 元"),
+        (None, None),
+    ],
+)
+def test_contact_details_are_masked_before_evidence_leaves_moderation(
+    text: str | None, shown: str | None
+) -> None:
+    from laotie_moderation.domain.contacts import mask_contacts
+
+    assert mask_contacts(text) == shown

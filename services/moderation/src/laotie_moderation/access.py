@@ -4,6 +4,7 @@ a reporter sees its own reports."""
 from __future__ import annotations
 
 from laotie_common.auth import Principal, Role
+from laotie_common.problems import Forbidden
 
 STAFF = (Role.REVIEWER, Role.OPERATOR)
 
@@ -21,3 +22,9 @@ def may_speak_for(principal: Principal, subject_type: str, subject_id: str) -> b
 
 def may_see_report(principal: Principal, reporter_id: str) -> bool:
     return is_staff(principal) or reporter_id == principal.subject
+
+
+def require_subject_view(principal: Principal, subject_type: str, subject_id: str) -> None:
+    """A subject's standing and history: staff, and the subject itself."""
+    if not (is_staff(principal) or may_speak_for(principal, subject_type, subject_id)):
+        raise Forbidden("only platform staff and the subject itself see its history")

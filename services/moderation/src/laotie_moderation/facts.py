@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from laotie_contracts.moderation import Evidence, Measure
 
+from laotie_moderation.domain.contacts import mask_contacts
 from laotie_moderation.domain.decisions import Subject
 from laotie_moderation.policy import Step
 
@@ -39,7 +40,8 @@ def violation_facts(
         "severity": step.severity,
         "degree": step.degree,
         "hide_content": hide_content,
-        "evidence": evidence,
+        # Events leave moderation (14 days on the topic): contact details masked.
+        "evidence": evidence.model_copy(update={"text": mask_contacts(evidence.text)}),
         "decided_by": decided_by,
         "occurred_at": now,
     }

@@ -12,6 +12,7 @@ from laotie_common.db import Connection
 from laotie_common.problems import NotFound
 
 from laotie_moderation.access import may_see_report
+from laotie_moderation.domain.contacts import mask_contacts
 from laotie_moderation.domain.decisions import Subject, calendar_year, current_measures
 from laotie_moderation.facts import decode_json
 from laotie_moderation.policy import Policy
@@ -99,10 +100,19 @@ async def due_for_points(conn: Connection, now: datetime, batch: int) -> list[as
 
 
 async def subject_view(
-    conn: Connection, policy: Policy, subject_type: str, subject_id: str, now: datetime
+    conn: Connection,
+    policy: Policy,
+    subject_type: str,
+    subject_id: str,
+    now: datetime,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    staff: bool = True,
 ) -> dict[str, Any]:
     """A subject's standing at ``now``: closed or not, this year's points, the measures in
-    force, and its penalties and violations in order."""
+    force, and a page of its penalties and violations in order (contact details in evidence
+    masked unless ``staff``)."""
     subject = await conn.fetchrow(
         "SELECT * FROM subjects WHERE subject_type = $1 AND subject_id = $2",
         subject_type,
@@ -111,15 +121,22 @@ async def subject_view(
     penalty_rows = await conn.fetch(
         "SELECT p.*, a.appeal_id, a.status AS appeal_status FROM penalties p LEFT JOIN appeals a"
         " USING (penalty_id) WHERE p.subject_type = $1 AND p.subject_id = $2"
-        " ORDER BY p.applied_at",
+        " ORDER BY p.applied_at, p.penalty_id LIMIT $3 OFFSET $4",
         subject_type,
         subject_id,
+        limit + 1,
+        offset,
     )
     violations = await conn.fetch(
-        "SELECT * FROM violations WHERE subject_type = $1 AND subject_id = $2 ORDER BY occurred_at",
+        "SELECT * FROM violations WHERE subject_type = $1 AND subject_id = $2"
+        " ORDER BY occurred_at, violation_id LIMIT $3 OFFSET $4",
         subject_type,
         subject_id,
+        limit + 1,
+        offset,
     )
+    more = len(penalty_rows) > limit or len(violations) > limit
+    penalty_rows, violations = penalty_rows[:limit], violations[:limit]
     if subject is None and not violations:
         raise NotFound(f"nothing is known about {subject_type} {subject_id}")
     year = calendar_year(policy, now)
@@ -136,8 +153,16 @@ async def subject_view(
         },
         "current_measures": current_measures(penalties, now),
         "penalties": penalties,
-        "violations": [{**dict(v), "evidence": decode_json(v["evidence"])} for v in violations],
+        "violations": [_shown(v, staff) for v in violations],
+        "next_offset": offset + limit if more else None,
     }
+
+
+def _shown(violation: asyncpg.Record, staff: bool) -> dict[str, Any]:
+    evidence = decode_json(violation["evidence"])
+    if not staff:
+        evidence = {**evidence, "text": mask_contacts(evidence.get("text"))}
+    return {**dict(violation), "evidence": evidence}
 
 
 async def recent_violations(conn: Connection, limit: int) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from laotie_common.entry import Commands, Reading, config
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from laotie_moderation import queries
+from laotie_moderation.access import is_staff, require_subject_view
 from laotie_moderation.policy import Policy
 from laotie_moderation.usecases import appeals, reports
 
@@ -128,7 +129,8 @@ async def decide_appeal(
 @router.get(
     "/subjects/{subject_type}/{subject_id}",
     tags=["subjects"],
-    summary="Current measures, points and history of a shop, anchor or viewer",
+    summary="Current measures, points and a page of the history of a shop, anchor or viewer"
+    " (the subject itself and staff)",
 )
 async def subject(
     subject_type: Literal["shop", "anchor", "creator", "viewer", "product"],
@@ -136,8 +138,20 @@ async def subject(
     who: Annotated[Principal, require(*ANYONE)],
     conn: Reading,
     policy: PolicyDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:
-    return await queries.subject_view(conn, policy, subject_type, subject_id, datetime.now(UTC))
+    require_subject_view(who, subject_type, subject_id)
+    return await queries.subject_view(
+        conn,
+        policy,
+        subject_type,
+        subject_id,
+        datetime.now(UTC),
+        limit=limit,
+        offset=offset,
+        staff=is_staff(who),
+    )
 
 
 @router.get("/violations", tags=["subjects"], summary="Recent decisions, newest first (staff)")
