@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Tests run as local development: the built-in HS256 dev key signs their tokens (a service
+# outside LAOTIE_ENV=local refuses it; tests/unit/test_errors_faults_auth.py shows that).
+os.environ.setdefault("LAOTIE_ENV", "local")
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 

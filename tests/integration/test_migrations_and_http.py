@@ -15,7 +15,7 @@ from laotie_common.service import Service
 from laotie_probe.probe import ProbeSettings, build
 
 from tests.integration.infra import Infra
-from tests.integration.kit import PROBE_MIGRATIONS, eventually
+from tests.integration.kit import PROBE_MIGRATIONS, ProbeProcess, eventually
 
 
 async def test_concurrent_migrations_apply_each_file_once(infra: Infra, unique: str) -> None:
@@ -148,3 +148,14 @@ async def test_health_readiness_metrics_and_openapi(
     )
     bearer = spec["components"]["securitySchemes"]["HTTPBearer"]
     assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
+
+
+async def test_a_service_outside_local_development_refuses_the_built_in_signing_key(
+    probe_settings: ProbeSettings,
+) -> None:
+    """Regression (issue 18, row 2): run any way but the shipped manifests, a service fell back
+    silently to the key written in settings.py. Now, as a real process with LAOTIE_ENV left at
+    its default (production) and no key of its own, it exits at once and says why."""
+    process = ProbeProcess(probe_settings, {"LAOTIE_ENV": "production"}).start()
+    assert await process.wait_exit(timeout=60) != 0
+    assert "refusing to start" in process.log()

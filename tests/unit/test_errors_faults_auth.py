@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import jwt
@@ -109,3 +111,68 @@ def test_tokens_carry_role_subject_and_shop() -> None:
 def test_bad_tokens_are_refused(token: str, message: str) -> None:
     with pytest.raises(Unauthorized, match=message):
         decode_token(SETTINGS, token)
+
+
+def _settings(**update: Any) -> ServiceSettings:
+    return ServiceSettings(
+        database_url="postgresql://unused", kafka_bootstrap_servers="unused", **update
+    )
+
+
+@pytest.mark.parametrize(
+    "secret", [None, "short-but-not-dev", "laotie-local-dev-secret-change-me-in-every-cluster"]
+)
+def test_outside_local_development_the_dev_key_or_a_short_one_refuses_to_start(
+    secret: str | None,
+) -> None:
+    """Regression (issue 18, row 2): the services fell back silently to a key written in
+    settings.py; a token signed with it was accepted as operator anywhere."""
+    update: dict[str, Any] = {"laotie_env": "production"}
+    if secret is not None:
+        update["jwt_secret"] = secret
+    with pytest.raises(ValidationError, match="refusing to start"):
+        _settings(**update)
+
+
+def test_a_long_own_key_or_the_issuers_public_keys_are_accepted_outside_local(
+    tmp_path: Path,
+) -> None:
+    assert _settings(laotie_env="production", jwt_secret="k" * 32).laotie_env == "production"
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    assert _settings(laotie_env="production", jwt_jwks_file=jwks).jwt_jwks_file == jwks
+
+
+def test_a_token_valid_for_longer_than_the_maximum_lifetime_is_refused() -> None:
+    """Regression: a token valid until ~2300 was accepted."""
+    settings = _settings(jwt_max_lifetime_s=3600)
+    assert decode_token(settings, mint_token(settings, subject="u", role=Role.BUYER, ttl_s=3600))
+    for_ages = mint_token(settings, subject="u", role=Role.OPERATOR, ttl_s=10 * 365 * 86400)
+    with pytest.raises(Unauthorized, match="longer than 3600 s"):
+        decode_token(settings, for_ages)
+    no_iat = jwt.encode(
+        {"sub": "u", "role": "buyer", "exp": 2**31, "aud": "laotie", "iss": "laotie"},
+        settings.jwt_secret.get_secret_value(),
+        "HS256",
+    )
+    with pytest.raises(Unauthorized, match="iat"):
+        decode_token(settings, no_iat)
+
+
+def test_with_the_issuers_public_keys_only_their_signatures_are_accepted(tmp_path: Path) -> None:
+    """The services hold public keys only: an EdDSA token from the issuer passes; an HS256
+    token (any shared key, the dev one included) and one from another key do not."""
+    from laotie_stack.commands import keys
+
+    keys(out=tmp_path / "issuer", kid="k1")
+    keys(out=tmp_path / "rogue", kid="k1")
+    settings = _settings(laotie_env="production", jwt_jwks_file=tmp_path / "issuer" / "jwks.json")
+    issuer = (tmp_path / "issuer" / "private.pem").read_text()
+    rogue = (tmp_path / "rogue" / "private.pem").read_text()
+    good = mint_token(settings, subject="ops", role=Role.OPERATOR, private_key=issuer, kid="k1")
+    assert decode_token(settings, good).role is Role.OPERATOR
+    forged = mint_token(settings, subject="ops", role=Role.OPERATOR, private_key=rogue, kid="k1")
+    shared = mint_token(_settings(), subject="ops", role=Role.OPERATOR)
+    for token in (forged, shared):
+        with pytest.raises(Unauthorized, match="invalid"):
+            decode_token(settings, token)

@@ -7,11 +7,14 @@ the environment wins over it. Every *policy* number (docs/design.md) lives in a 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Known to everyone who reads this file: accepted only with LAOTIE_ENV=local.
+DEV_JWT_SECRET = "laotie-local-dev-secret-change-me-in-every-cluster"  # noqa: S105
 STACK_ENV = os.environ.get("LAOTIE_STACK_ENV") or os.path.join(
     os.environ.get("LAOTIE_HOME", ".laotie"), "stack.env"
 )
@@ -53,6 +56,19 @@ class KafkaSettings(BaseSettings):
 class ServiceSettings(KafkaSettings):
     """Settings every service shares; a service subclasses it for its own policy."""
 
+    @model_validator(mode="after")
+    def _signing_fit_for_the_environment(self) -> ServiceSettings:
+        if self.laotie_env == "local" or self.jwt_jwks_file is not None:
+            return self
+        secret = self.jwt_secret.get_secret_value()
+        if secret == DEV_JWT_SECRET or len(secret.encode()) < 32:
+            raise ValueError(
+                "refusing to start: outside LAOTIE_ENV=local, bearer tokens need the issuer's"
+                " public keys (JWT_JWKS_FILE) or a JWT_SECRET of at least 32 bytes that is not"
+                " the built-in development key"
+            )
+        return self
+
     service_name: str = "laotie"
     database_url: str = Field(description="Postgres URL; written by `make up` locally.")
     db_schema: str | None = Field(
@@ -76,9 +92,22 @@ class ServiceSettings(KafkaSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    laotie_env: Literal["local", "production"] = Field(
+        default="production",
+        description="`local` (the dev stack, tests) allows the built-in HS256 dev key; anything"
+        " else must verify tokens with public keys (JWT_JWKS_FILE) or a key of 32+ bytes.",
+    )
     jwt_secret: SecretStr = Field(
-        default=SecretStr("laotie-local-dev-secret-change-me-in-every-cluster"),
-        description="HS256 key for bearer tokens; set from a Secret in clusters.",
+        default=SecretStr(DEV_JWT_SECRET),
+        description="HS256 key for bearer tokens: local development only.",
+    )
+    jwt_jwks_file: Path | None = Field(
+        default=None,
+        description="A JWKS of the token issuer's public keys (EdDSA or RS256): when set, only"
+        " tokens signed by one of them are accepted, and the services hold no signing key.",
+    )
+    jwt_max_lifetime_s: int = Field(
+        default=24 * 3600, gt=0, description="A token may be valid for at most this long."
     )
     jwt_issuer: str = "laotie"
     jwt_audience: str = "laotie"

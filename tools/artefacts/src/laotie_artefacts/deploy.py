@@ -43,7 +43,6 @@ def _env(service: str) -> list[dict[str, Any]]:
         {"name": "DATABASE_URL", "value": "postgresql://$(DB_USER):$(DB_PASSWORD)@$(DB_HOST):5432/laotie"},
         {"name": "KAFKA_SASL_USERNAME", "value": service},
         {"name": "KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {"name": service, "key": "password"}}},
-        {"name": "JWT_SECRET", "valueFrom": {"secretKeyRef": {"name": "laotie-jwt", "key": "secret"}}},
     ]  # fmt: skip
 
 
@@ -65,6 +64,9 @@ def service_resources(service: str) -> list[dict[str, Any]]:
             "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
             "KAFKA_SSL_CAFILE": "/etc/kafka-ca/ca.crt",
             "GRACEFUL_TIMEOUT_S": str(GRACEFUL_S),
+            # Tokens are verified with the issuer's public keys only: no pod can mint one.
+            "LAOTIE_ENV": "production",
+            "JWT_JWKS_FILE": "/etc/laotie-jwt/jwks.json",
         },
     }
     container_security = {
@@ -82,6 +84,7 @@ def service_resources(service: str) -> list[dict[str, Any]]:
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "kafka-ca", "mountPath": "/etc/kafka-ca", "readOnly": True},
+            {"name": "jwt-public-keys", "mountPath": "/etc/laotie-jwt", "readOnly": True},
         ],
     }
 
@@ -157,6 +160,13 @@ def service_resources(service: str) -> list[dict[str, Any]]:
                     ],
                     "volumes": [
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        {
+                            "name": "jwt-public-keys",
+                            "configMap": {
+                                "name": "laotie-jwt-public-keys",
+                                "items": [{"key": "jwks.json", "path": "jwks.json"}],
+                            },
+                        },
                         {
                             "name": "kafka-ca",
                             "secret": {

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -35,7 +36,20 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 def _cmd_token(args: argparse.Namespace) -> int:
     from laotie_stack import commands
 
-    return commands.token(role=args.role, sub=args.sub, shop_id=args.shop_id, ttl=args.ttl)
+    return commands.token(
+        role=args.role,
+        sub=args.sub,
+        shop_id=args.shop_id,
+        ttl=args.ttl,
+        private_key=args.private_key,
+        kid=args.kid,
+    )
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from laotie_stack import commands
+
+    return commands.keys(out=args.out, kid=args.kid)
 
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
@@ -109,7 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sub", required=True, help="the subject (user, shop or service id)")
     p.add_argument("--shop-id", help="required for sellers: the shop they act for")
     p.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    p.add_argument("--private-key", type=Path, help="sign EdDSA with this PEM (see `keys`)")
+    p.add_argument("--kid", help="the key id to name in the token (with --private-key)")
     p.set_defaults(func=_cmd_token)
+    p = sub.add_parser("keys", help="make an Ed25519 token-signing key pair and its JWKS")
+    p.add_argument("--out", type=Path, required=True, help="folder for private.pem, jwks.json")
+    p.add_argument("--kid", default="laotie-1", help="the key id")
+    p.set_defaults(func=_cmd_keys)
     p = sub.add_parser("smoke", help="drive events through the whole delivery path; report")
     p.add_argument("--events", type=int, default=200)
     p.add_argument("--seed", type=int, default=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from laotie_contracts import all_topics
@@ -68,12 +69,53 @@ def _with_partition_override(spec: Any) -> Any:
     return spec
 
 
-def token(*, role: str, sub: str, shop_id: str | None, ttl: int) -> int:
+def token(
+    *,
+    role: str,
+    sub: str,
+    shop_id: str | None,
+    ttl: int,
+    private_key: Path | None = None,
+    kid: str | None = None,
+) -> int:
+    """Print a bearer token: HS256 with the local dev key, or EdDSA with ``private_key``."""
     from laotie_common.auth import mint_token
     from laotie_common.settings import ServiceSettings
 
-    settings = ServiceSettings(database_url="unused", kafka_bootstrap_servers="unused")
-    print(mint_token(settings, subject=sub, role=role, ttl_s=ttl, shop_id=shop_id))
+    settings = ServiceSettings(
+        database_url="unused", kafka_bootstrap_servers="unused", laotie_env="local"
+    )
+    pem = private_key.read_text(encoding="utf-8") if private_key else None
+    print(
+        mint_token(
+            settings, subject=sub, role=role, ttl_s=ttl, shop_id=shop_id, private_key=pem, kid=kid
+        )
+    )
+    return 0
+
+
+def keys(*, out: Path, kid: str) -> int:
+    """An Ed25519 key pair for a token issuer: ``private.pem`` (keep it with the issuer) and
+    ``jwks.json`` (the public key, for the ``laotie-jwt-public-keys`` ConfigMap)."""
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from jwt.algorithms import OKPAlgorithm
+
+    private = Ed25519PrivateKey.generate()
+    out.mkdir(parents=True, exist_ok=True)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (out / "private.pem").write_bytes(pem)
+    (out / "private.pem").chmod(0o600)
+    public = json.loads(OKPAlgorithm.to_jwk(private.public_key()))
+    jwks = {"keys": [{**public, "kid": kid, "alg": "EdDSA", "use": "sig"}]}
+    (out / "jwks.json").write_text(json.dumps(jwks, indent=2) + "\n", encoding="utf-8")
+    print(f"{out / 'private.pem'} (signing, keep secret), {out / 'jwks.json'} (public)")
     return 0
 
 

@@ -73,6 +73,7 @@ def _save(paths: StackPaths, state: dict[str, Any]) -> None:
     paths.home.mkdir(parents=True, exist_ok=True)
     paths.state.write_text(json.dumps(state, indent=2))
     lines = {
+        "LAOTIE_ENV": "local",  # the built-in HS256 dev key is accepted here, and only here
         "KAFKA_BOOTSTRAP_SERVERS": state.get("kafka", {}).get("bootstrap"),
         "DATABASE_URL": state.get("postgres", {}).get("url"),
     }
@@ -171,6 +172,7 @@ def up(*, services: bool = True, quiet: bool = False, fresh: bool = False) -> di
     # --- topics and services -------------------------------------------------------------
     env = {
         **os.environ,
+        "LAOTIE_ENV": "local",
         "KAFKA_BOOTSTRAP_SERVERS": state["kafka"]["bootstrap"],
         "DATABASE_URL": state["postgres"]["url"],
     }
