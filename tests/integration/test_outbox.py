@@ -6,16 +6,19 @@ import asyncio
 import json
 import time
 from collections import defaultdict
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from laotie_common.auth import Role, mint_token
 from laotie_common.kafka import make_producer
 from laotie_common.relay import OutboxRelay
 from laotie_probe.probe import ProbeSettings, write_probes
 from prometheus_client import REGISTRY
 
 from tests.integration.infra import Infra
-from tests.integration.kit import eventually, header, read_topic
+from tests.integration.kit import ProbeProcess, eventually, header, read_topic
 
 
 async def test_rolled_back_transaction_publishes_nothing_committed_one_publishes_in_order(
@@ -200,3 +203,42 @@ async def _gauge_is(name: str, value: float) -> bool:
 
 async def _gauge_at_least(name: str, value: float) -> bool:
     return _sample(name) >= value
+
+
+async def test_with_the_broker_down_a_service_stays_ready_degraded_and_takes_commands(
+    probe_settings: ProbeSettings, db: asyncpg.Connection, infra: Infra
+) -> None:
+    """Regression (issue 18, row 10): /readyz failed whenever Kafka was down, so every replica
+    would leave the load balancer during a broker incident although commands need only
+    Postgres. Now it answers 200 'degraded' and a command still commits (its events wait in
+    the outbox)."""
+    if infra.kafka_node is None:
+        pytest.skip("the broker comes from the environment: this session cannot kill it")
+    process = ProbeProcess(probe_settings, {"PROBE_CONSUME": "false"}).start()
+    try:
+        await process.wait_ready()
+        infra.kafka_node.kill()
+        async with httpx.AsyncClient(base_url=process.url, timeout=30) as http:
+
+            async def degraded() -> dict[str, Any] | None:
+                answer = await http.get("/readyz")
+                body: dict[str, Any] = answer.json()
+                return body if answer.status_code == 200 and body["status"] == "degraded" else None
+
+            body = await eventually(degraded, timeout=30, what="/readyz to say degraded")
+            assert body["checks"]["kafka"] is False
+            assert body["checks"]["postgres"] is True
+            token = mint_token(probe_settings, subject="ops", role=Role.OPERATOR)
+            sent = await http.post(
+                "/probes",
+                json={"probe_key": "outage", "first_seq": 1, "count": 2},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert sent.status_code == 201, sent.text
+        waiting = await db.fetchval(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND key = 'outage'"
+        )
+        assert waiting == 2, "the command committed; its events wait for the broker"
+    finally:
+        infra.kafka_node.start()
+        process.stop()

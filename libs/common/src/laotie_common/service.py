@@ -313,12 +313,19 @@ class Service:
         async def healthz() -> dict[str, str]:
             return {"status": "ok", "service": self.spec.name}
 
-        @router.get("/readyz", summary="Readiness: Postgres, Kafka and consumer groups")
+        @router.get(
+            "/readyz",
+            summary="Readiness: Postgres and consumer groups joined; Kafka down is 'degraded'",
+        )
         async def readyz() -> JSONResponse:
             checks = await self.readiness()
-            ok = all(checks.values())
+            # Commands need only Postgres (their events wait in the outbox), and consumers
+            # that have joined their groups once: a broker incident degrades, never unreadies
+            # (every replica leaving the load balancer at once would turn it into an outage).
+            ok = all(up for name, up in checks.items() if name != "kafka")
+            status = "degraded" if ok and not all(checks.values()) else "ready"
             return JSONResponse(
-                {"status": "ready" if ok else "not ready", "checks": checks},
+                {"status": status if ok else "not ready", "checks": checks},
                 status_code=200 if ok else 503,
             )
 
