@@ -659,3 +659,20 @@ async def test_ending_a_session_publishes_its_totals(
     assert ended[0]["totals"]["peak_viewers"] == 2
     assert ended[0]["totals"]["unique_viewers"] == 2
     assert ended[0]["self_broadcast"] is False
+
+
+async def test_an_idempotency_key_reused_for_another_shop_is_another_command(
+    live: tuple[LiveApi, ServiceProcess],
+) -> None:
+    """Regression (issue 18, row 11): the key's scope ignored the shop, so a seller replaying
+    a key under another shop got the first shop's room back."""
+    api, _ = live
+    key = {"Idempotency-Key": f"room-{uuid.uuid4().hex[:8]}"}
+    body = {"owner_type": "brand", "title": "Brand room"}
+    rooms = []
+    for shop in ("shop-a", "shop-b", "shop-a"):
+        headers = {**api.auth(Role.SELLER, "one-seller", shop_id=shop), **key}
+        rooms.append((await api.call("POST", "/rooms", headers, body, 201)).json())
+    assert [r["shop_id"] for r in rooms] == ["shop-a", "shop-b", "shop-a"]
+    assert rooms[0]["room_id"] != rooms[1]["room_id"], "another shop: another room"
+    assert rooms[2]["room_id"] == rooms[0]["room_id"], "the same shop: the first answer again"

@@ -45,8 +45,9 @@ class Principal:
 
     @property
     def key(self) -> str:
-        """Stable identity for per-caller stores (Idempotency-Key scope)."""
-        return f"{self.role}:{self.subject}"
+        """Stable identity for per-caller stores (Idempotency-Key scope): a seller acting for
+        another shop is another caller."""
+        return f"{self.role}:{self.subject}:{self.shop_id or ''}"
 
 
 def mint_token(
