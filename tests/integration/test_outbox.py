@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -241,4 +242,49 @@ async def test_with_the_broker_down_a_service_stays_ready_degraded_and_takes_com
         assert waiting == 2, "the command committed; its events wait for the broker"
     finally:
         infra.kafka_node.start()
+        process.stop()
+
+
+async def test_plumbing_tables_are_pruned_past_their_retention_and_the_outbox_keeps_up(
+    probe_settings: ProbeSettings, db: asyncpg.Connection
+) -> None:
+    """Regression (issue 18, row 12): processed_events and idempotency_keys were never
+    pruned, and the outbox prune took 10,000 rows a minute (less than the bench writes).
+    Rows past retention go within seconds, the outbox's 25,000 in one round; fresh rows stay."""
+    old_ids, new_ids = ["old-1", "old-2"], ["new-1"]
+    await db.executemany(
+        "INSERT INTO processed_events (consumer, event_id, event_type, topic, kafka_partition,"
+        " kafka_offset, processed_at) VALUES ('probe', $1, 't', 't', 0, 0, now() - $2::interval)",
+        [(i, timedelta(days=22)) for i in old_ids] + [(i, timedelta(days=1)) for i in new_ids],
+    )
+    await db.executemany(
+        "INSERT INTO idempotency_keys (principal, key, route, request_hash, created_at)"
+        " VALUES ('p', $1, '/r', 'h', now() - $2::interval)",
+        [("old-key", timedelta(days=3)), ("new-key", timedelta(hours=1))],
+    )
+    await db.execute(
+        "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload, created_at,"
+        " sent_at) SELECT 'pruned-' || n, 't', 't', 'k', '{}', '\\x00', now() - interval '2 days',"
+        " now() - interval '2 days' FROM generate_series(1, 25000) AS n"
+    )
+    process = ProbeProcess(
+        probe_settings, {"PROBE_CONSUME": "false", "HOUSEKEEPING_INTERVAL_S": "0.5"}
+    ).start()
+    try:
+        await process.wait_ready()
+
+        async def pruned() -> bool:
+            events = await db.fetch("SELECT event_id FROM processed_events ORDER BY 1")
+            keys = await db.fetch("SELECT key FROM idempotency_keys ORDER BY 1")
+            old_sent = await db.fetchval(
+                "SELECT count(*) FROM outbox WHERE event_id LIKE 'pruned-%'"
+            )
+            return (
+                [r[0] for r in events] == new_ids
+                and [r[0] for r in keys] == ["new-key"]
+                and old_sent == 0
+            )
+
+        await eventually(pruned, timeout=20, what="rows past retention pruned, fresh ones kept")
+    finally:
         process.stop()

@@ -93,6 +93,11 @@ OUTBOX_BATCH_SECONDS = Histogram(
     "Time to publish one relay batch and mark it sent.",
     buckets=LATENCY_BUCKETS,
 )
+ROWS_PRUNED = Counter(
+    "laotie_rows_pruned_total",
+    "Plumbing rows deleted after their retention, by table (processed_events, idempotency_keys).",
+    ["table"],
+)
 OUTBOX_PRUNED = Counter("laotie_outbox_pruned_total", "Sent outbox rows pruned after retention.")
 OUTBOX_LAST_PUBLISH = Gauge(
     "laotie_outbox_last_publish_timestamp_seconds",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.metadata
 import ssl as ssl_module
 import time
@@ -36,7 +37,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from laotie_common import metrics
+from laotie_common import housekeeping, metrics
 from laotie_common.consumer import EventConsumer
 from laotie_common.db import Connection, create_pool
 from laotie_common.group_commit import Batch, GroupCommit
@@ -169,6 +170,8 @@ class Service:
             else None,
         )
         self.units: Units[Any] = Units(lambda: self.pool, spec.unit)
+        tidy = functools.partial(housekeeping.prune, settings=settings)
+        self.jobs = [*spec.jobs, Job("housekeeping", settings.housekeeping_interval_s, tidy, True)]
         self.consumers = [self._consumer(sub) for sub in spec.subscriptions]
         for consumer in self.consumers:
             consumer.attach(self.broker)
@@ -216,7 +219,7 @@ class Service:
         if self.consumers:
             await self.broker.start()
         self._lag_task = asyncio.create_task(self._watch_lag())
-        self._background = [asyncio.create_task(self._every(job)) for job in self.spec.jobs]
+        self._background = [asyncio.create_task(self._every(job)) for job in self.jobs]
         self._background += [asyncio.create_task(c.flush_periodically()) for c in self.consumers]
         log.info("service started", version=self.spec.version)
 

@@ -116,6 +116,15 @@ class ServiceSettings(KafkaSettings):
     outbox_poll_interval_s: float = 1.0
     outbox_retention_s: float = 24 * 3600
     outbox_prune_interval_s: float = 60.0
+    processed_events_retention_s: float = Field(
+        default=21 * 86400,
+        gt=0,
+        description="Keep consumed event ids this long: longer than any topic's retention.",
+    )
+    idempotency_key_retention_s: float = Field(
+        default=48 * 3600, gt=0, description="Keep Idempotency-Keys and their answers this long."
+    )
+    housekeeping_interval_s: float = Field(default=60.0, gt=0)
     outbox_send_timeout_s: float = Field(
         default=30.0, gt=0, description="A relay batch not acknowledged by then is retried."
     )
