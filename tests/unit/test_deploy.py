@@ -78,3 +78,33 @@ def test_deploy_validates_offline() -> None:
     print("\n".join(lines))
     assert problems == []
     assert any("custom resources against their CRDs" in line for line in lines)
+
+
+def test_the_database_pods_admit_the_services_under_the_default_deny_policy() -> None:
+    """Regression (issue 18, row 4): the default-deny policy admitted nothing to the dev
+    Postgres or the CloudNativePG pods, so on a cluster enforcing policies the services could
+    not reach their database, nor the operator and replication their instances."""
+    import yaml
+
+    files = deploy.files()
+    for path, db_pods in (
+        ("deploy/k8s/overlays/dev/postgres.yaml", {"app.kubernetes.io/name": "postgres"}),
+        ("deploy/k8s/overlays/prod/postgres-cluster.yaml", {"cnpg.io/cluster": "laotie-db"}),
+    ):
+        docs = [d for d in yaml.safe_load_all(files[path]) if d]
+        [policy] = [d for d in docs if d["kind"] == "NetworkPolicy"]
+        assert policy["spec"]["podSelector"]["matchLabels"] == db_pods
+        services = {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "laotie"}}}
+        admitted = [rule for rule in policy["spec"]["ingress"] if services in rule["from"]]
+        assert admitted, path
+        assert {"port": 5432, "protocol": "TCP"} in admitted[0]["ports"]
+    prod = [
+        d for d in yaml.safe_load_all(files["deploy/k8s/overlays/prod/postgres-cluster.yaml"]) if d
+    ]
+    [cnpg] = [d for d in prod if d["kind"] == "NetworkPolicy"]
+    sources = [peer for rule in cnpg["spec"]["ingress"] for peer in rule["from"]]
+    operator = {"kubernetes.io/metadata.name": "cnpg-system"}
+    assert {"namespaceSelector": {"matchLabels": operator}} in sources, "the operator"
+    assert {"podSelector": {"matchLabels": {"cnpg.io/cluster": "laotie-db"}}} in sources, (
+        "replication between instances"
+    )

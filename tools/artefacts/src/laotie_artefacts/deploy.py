@@ -338,6 +338,54 @@ def _network_policy(service: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _database_policy(
+    name: str, pods: dict[str, str], *, operator_namespace: str | None = None
+) -> dict[str, Any]:
+    """Who may reach the database pods (the default-deny policy admits nothing): our services
+    on 5432; with CloudNativePG also the other instances (replication) and the operator
+    (5432 and its status port 8000); out: DNS, the other instances, and the API server
+    (CNPG instances watch their Cluster)."""
+    services = {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "laotie"}}}
+    instances = {"podSelector": {"matchLabels": pods}}
+    ingress: list[dict[str, Any]] = [
+        {"from": [services], "ports": [{"port": 5432, "protocol": "TCP"}]}
+    ]
+    egress: list[dict[str, Any]] = [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                    }
+                }
+            ],
+            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        }
+    ]
+    if operator_namespace is not None:
+        operator = {
+            "namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": operator_namespace}
+            }
+        }
+        ingress.append(
+            {
+                "from": [instances, operator],
+                "ports": [{"port": 5432, "protocol": "TCP"}, {"port": 8000, "protocol": "TCP"}],
+            }
+        )
+        egress.append({"to": [instances], "ports": [{"port": 5432, "protocol": "TCP"}]})
+        egress.append(
+            {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
+        )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"{name}-database", "labels": LABELS},
+        "spec": {"podSelector": {"matchLabels": pods}, "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress},
+    }  # fmt: skip
+
+
 def kafka_topics() -> list[dict[str, Any]]:
     return [
         {
@@ -443,7 +491,9 @@ def files() -> dict[str, str]:
     out["deploy/k8s/overlays/dev/namespace.yaml"] = _dump(
         [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "laotie-dev"}}]
     )
-    out["deploy/k8s/overlays/dev/postgres.yaml"] = _dump(_dev_postgres())
+    out["deploy/k8s/overlays/dev/postgres.yaml"] = _dump(
+        [*_dev_postgres(), _database_policy("postgres", {"app.kubernetes.io/name": "postgres"})]
+    )
     out["deploy/k8s/overlays/prod/kustomization.yaml"] = _kustomization(
         namespace="laotie",
         resources=["../../base", "namespace.yaml", "postgres-cluster.yaml"],
@@ -475,7 +525,10 @@ def files() -> dict[str, str]:
             }
         ]
     )
-    out["deploy/k8s/overlays/prod/postgres-cluster.yaml"] = _dump([_cnpg_cluster()])
+    cnpg = {"cnpg.io/cluster": "laotie-db"}
+    out["deploy/k8s/overlays/prod/postgres-cluster.yaml"] = _dump(
+        [_cnpg_cluster(), _database_policy("laotie-db", cnpg, operator_namespace="cnpg-system")]
+    )
     out["docs/runbooks/alerts.md"] = observability.runbooks_markdown()
     return out
 
