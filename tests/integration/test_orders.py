@@ -166,6 +166,8 @@ async def test_refunds_before_and_after_shipment(
     await api.post(f"/refunds/{rid}/escalate", buyer, expect=200)
     await api.post(f"/refunds/{rid}/decide", seller, {"in_favour_of": "merchant"}, expect=403)
     await api.post(f"/refunds/{rid}/decide", api.reviewer, {"in_favour_of": "buyer"}, expect=200)
+    stranger = await api.post(f"/refunds/{rid}/return", api.buyer(), {"tracking_number": "X"})
+    assert (stranger.status_code, stranger.json()["detail"]) == (404, f"no refund {rid}")
     await api.post(f"/refunds/{rid}/return", buyer, {"tracking_number": "BACK1"}, expect=200)
     done = (await api.post(f"/refunds/{rid}/receive", seller, expect=200)).json()
     assert done["status"] == "refunded"
@@ -199,8 +201,14 @@ async def test_illegal_transitions_are_409_and_change_nothing(
     await api.post(f"/orders/{oid}/pay", buyer, expect=200)
     await api.post(f"/orders/{oid}/pay", buyer, expect=409)
     other_seller = await api.new_shop()
-    await api.post(f"/orders/{oid}/ship", other_seller, {"tracking_number": "Z"}, expect=403)
-    await api.post(f"/orders/{oid}/pay", api.buyer(), expect=403)
+    stranger = api.buyer()
+    # A command on another's order answers as a read of it does: 404, the same problem.
+    shipped = await api.post(f"/orders/{oid}/ship", other_seller, {"tracking_number": "Z"})
+    paid = await api.post(f"/orders/{oid}/pay", stranger)
+    read = await api.client.get(f"/orders/{oid}", headers=api.headers(stranger))
+    assert (shipped.status_code, paid.status_code, read.status_code) == (404, 404, 404)
+    assert shipped.json()["detail"] == paid.json()["detail"] == read.json()["detail"]
+    await api.post(f"/orders/{oid}/ship", buyer, {"tracking_number": "Z"}, expect=403)
     order = await api.get(f"/orders/{oid}", buyer)
     assert order["status"] == "paid"
     conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})

@@ -12,7 +12,7 @@ from laotie_common.problems import NotFound
 from laotie_contracts import orders as ev
 
 from laotie_orders import domain
-from laotie_orders.access import require_buyer, require_reviewer, require_seller
+from laotie_orders.access import can_read_order, require_buyer, require_reviewer, require_seller
 from laotie_orders.domain import OrderAction, OrderStatus, RefundAction, RefundStatus, RuleViolation
 from laotie_orders.facts import order_facts, refund_facts
 from laotie_orders.queries import open_refund, refund_view
@@ -29,7 +29,7 @@ async def request_refund(
     reason: str,
     amount_fen: int | None,
 ) -> dict[str, Any]:
-    order = await locked_order(tx, order_id)
+    order = await locked_order(tx, order_id, principal)
     require_buyer(principal, order["buyer_id"])
     amount = amount_fen if amount_fen is not None else order["total_fen"] - order["refunded_fen"]
     domain.check_refund_request(
@@ -61,14 +61,20 @@ async def request_refund(
     return refund_view(refund)
 
 
-async def locked_refund(tx: Tx, refund_id: str) -> tuple[asyncpg.Record, asyncpg.Record]:
-    """The refund and its order, both locked."""
+async def locked_refund(
+    tx: Tx, refund_id: str, seen_by: Principal | None = None
+) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """The refund and its order, both locked; NotFound as well when ``seen_by`` may not read
+    the order (as a read of it answers)."""
     refund = await tx.conn.fetchrow(
         "SELECT * FROM refunds WHERE refund_id = $1 FOR UPDATE", refund_id
     )
     if refund is None:
         raise NotFound(f"no refund {refund_id}")
-    return refund, await locked_order(tx, refund["order_id"])
+    order = await locked_order(tx, refund["order_id"])
+    if seen_by is not None and not can_read_order(seen_by, order):
+        raise NotFound(f"no refund {refund_id}")
+    return refund, order
 
 
 async def _set_refund(
@@ -126,13 +132,13 @@ async def grant_refund(
 
 
 async def approve_refund(tx: Tx, principal: Principal, refund_id: str) -> dict[str, Any]:
-    refund, order = await locked_refund(tx, refund_id)
+    refund, order = await locked_refund(tx, refund_id, principal)
     require_seller(principal, order["shop_id"])
     return refund_view(await grant_refund(tx, refund, order, action=RefundAction.APPROVE))
 
 
 async def reject_refund(tx: Tx, principal: Principal, refund_id: str, note: str) -> dict[str, Any]:
-    refund, order = await locked_refund(tx, refund_id)
+    refund, order = await locked_refund(tx, refund_id, principal)
     require_seller(principal, order["shop_id"])
     status = domain.next_refund_status(refund["status"], refund["kind"], RefundAction.REJECT)
     row = await _set_refund(tx, refund, status, "answered_at = $3, note = $4", tx.now, note)
@@ -147,7 +153,7 @@ async def reject_refund(tx: Tx, principal: Principal, refund_id: str, note: str)
 
 
 async def escalate_refund(tx: Tx, principal: Principal, refund_id: str) -> dict[str, Any]:
-    refund, order = await locked_refund(tx, refund_id)
+    refund, order = await locked_refund(tx, refund_id, principal)
     require_buyer(principal, order["buyer_id"])
     status = domain.next_refund_status(refund["status"], refund["kind"], RefundAction.ESCALATE)
     if await open_refund(tx.conn, order["order_id"]):
@@ -161,7 +167,7 @@ async def decide_dispute(
     tx: Tx, principal: Principal, refund_id: str, in_favour_of: str
 ) -> dict[str, Any]:
     require_reviewer(principal)
-    refund, order = await locked_refund(tx, refund_id)
+    refund, order = await locked_refund(tx, refund_id, principal)
     if refund["status"] != RefundStatus.DISPUTED:
         raise domain.IllegalTransition(f"cannot decide a refund that is {refund['status']}")
     refund = await _set_refund(
@@ -195,7 +201,7 @@ async def close_refund(
 async def ship_return(
     tx: Tx, principal: Principal, refund_id: str, tracking_number: str
 ) -> dict[str, Any]:
-    refund, order = await locked_refund(tx, refund_id)
+    refund, order = await locked_refund(tx, refund_id, principal)
     require_buyer(principal, order["buyer_id"])
     status = domain.next_refund_status(refund["status"], refund["kind"], RefundAction.SHIP_RETURN)
     due = tx.now + tx.windows.receipt_window
@@ -227,7 +233,7 @@ async def receive_return(
 
 
 async def confirm_return(tx: Tx, principal: Principal, refund_id: str) -> dict[str, Any]:
-    refund, order = await locked_refund(tx, refund_id)
+    refund, order = await locked_refund(tx, refund_id, principal)
     require_seller(principal, order["shop_id"])
     return refund_view(await receive_return(tx, refund, order, automatic=False))
 
@@ -236,7 +242,7 @@ async def confirm_return(tx: Tx, principal: Principal, refund_id: str) -> dict[s
 async def review(
     tx: Tx, principal: Principal, order_id: str, stars: dict[str, int], text: str
 ) -> dict[str, Any]:
-    order = await locked_order(tx, order_id)
+    order = await locked_order(tx, order_id, principal)
     require_buyer(principal, order["buyer_id"])
     if order["status"] != OrderStatus.COMPLETED:
         raise domain.IllegalTransition(f"cannot review an order that is {order['status']}")

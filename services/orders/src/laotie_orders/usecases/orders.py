@@ -18,7 +18,13 @@ from laotie_common.problems import NotFound
 from laotie_contracts import orders as ev
 
 from laotie_orders import domain
-from laotie_orders.access import may_place, require_buyer, require_logistics, require_seller
+from laotie_orders.access import (
+    can_read_order,
+    may_place,
+    require_buyer,
+    require_logistics,
+    require_seller,
+)
 from laotie_orders.domain import OrderAction, RefundKind, RuleViolation, Windows
 from laotie_orders.facts import order_facts
 from laotie_orders.queries import active_restrictions, open_refund, order_view
@@ -197,9 +203,11 @@ async def reserve(
 
 
 # --- moving orders ---------------------------------------------------------------------------
-async def locked_order(tx: Tx, order_id: str) -> asyncpg.Record:
+async def locked_order(tx: Tx, order_id: str, seen_by: Principal | None = None) -> asyncpg.Record:
+    """The order, locked; NotFound as well when ``seen_by`` may not read it (a command on
+    another's order must not reveal that it exists, as a read does not)."""
     row = await tx.conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
-    if row is None:
+    if row is None or (seen_by is not None and not can_read_order(seen_by, row)):
         raise NotFound(f"no order {order_id}")
     return row
 
@@ -234,7 +242,7 @@ async def _release_stock(tx: Tx, order: asyncpg.Record) -> None:
 
 
 async def pay(tx: Tx, principal: Principal, order_id: str) -> dict[str, Any]:
-    order = await locked_order(tx, order_id)
+    order = await locked_order(tx, order_id, principal)
     require_buyer(principal, order["buyer_id"])
     hours = await tx.conn.fetchval(
         "SELECT ship_within_hours FROM products WHERE product_id = $1", order["product_id"]
@@ -246,7 +254,7 @@ async def pay(tx: Tx, principal: Principal, order_id: str) -> dict[str, Any]:
 
 
 async def cancel(tx: Tx, principal: Principal, order_id: str) -> dict[str, Any]:
-    order = await locked_order(tx, order_id)
+    order = await locked_order(tx, order_id, principal)
     require_buyer(principal, order["buyer_id"])
     return order_view(await cancel_order(tx, order, OrderAction.CANCEL, "buyer"))
 
@@ -262,7 +270,7 @@ async def cancel_order(
 
 
 async def ship(tx: Tx, principal: Principal, order_id: str, tracking_number: str) -> dict[str, Any]:
-    order = await locked_order(tx, order_id)
+    order = await locked_order(tx, order_id, principal)
     require_seller(principal, order["shop_id"])
     if await open_refund(tx.conn, order_id, RefundKind.REFUND_ONLY):
         raise RuleViolation(
@@ -289,7 +297,7 @@ async def ship(tx: Tx, principal: Principal, order_id: str, tracking_number: str
 
 async def deliver(tx: Tx, principal: Principal, order_id: str) -> dict[str, Any]:
     require_logistics(principal)
-    order = await locked_order(tx, order_id)
+    order = await locked_order(tx, order_id, principal)
     complete_at = tx.now + tx.windows.confirm_window
     row = await move(
         tx,
@@ -308,7 +316,7 @@ async def deliver(tx: Tx, principal: Principal, order_id: str) -> dict[str, Any]
 
 
 async def confirm(tx: Tx, principal: Principal, order_id: str) -> dict[str, Any]:
-    order = await locked_order(tx, order_id)
+    order = await locked_order(tx, order_id, principal)
     require_buyer(principal, order["buyer_id"])
     return order_view(await complete(tx, order, automatic=False))
 
