@@ -87,3 +87,49 @@ def test_lines_logged_while_a_record_is_applied_carry_its_event(
         "t",
     )
     assert "event_id" not in outside
+
+
+def test_an_exceptions_text_is_redacted_as_well(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("t", fmt="json")
+    try:
+        raise ValueError("sent Bearer abc.def.ghi for 13812345678")
+    except ValueError:
+        get_logger("t").exception("failed")
+    [line] = capsys.readouterr().err.splitlines()
+    exception = json.loads(line)["exception"]
+    assert "ValueError: sent Bearer *** for 138********" in exception
+    assert "abc.def.ghi" not in line
+    assert "13812345678" not in line
+
+
+def test_library_lines_are_redacted_json_and_a_flood_of_one_is_throttled(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    configure_logging("t", fmt="json")
+    library = logging.getLogger("aiokafka.conn")
+    for _ in range(100):
+        library.error("Unable to connect to %s (caller 13812345678)", "node-1")
+    library.info("a fetch detail nobody needs")
+    [line] = capsys.readouterr().err.splitlines()
+    parsed = json.loads(line)
+    assert (parsed["logger"], parsed["level"], parsed["service"]) == ("aiokafka.conn", "error", "t")
+    assert parsed["event"] == "Unable to connect to node-1 (caller 138********)"
+
+
+def test_the_throttle_says_how_many_lines_it_dropped() -> None:
+    import logging
+
+    from laotie_common.logs import Throttle
+
+    throttle = Throttle(interval_s=10)
+
+    def record(at: float) -> logging.LogRecord:
+        made = logging.LogRecord("aiokafka", logging.ERROR, "f", 1, "down %s", ("x",), None)
+        made.created = at
+        return made
+
+    passed = [r for r in (record(t) for t in (0, 1, 2, 9.9, 10.5, 11)) if throttle.filter(r)]
+    assert [r.created for r in passed] == [0, 10.5]
+    assert passed[1].getMessage() == "down x (3 like it dropped in the last 10s)"

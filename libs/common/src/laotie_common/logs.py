@@ -52,43 +52,77 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+class Throttle(logging.Filter):
+    """Lets one line of each (logger, message template) through per ``interval_s``; the next
+    one let through says how many like it were dropped. A broker outage makes aiokafka log the
+    same connection error thousands of times: a few lines a minute say as much."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._last: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        last, dropped = self._last.get(key, (float("-inf"), 0))
+        if record.created - last < self.interval_s:
+            self._last[key] = (last, dropped + 1)
+            return False
+        if len(self._last) > 10_000:
+            self._last.clear()
+        self._last[key] = (record.created, 0)
+        if dropped:
+            record.msg = (
+                f"{record.msg} ({dropped} like it dropped in the last {self.interval_s:g}s)"
+            )
+        return True
+
+
 def configure_logging(service: str, *, level: str = "INFO", fmt: str = "auto") -> None:
+    """structlog for our lines and, through the same processors, the standard library's
+    (aiokafka, faststream, uvicorn: WARNING and up, throttled). Tracebacks are formatted
+    before redaction, so what an exception's text carries is masked too."""
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         merge_current_event,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        # Plain tracebacks (rich's, used when rich is installed, render every frame's locals,
+        # slow enough to matter and able to print values our redaction never saw), formatted
+        # here as text so that redaction sees them.
+        structlog.processors.format_exc_info,
         redact,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
-        # Plain tracebacks: rich's (used when rich is installed) renders every frame's locals,
-        # slow enough to matter and able to print values our redaction never saw.
-        else structlog.dev.ConsoleRenderer(
-            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
-        )
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info if json_output else structlog.dev.set_exc_info,
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    # Libraries (aiokafka, faststream, uvicorn) log through the standard library.
-    logging.basicConfig(
-        level=max(logging.getLevelName(level.upper()), logging.WARNING),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
+    _route_standard_logging(shared, renderer, level)
+
+
+def _route_standard_logging(shared: list[Any], renderer: Any, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
     )
+    handler.addFilter(Throttle())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    # FastStream logs every record at INFO, aiokafka every fetch detail: warnings and up only.
+    root.setLevel(max(logging.getLevelName(level.upper()), logging.WARNING))
 
 
 def get_logger(name: str | None = None) -> Any:
