@@ -87,13 +87,7 @@ async def get_budget(_: Operator, policy: PolicyDep, conn: Reading) -> dict[str,
 
 
 @router.put("/budget", summary="Set the daily impression budget (operators)")
-async def put_budget(
-    body: SetBudget,
-    command: Commands,
-    who: Operator,
-) -> Any:
+async def put_budget(body: SetBudget, command: Commands, who: Operator) -> Any:
     return await command(
-        who,
-        body,
-        lambda tx: usecases.set_budget(tx, body.daily_impressions, who.subject),
+        who, body, lambda tx: usecases.set_budget(tx, body.daily_impressions, who.subject)
     )

@@ -52,15 +52,16 @@ class PostComment(Body):
     text: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+Owner = Annotated[Principal, require(Role.ANCHOR, Role.SELLER)]
+OwnerOrOperator = Annotated[Principal, require(Role.ANCHOR, Role.SELLER, Role.OPERATOR)]
+EdgeService = Annotated[Principal, require(Role.SERVICE, Role.OPERATOR)]
+Anyone = Annotated[Principal, require(*ANYONE)]
+
 router = APIRouter()
 
 
 @router.post("/rooms", status_code=201, tags=["rooms"], summary="Open a live room")
-async def create_room(
-    body: CreateRoom,
-    command: Commands,
-    who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER, Role.OPERATOR)],
-) -> Any:
+async def create_room(body: CreateRoom, command: Commands, who: OwnerOrOperator) -> Any:
     return await command(
         who,
         body,
@@ -86,17 +87,8 @@ async def get_room(room_id: str, conn: Reading) -> dict[str, Any]:
     tags=["sessions"],
     summary="Go live (the room's owner)",
 )
-async def start(
-    room_id: str,
-    body: StartSession,
-    command: Commands,
-    who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER)],
-) -> Any:
-    return await command(
-        who,
-        body,
-        lambda tx: usecases.start_session(tx, who, room_id, body.title),
-    )
+async def start(room_id: str, body: StartSession, command: Commands, who: Owner) -> Any:
+    return await command(who, body, lambda tx: usecases.start_session(tx, who, room_id, body.title))
 
 
 @router.get("/sessions/{session_id}", tags=["sessions"], summary="A session")
@@ -105,15 +97,9 @@ async def get_session(session_id: str, conn: Reading) -> dict[str, Any]:
 
 
 @router.post(
-    "/sessions/{session_id}/end",
-    tags=["sessions"],
-    summary="End the session (owner or operator)",
+    "/sessions/{session_id}/end", tags=["sessions"], summary="End the session (owner or operator)"
 )
-async def end(
-    session_id: str,
-    command: Commands,
-    who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER, Role.OPERATOR)],
-) -> Any:
+async def end(session_id: str, command: Commands, who: OwnerOrOperator) -> Any:
     return await command(who, None, lambda tx: usecases.end_session(tx, who, session_id))
 
 
@@ -123,28 +109,14 @@ async def end(
     tags=["sessions"],
     summary="Pin an active product to the cart (挂车)",
 )
-async def pin(
-    session_id: str,
-    body: Pin,
-    command: Commands,
-    who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER)],
-) -> Any:
-    return await command(
-        who,
-        body,
-        lambda tx: usecases.pin(tx, who, session_id, body.product_id),
-    )
+async def pin(session_id: str, body: Pin, command: Commands, who: Owner) -> Any:
+    return await command(who, body, lambda tx: usecases.pin(tx, who, session_id, body.product_id))
 
 
 @router.delete(
     "/sessions/{session_id}/pins/{product_id}", tags=["sessions"], summary="Unpin a product"
 )
-async def unpin(
-    session_id: str,
-    product_id: str,
-    command: Commands,
-    who: Annotated[Principal, require(Role.ANCHOR, Role.SELLER)],
-) -> Any:
+async def unpin(session_id: str, product_id: str, command: Commands, who: Owner) -> Any:
     return await command(who, None, lambda tx: usecases.unpin(tx, who, session_id, product_id))
 
 
@@ -153,32 +125,17 @@ async def unpin(
     tags=["sessions"],
     summary="Report viewer joins and leaves in a batch (player edge service)",
 )
-async def viewers(
-    session_id: str,
-    body: ViewerBatch,
-    command: Commands,
-    who: Annotated[Principal, require(Role.SERVICE, Role.OPERATOR)],
-) -> Any:
+async def viewers(session_id: str, body: ViewerBatch, command: Commands, who: EdgeService) -> Any:
     events = [e.model_dump() for e in body.events]
     return await command(who, body, lambda tx: usecases.record_viewers(tx, session_id, events))
 
 
 @router.post(
-    "/sessions/{session_id}/comments",
-    status_code=201,
-    tags=["comments"],
-    summary="Post a comment",
+    "/sessions/{session_id}/comments", status_code=201, tags=["comments"], summary="Post a comment"
 )
-async def comment(
-    session_id: str,
-    body: PostComment,
-    command: Commands,
-    who: Annotated[Principal, require(*ANYONE)],
-) -> Any:
+async def comment(session_id: str, body: PostComment, command: Commands, who: Anyone) -> Any:
     return await command(
-        who,
-        body,
-        lambda tx: usecases.post_comment(tx, who, session_id, body.text),
+        who, body, lambda tx: usecases.post_comment(tx, who, session_id, body.text)
     )
 
 
@@ -189,7 +146,7 @@ async def comment(
 )
 async def comments(
     session_id: str,
-    who: Annotated[Principal, require(*ANYONE)],
+    who: Anyone,
     conn: Reading,
     include_hidden: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

@@ -46,31 +46,23 @@ class FileAppeal(Body):
     reason: Text
 
 
+Buyer = Annotated[Principal, require(Role.BUYER)]
+Penalised = Annotated[Principal, require(Role.SELLER, Role.ANCHOR)]
+Staff = Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)]
+Anyone = Annotated[Principal, require(*ANYONE)]
+
 router = APIRouter()
 
 
 @router.post(
-    "/reports",
-    status_code=201,
-    tags=["reports"],
-    summary="Report a shop or anchor (buyers): 举报",
+    "/reports", status_code=201, tags=["reports"], summary="Report a shop or anchor (buyers): 举报"
 )
-async def report(
-    body: FileReport,
-    command: Commands,
-    who: Annotated[Principal, require(Role.BUYER)],
-) -> Any:
-    return await command(
-        who,
-        body,
-        lambda tx: reports.file_report(tx, who, body.model_dump()),
-    )
+async def report(body: FileReport, command: Commands, who: Buyer) -> Any:
+    return await command(who, body, lambda tx: reports.file_report(tx, who, body.model_dump()))
 
 
 @router.get("/reports/{report_id}", tags=["reports"], summary="A report and its outcome")
-async def get_report(
-    report_id: str, who: Annotated[Principal, require(*ANYONE)], conn: Reading
-) -> dict[str, Any]:
+async def get_report(report_id: str, who: Anyone, conn: Reading) -> dict[str, Any]:
     return await queries.report_seen_by(conn, who, report_id)
 
 
@@ -79,12 +71,7 @@ async def get_report(
     tags=["reports"],
     summary="Uphold or dismiss a report (reviewers)",
 )
-async def decide_report(
-    report_id: str,
-    body: Decision,
-    command: Commands,
-    who: Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)],
-) -> Any:
+async def decide_report(report_id: str, body: Decision, command: Commands, who: Staff) -> Any:
     return await command(
         who, body, lambda tx: reports.decide_report(tx, who, report_id, body.upheld)
     )
@@ -96,15 +83,9 @@ async def decide_report(
     tags=["appeals"],
     summary="Appeal a penalty within the window (the penalised seller or anchor)",
 )
-async def appeal(
-    body: FileAppeal,
-    command: Commands,
-    who: Annotated[Principal, require(Role.SELLER, Role.ANCHOR)],
-) -> Any:
+async def appeal(body: FileAppeal, command: Commands, who: Penalised) -> Any:
     return await command(
-        who,
-        body,
-        lambda tx: appeals.file_appeal(tx, who, body.penalty_id, body.reason),
+        who, body, lambda tx: appeals.file_appeal(tx, who, body.penalty_id, body.reason)
     )
 
 
@@ -113,16 +94,9 @@ async def appeal(
     tags=["appeals"],
     summary="Uphold (revoke the penalty) or reject an appeal (reviewers)",
 )
-async def decide_appeal(
-    appeal_id: str,
-    body: Decision,
-    command: Commands,
-    who: Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)],
-) -> Any:
+async def decide_appeal(appeal_id: str, body: Decision, command: Commands, who: Staff) -> Any:
     return await command(
-        who,
-        body,
-        lambda tx: appeals.decide_appeal(tx, who, appeal_id, body.upheld, body.note),
+        who, body, lambda tx: appeals.decide_appeal(tx, who, appeal_id, body.upheld, body.note)
     )
 
 
@@ -135,7 +109,7 @@ async def decide_appeal(
 async def subject(
     subject_type: Literal["shop", "anchor", "creator", "viewer", "product"],
     subject_id: str,
-    who: Annotated[Principal, require(*ANYONE)],
+    who: Anyone,
     conn: Reading,
     policy: PolicyDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -156,9 +130,7 @@ async def subject(
 
 @router.get("/violations", tags=["subjects"], summary="Recent decisions, newest first (staff)")
 async def violations(
-    who: Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)],
-    conn: Reading,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    who: Staff, conn: Reading, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[dict[str, Any]]:
     return await queries.recent_violations(conn, limit)
 

@@ -118,17 +118,19 @@ def domain_errors(request: Request, exc: Exception) -> Exception | None:
 Seller = Annotated[Principal, require(Role.SELLER)]
 Buyer = Annotated[Principal, require(Role.BUYER)]
 Anyone = Annotated[Principal, require(*ANYONE)]
+Staff = Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)]
+Delivery = Annotated[Principal, require(Role.SERVICE, Role.OPERATOR)]
+ShopMaker = Annotated[Principal, require(Role.OPERATOR, Role.SELLER)]
 
-router = APIRouter()
+shops = APIRouter(tags=["shops"])
+products = APIRouter(tags=["products"])
+ordering = APIRouter(tags=["orders"])
+refunds = APIRouter(tags=["after-sales"])
 
 
 # --- shops and products ----------------------------------------------------------------------
-@router.post("/shops", status_code=201, tags=["shops"], summary="Create a shop")
-async def create_shop(
-    body: CreateShop,
-    command: Commands,
-    who: Annotated[Principal, require(Role.OPERATOR, Role.SELLER)],
-) -> Any:
+@shops.post("/shops", status_code=201, summary="Create a shop")
+async def create_shop(body: CreateShop, command: Commands, who: ShopMaker) -> Any:
     return await command(
         who,
         body,
@@ -138,12 +140,12 @@ async def create_shop(
     )
 
 
-@router.get("/shops/{shop_id}", tags=["shops"], summary="A shop and its restrictions")
+@shops.get("/shops/{shop_id}", summary="A shop and its restrictions")
 async def get_shop(shop_id: str, conn: Reading) -> dict[str, Any]:
     return await queries.shop(conn, shop_id, datetime.now(UTC))
 
 
-@router.post("/products", status_code=201, tags=["products"], summary="List a product")
+@products.post("/products", status_code=201, summary="List a product")
 async def list_product(body: ListProduct, command: Commands, who: Seller) -> Any:
     return await command(
         who,
@@ -160,12 +162,12 @@ async def list_product(body: ListProduct, command: Commands, who: Seller) -> Any
     )
 
 
-@router.get("/products/{product_id}", tags=["products"], summary="A product and its SKUs")
+@products.get("/products/{product_id}", summary="A product and its SKUs")
 async def get_product(product_id: str, conn: Reading) -> dict[str, Any]:
     return await queries.product_view(conn, product_id)
 
 
-@router.get("/products", tags=["products"], summary="A shop's products")
+@products.get("/products", summary="A shop's products")
 async def list_products(
     shop_id: Annotated[str, Query(max_length=100)],
     conn: Reading,
@@ -174,11 +176,7 @@ async def list_products(
     return await queries.shop_products(conn, shop_id, limit)
 
 
-@router.patch(
-    "/products/{product_id}/skus/{sku_id}",
-    tags=["products"],
-    summary="Change a SKU's price or stock",
-)
+@products.patch("/products/{product_id}/skus/{sku_id}", summary="Change a SKU's price or stock")
 async def change_sku(
     product_id: str, sku_id: str, body: ChangeSku, command: Commands, who: Seller
 ) -> Any:
@@ -191,23 +189,18 @@ async def change_sku(
     )
 
 
-@router.post("/products/{product_id}/delist", tags=["products"], summary="Stop selling")
+@products.post("/products/{product_id}/delist", summary="Stop selling")
 async def delist(product_id: str, command: Commands, who: Seller) -> Any:
     return await command(who, None, lambda tx: catalogue.delist_product(tx, who, product_id))
 
 
-@router.post("/products/{product_id}/relist", tags=["products"], summary="Sell again")
+@products.post("/products/{product_id}/relist", summary="Sell again")
 async def relist(product_id: str, command: Commands, who: Seller) -> Any:
     return await command(who, None, lambda tx: catalogue.relist_product(tx, who, product_id))
 
 
 # --- orders ----------------------------------------------------------------------------------
-@router.post(
-    "/orders",
-    status_code=201,
-    tags=["orders"],
-    summary="Place an order: reserves stock atomically",
-)
+@ordering.post("/orders", status_code=201, summary="Place an order: reserves stock atomically")
 async def place(body: PlaceOrder, command: Commands, who: Buyer) -> Any:
     attribution = body.model_dump(exclude={"sku_id", "quantity"})
     return await command(
@@ -221,7 +214,7 @@ async def place(body: PlaceOrder, command: Commands, who: Buyer) -> Any:
     )
 
 
-@router.get("/orders/{order_id}", tags=["orders"], summary="One order")
+@ordering.get("/orders/{order_id}", summary="One order")
 async def get_order(order_id: str, who: Anyone, conn: Reading) -> dict[str, Any]:
     return await queries.order(conn, who, order_id)
 
@@ -244,77 +237,60 @@ async def _listing(
     return Listing(*orders_in_view(who, buyer_id, shop_id), limit)
 
 
-@router.get("/orders", tags=["orders"], summary="Orders of a buyer or a shop, newest first")
+@ordering.get("/orders", summary="Orders of a buyer or a shop, newest first")
 async def find_orders(
     listing: Annotated[Listing, Depends(_listing)], conn: Reading
 ) -> list[dict[str, Any]]:
     return await queries.orders(conn, listing.buyer_id, listing.shop_id, listing.limit)
 
 
-@router.post("/orders/{order_id}/pay", tags=["orders"], summary="Pay (buyer)", name="order_pay")
+@ordering.post("/orders/{order_id}/pay", summary="Pay (buyer)", name="order_pay")
 async def pay(order_id: str, command: Commands, who: Buyer) -> Any:
     return await command(who, None, lambda tx: orders.pay(tx, who, order_id))
 
 
-@router.post(
-    "/orders/{order_id}/cancel",
-    tags=["orders"],
-    summary="Cancel before payment (buyer)",
-    name="order_cancel",
+@ordering.post(
+    "/orders/{order_id}/cancel", summary="Cancel before payment (buyer)", name="order_cancel"
 )
 async def cancel(order_id: str, command: Commands, who: Buyer) -> Any:
     return await command(who, None, lambda tx: orders.cancel(tx, who, order_id))
 
 
-@router.post(
+@ordering.post(
     "/orders/{order_id}/deliver",
-    tags=["orders"],
     summary="Delivery reported (logistics service, operator)",
     name="order_deliver",
 )
-async def deliver(
-    order_id: str,
-    command: Commands,
-    who: Annotated[Principal, require(Role.SERVICE, Role.OPERATOR)],
-) -> Any:
+async def deliver(order_id: str, command: Commands, who: Delivery) -> Any:
     return await command(who, None, lambda tx: orders.deliver(tx, who, order_id))
 
 
-@router.post(
-    "/orders/{order_id}/confirm",
-    tags=["orders"],
-    summary="Confirm receipt (buyer)",
-    name="order_confirm",
+@ordering.post(
+    "/orders/{order_id}/confirm", summary="Confirm receipt (buyer)", name="order_confirm"
 )
 async def confirm(order_id: str, command: Commands, who: Buyer) -> Any:
     return await command(who, None, lambda tx: orders.confirm(tx, who, order_id))
 
 
-@router.post("/orders/{order_id}/ship", tags=["orders"], summary="Ship (seller)")
+@ordering.post("/orders/{order_id}/ship", summary="Ship (seller)")
 async def ship(order_id: str, body: Ship, command: Commands, who: Seller) -> Any:
     return await command(who, body, lambda tx: orders.ship(tx, who, order_id, body.tracking_number))
 
 
-@router.post(
-    "/orders/{order_id}/review",
-    status_code=201,
-    tags=["orders"],
-    summary="Review a completed order (buyer)",
+@ordering.post(
+    "/orders/{order_id}/review", status_code=201, summary="Review a completed order (buyer)"
 )
 async def review(order_id: str, body: Review, command: Commands, who: Buyer) -> Any:
     stars = body.model_dump(exclude={"text"})
     return await command(
-        who,
-        body,
-        lambda tx: after_sales.review(tx, who, order_id, stars, body.text),
+        who, body, lambda tx: after_sales.review(tx, who, order_id, stars, body.text)
     )
 
 
 # --- after-sales -----------------------------------------------------------------------------
-@router.post(
+@refunds.post(
     "/orders/{order_id}/refunds",
     status_code=201,
-    tags=["after-sales"],
     summary="Ask for a refund, or a return and refund (buyer)",
 )
 async def request_refund(order_id: str, body: RequestRefund, command: Commands, who: Buyer) -> Any:
@@ -327,29 +303,23 @@ async def request_refund(order_id: str, body: RequestRefund, command: Commands, 
     )
 
 
-@router.get("/orders/{order_id}/refunds", tags=["after-sales"], summary="An order's refunds")
+@refunds.get("/orders/{order_id}/refunds", summary="An order's refunds")
 async def order_refunds(order_id: str, who: Anyone, conn: Reading) -> list[dict[str, Any]]:
     return await queries.order_refunds(conn, who, order_id)
 
 
-@router.get("/refunds/{refund_id}", tags=["after-sales"], summary="One refund")
+@refunds.get("/refunds/{refund_id}", summary="One refund")
 async def get_refund(refund_id: str, who: Anyone, conn: Reading) -> dict[str, Any]:
     return await queries.refund(conn, who, refund_id)
 
 
-@router.post(
-    "/refunds/{refund_id}/approve",
-    tags=["after-sales"],
-    summary="Approve (seller)",
-    name="refund_approve",
-)
+@refunds.post("/refunds/{refund_id}/approve", summary="Approve (seller)", name="refund_approve")
 async def approve(refund_id: str, command: Commands, who: Seller) -> Any:
     return await command(who, None, lambda tx: after_sales.approve_refund(tx, who, refund_id))
 
 
-@router.post(
+@refunds.post(
     "/refunds/{refund_id}/receive",
-    tags=["after-sales"],
     summary="Confirm the returned parcel (seller)",
     name="refund_receive",
 )
@@ -357,47 +327,34 @@ async def receive(refund_id: str, command: Commands, who: Seller) -> Any:
     return await command(who, None, lambda tx: after_sales.confirm_return(tx, who, refund_id))
 
 
-@router.post(
-    "/refunds/{refund_id}/escalate",
-    tags=["after-sales"],
-    summary="Dispute a rejection (buyer)",
-    name="refund_escalate",
+@refunds.post(
+    "/refunds/{refund_id}/escalate", summary="Dispute a rejection (buyer)", name="refund_escalate"
 )
 async def escalate(refund_id: str, command: Commands, who: Buyer) -> Any:
     return await command(who, None, lambda tx: after_sales.escalate_refund(tx, who, refund_id))
 
 
-@router.post("/refunds/{refund_id}/reject", tags=["after-sales"], summary="Reject (seller)")
+@refunds.post("/refunds/{refund_id}/reject", summary="Reject (seller)")
 async def reject(refund_id: str, body: Reject, command: Commands, who: Seller) -> Any:
     return await command(
         who, body, lambda tx: after_sales.reject_refund(tx, who, refund_id, body.note)
     )
 
 
-@router.post(
-    "/refunds/{refund_id}/return", tags=["after-sales"], summary="Ship the goods back (buyer)"
-)
+@refunds.post("/refunds/{refund_id}/return", summary="Ship the goods back (buyer)")
 async def ship_return(refund_id: str, body: Ship, command: Commands, who: Buyer) -> Any:
     return await command(
-        who,
-        body,
-        lambda tx: after_sales.ship_return(tx, who, refund_id, body.tracking_number),
+        who, body, lambda tx: after_sales.ship_return(tx, who, refund_id, body.tracking_number)
     )
 
 
-@router.post(
-    "/refunds/{refund_id}/decide",
-    tags=["after-sales"],
-    summary="Decide a dispute (reviewer, operator)",
-)
-async def decide(
-    refund_id: str,
-    body: Decide,
-    command: Commands,
-    who: Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)],
-) -> Any:
+@refunds.post("/refunds/{refund_id}/decide", summary="Decide a dispute (reviewer, operator)")
+async def decide(refund_id: str, body: Decide, command: Commands, who: Staff) -> Any:
     return await command(
-        who,
-        body,
-        lambda tx: after_sales.decide_dispute(tx, who, refund_id, body.in_favour_of),
+        who, body, lambda tx: after_sales.decide_dispute(tx, who, refund_id, body.in_favour_of)
     )
+
+
+router = APIRouter()
+for part in (shops, products, ordering, refunds):
+    router.include_router(part)

@@ -15,12 +15,11 @@ from laotie_scoring.domain import ScorePolicy
 KindParam = Literal["shop", "product", "creator"]
 PolicyDep = Annotated[ScorePolicy, Depends(config)]
 
-router = APIRouter()
+router = APIRouter(tags=["scores"])
 
 
 @router.get(
     "/scores/{kind}/{subject_id}",
-    tags=["scores"],
     summary="A subject's score: value, band, components, window, policy version",
 )
 async def get_score(
@@ -29,9 +28,7 @@ async def get_score(
     return await queries.score(conn, policy, kind, subject_id, datetime.now(UTC))
 
 
-@router.get(
-    "/scores/{kind}/{subject_id}/history", tags=["scores"], summary="Every change, oldest first"
-)
+@router.get("/scores/{kind}/{subject_id}/history", summary="Every change, oldest first")
 async def history(
     kind: KindParam,
     subject_id: str,
@@ -41,13 +38,13 @@ async def history(
     return await queries.history(conn, kind, subject_id, limit)
 
 
-@router.get("/scores", tags=["scores"], summary="Scored subjects of a kind, best first")
+@router.get("/scores", summary="Scored subjects of a kind, best first")
 async def list_scores(
     kind: KindParam, conn: Reading, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
     return await queries.scores(conn, kind, limit)
 
 
-@router.get("/policy", tags=["scores"], summary="The active score policy and its version")
+@router.get("/policy", summary="The active score policy and its version")
 async def get_policy(policy: PolicyDep) -> dict[str, Any]:
     return policy.model_dump()
