@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from laotie_common.context import current_trace, from_traceparent, new_trace
-from laotie_common.envelope import Envelope
+from laotie_common.envelope import Envelope, parsed
 from laotie_common.errors import PoisonRecord
 from laotie_probe.probe import ProbeSent
 
@@ -131,3 +131,19 @@ def test_unknown_fields_are_ignored_by_readers() -> None:
     env = Envelope.from_record(b"k", json.dumps(data).encode(), _headers(ce_newext="v"))
     assert env.parse(ProbeSent).seq == 3
     assert env.extensions == {"newext": "v"}
+
+
+async def test_a_parsed_handler_hands_the_model_to_its_use_case() -> None:
+    seen: list[tuple[str, ProbeSent]] = []
+
+    async def use_case(unit: str, event: ProbeSent) -> bool:
+        seen.append((unit, event))
+        return True  # what the use case returns is not the handler's answer
+
+    handle = parsed(ProbeSent, use_case)
+    env = Envelope.for_event(probe(7), source="/laotie/test", time=NOW)
+    await handle("unit", env)
+    assert seen == [("unit", probe(7))]
+    broken = Envelope.from_record(b"k", b'{"probe_key": "k"}', _headers())
+    with pytest.raises(PoisonRecord):
+        await handle("unit", broken)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ CONTENT_TYPE = "application/json"
 REQUIRED = ("ce_id", "ce_source", "ce_type", "ce_specversion")
 
 E = TypeVar("E", bound=Event)
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,18 @@ class Envelope:
             raise PoisonRecord(
                 f"{self.type}: data does not match its contract: {problems}"
             ) from exc
+
+
+def parsed(
+    model: builtins.type[E], apply: Callable[[U, E], Awaitable[object]]
+) -> Callable[[U, Envelope], Awaitable[None]]:
+    """The handler that parses its envelope's data as ``model`` and hands it to ``apply``
+    with the unit of work it is given (what ``apply`` returns is dropped)."""
+
+    async def handle(unit: U, envelope: Envelope) -> None:
+        await apply(unit, envelope.parse(model))
+
+    return handle
 
 
 def _format_time(value: datetime) -> str:

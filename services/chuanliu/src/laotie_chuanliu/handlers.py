@@ -10,7 +10,7 @@ calls a use case in the unit of work it is given (``usecases`` says what each do
 
 from __future__ import annotations
 
-from laotie_common.envelope import Envelope
+from laotie_common.envelope import Envelope, parsed
 from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
 from laotie_contracts.moderation import PenaltyFacts
@@ -24,10 +24,6 @@ async def on_order_fact(tx: Tx, envelope: Envelope) -> None:
     await usecases.apply_order_fact(tx, envelope.type, envelope.parse(order_events.OrderFacts))
 
 
-async def on_room_created(tx: Tx, envelope: Envelope) -> None:
-    await usecases.note_brand_room(tx, envelope.parse(live_events.RoomFacts))
-
-
 async def on_session_started(tx: Tx, envelope: Envelope) -> None:
     room = envelope.parse(live_events.RoomFacts)
     if not await usecases.note_brand_room(tx, room):
@@ -39,23 +35,11 @@ async def on_session_started(tx: Tx, envelope: Envelope) -> None:
     )
 
 
-async def on_score(tx: Tx, envelope: Envelope) -> None:
-    await usecases.record_band(tx, envelope.parse(ScoreCurrent))
-
-
-async def on_penalty_applied(tx: Tx, envelope: Envelope) -> None:
-    await usecases.apply_penalty(tx, envelope.parse(PenaltyFacts))
-
-
-async def on_penalty_revoked(tx: Tx, envelope: Envelope) -> None:
-    await usecases.revoke_penalty(tx, envelope.parse(PenaltyFacts))
-
-
 HANDLERS = {
     **dict.fromkeys(order_events.ORDER_EVENT_TYPES, on_order_fact),
-    "live.room.created": on_room_created,
+    "live.room.created": parsed(live_events.RoomFacts, usecases.note_brand_room),
     "live.room.session_started": on_session_started,
-    "scoring.score-latest.current": on_score,
-    "moderation.penalty.applied": on_penalty_applied,
-    "moderation.penalty.revoked": on_penalty_revoked,
+    "scoring.score-latest.current": parsed(ScoreCurrent, usecases.record_band),
+    "moderation.penalty.applied": parsed(PenaltyFacts, usecases.apply_penalty),
+    "moderation.penalty.revoked": parsed(PenaltyFacts, usecases.revoke_penalty),
 }

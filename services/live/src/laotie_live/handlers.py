@@ -10,38 +10,16 @@ does).
 
 from __future__ import annotations
 
-from laotie_common.envelope import Envelope
-from laotie_contracts import orders as order_events
+from laotie_common.envelope import parsed
 from laotie_contracts.moderation import PenaltyApplied, PenaltyRevoked, ViolationDetected
+from laotie_contracts.orders import ORDER_EVENT_TYPES, PRODUCT_EVENT_TYPES, OrderFacts, ProductFacts
 
 from laotie_live import usecases
-from laotie_live.usecases import Tx
-
-
-async def on_order_fact(tx: Tx, envelope: Envelope) -> None:
-    await usecases.credit_order(tx, envelope.parse(order_events.OrderFacts))
-
-
-async def on_product_fact(tx: Tx, envelope: Envelope) -> None:
-    await usecases.mirror_product(tx, envelope.parse(order_events.ProductFacts))
-
-
-async def on_penalty_applied(tx: Tx, envelope: Envelope) -> None:
-    await usecases.apply_live_ban(tx, envelope.parse(PenaltyApplied))
-
-
-async def on_penalty_revoked(tx: Tx, envelope: Envelope) -> None:
-    await usecases.lift_live_ban(tx, envelope.parse(PenaltyRevoked))
-
-
-async def on_violation(tx: Tx, envelope: Envelope) -> None:
-    await usecases.hide_comment(tx, envelope.parse(ViolationDetected))
-
 
 HANDLERS = {
-    **dict.fromkeys(order_events.ORDER_EVENT_TYPES, on_order_fact),
-    **dict.fromkeys(order_events.PRODUCT_EVENT_TYPES, on_product_fact),
-    "moderation.penalty.applied": on_penalty_applied,
-    "moderation.penalty.revoked": on_penalty_revoked,
-    "moderation.violation.detected": on_violation,
+    **dict.fromkeys(ORDER_EVENT_TYPES, parsed(OrderFacts, usecases.credit_order)),
+    **dict.fromkeys(PRODUCT_EVENT_TYPES, parsed(ProductFacts, usecases.mirror_product)),
+    "moderation.penalty.applied": parsed(PenaltyApplied, usecases.apply_live_ban),
+    "moderation.penalty.revoked": parsed(PenaltyRevoked, usecases.lift_live_ban),
+    "moderation.violation.detected": parsed(ViolationDetected, usecases.hide_comment),
 }

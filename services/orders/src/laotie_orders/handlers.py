@@ -7,21 +7,12 @@ event and calls a use case in the unit of work it is given.
 
 from __future__ import annotations
 
-from laotie_common.envelope import Envelope
+from laotie_common.envelope import parsed
 from laotie_contracts.moderation import PenaltyApplied, PenaltyRevoked
 
-from laotie_orders.usecases import Tx, enforcement
-
-
-async def on_penalty_applied(tx: Tx, envelope: Envelope) -> None:
-    await enforcement.apply_penalty(tx, envelope.parse(PenaltyApplied))
-
-
-async def on_penalty_revoked(tx: Tx, envelope: Envelope) -> None:
-    await enforcement.revoke_penalty(tx, envelope.parse(PenaltyRevoked))
-
+from laotie_orders.usecases import enforcement
 
 HANDLERS = {
-    "moderation.penalty.applied": on_penalty_applied,
-    "moderation.penalty.revoked": on_penalty_revoked,
+    "moderation.penalty.applied": parsed(PenaltyApplied, enforcement.apply_penalty),
+    "moderation.penalty.revoked": parsed(PenaltyRevoked, enforcement.revoke_penalty),
 }
