@@ -98,18 +98,39 @@ class ServiceSpec:
     lanes: Mapping[str, Batch] = field(default_factory=dict)  # group-committed commands
 
     @classmethod
-    def of(cls, package: ModuleType, **parts: Any) -> ServiceSpec:
+    def of(
+        cls,
+        package: ModuleType,
+        router: APIRouter,
+        handlers: Mapping[str, Callable[..., Awaitable[Any]]],
+        *,
+        unit: Callable[..., UnitOfWork] = UnitOfWork,
+        config: Any = None,
+        **parts: Any,
+    ) -> ServiceSpec:
         """The spec of the service whose package is ``package`` (``laotie_<name>``): name,
         version (its distribution's), description (its docstring) and migrations (its
-        ``migrations/``) from the package; ``parts`` the rest."""
+        ``migrations/``) from the package; its routes, one consumer group applying
+        ``handlers``, and its unit of work, built with each connection and clock reading and
+        then ``config`` when the service has one (its policy, windows); ``parts`` the rest."""
         name = package.__name__.removeprefix("laotie_")
         return cls(
             name=name,
             version=importlib.metadata.version(f"laotie-{name}"),
             migrations=Path(str(package.__file__)).parent / "migrations",
+            unit=unit if config is None else functools.partial(_configured, unit, config),
+            routers=[router],
+            subscriptions=[Subscription(handlers)],
             description=package.__doc__ or "",
+            config=config,
             **parts,
         )
+
+
+def _configured(
+    unit: Callable[..., UnitOfWork], config: Any, conn: Connection, now: datetime
+) -> UnitOfWork:
+    return unit(conn, now, config)
 
 
 def subscribed(topics: list[str], handlers: Mapping[str, object]) -> list[str]:
@@ -171,7 +192,8 @@ class Service:
         )
         self.units: Units[Any] = Units(lambda: self.pool, spec.unit)
         tidy = functools.partial(housekeeping.prune, settings=settings)
-        self.jobs = [*spec.jobs, Job("housekeeping", settings.housekeeping_interval_s, tidy, True)]
+        housekeeping_job = Job("housekeeping", settings.housekeeping_interval_s, tidy, units=True)
+        self.jobs = [*spec.jobs, housekeeping_job]
         self.consumers = [self._consumer(sub) for sub in spec.subscriptions]
         for consumer in self.consumers:
             consumer.attach(self.broker)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laotie_common.service import Job, Service, ServiceSpec, Subscription
+from laotie_common.service import Job, Service, ServiceSpec
 from laotie_common.settings import ServiceSettings
 
 import laotie_chuanliu
@@ -26,14 +26,5 @@ def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     policy = load_policy(settings.chuanliu_policy)
     gauges = Job("budget gauges", settings.budget_gauge_interval_s, jobs.sample_budget)
-    return Service(
-        ServiceSpec.of(
-            laotie_chuanliu,
-            unit=lambda conn, now: Tx(conn, now, policy),
-            routers=[router],
-            subscriptions=[Subscription(HANDLERS)],
-            jobs=[gauges],
-            config=policy,
-        ),
-        settings,
-    )
+    spec = ServiceSpec.of(laotie_chuanliu, router, HANDLERS, unit=Tx, config=policy, jobs=[gauges])
+    return Service(spec, settings)

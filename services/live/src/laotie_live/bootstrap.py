@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from laotie_common.service import Job, Service, ServiceSpec, Subscription
+from laotie_common.service import Job, Service, ServiceSpec
 from laotie_common.settings import ServiceSettings
 
 import laotie_live
@@ -21,13 +21,4 @@ class Settings(ServiceSettings):
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     gauge = Job("sessions gauge", settings.sessions_gauge_interval_s, jobs.sample_live_sessions)
-    return Service(
-        ServiceSpec.of(
-            laotie_live,
-            unit=Tx,
-            routers=[router],
-            subscriptions=[Subscription(HANDLERS)],
-            jobs=[gauge],
-        ),
-        settings,
-    )
+    return Service(ServiceSpec.of(laotie_live, router, HANDLERS, unit=Tx, jobs=[gauge]), settings)

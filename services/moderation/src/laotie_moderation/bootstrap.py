@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laotie_common.service import Job, Service, ServiceSpec, Subscription
+from laotie_common.service import Job, Service, ServiceSpec
 from laotie_common.settings import ServiceSettings
 
 import laotie_moderation
@@ -25,14 +25,6 @@ class Settings(ServiceSettings):
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     policy = load_policy(settings.moderation_policy)
-    return Service(
-        ServiceSpec.of(
-            laotie_moderation,
-            unit=lambda conn, now: Tx(conn, now, policy),
-            routers=[router],
-            subscriptions=[Subscription(HANDLERS)],
-            jobs=[Job("sweep", settings.sweep_interval_s, jobs.sweep)],
-            config=policy,
-        ),
-        settings,
-    )
+    sweep = Job("sweep", settings.sweep_interval_s, jobs.sweep)
+    spec = ServiceSpec.of(laotie_moderation, router, HANDLERS, unit=Tx, config=policy, jobs=[sweep])
+    return Service(spec, settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from laotie_common.idempotency import keyed
-from laotie_common.service import Job, Service, ServiceSpec, Subscription
+from laotie_common.service import Job, Service, ServiceSpec
 from laotie_common.settings import ServiceSettings
 from pydantic import Field
 
@@ -47,16 +47,15 @@ class Settings(ServiceSettings):
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     windows = settings.windows()
-    return Service(
-        ServiceSpec.of(
-            laotie_orders,
-            unit=lambda conn, now: Tx(conn, now, windows),
-            routers=[router],
-            subscriptions=[Subscription(HANDLERS)],
-            jobs=[Job("deadlines", settings.sweep_interval_s, jobs.sweep, units=True)],
-            config=windows,
-            on_error=domain_errors,
-            lanes={"place_order": keyed(placing(windows))},
-        ),
-        settings,
+    deadlines = Job("deadlines", settings.sweep_interval_s, jobs.sweep, units=True)
+    spec = ServiceSpec.of(
+        laotie_orders,
+        router,
+        HANDLERS,
+        unit=Tx,
+        config=windows,
+        jobs=[deadlines],
+        on_error=domain_errors,
+        lanes={"place_order": keyed(placing(windows))},
     )
+    return Service(spec, settings)

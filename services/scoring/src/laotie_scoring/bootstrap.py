@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laotie_common.service import Job, Service, ServiceSpec, Subscription
+from laotie_common.service import Job, Service, ServiceSpec
 from laotie_common.settings import ServiceSettings
 
 import laotie_scoring
@@ -26,14 +26,5 @@ def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     policy = load_policy(settings.score_policy)
     slide = Job("window slide", settings.window_slide_interval_s, jobs.slide_windows, units=True)
-    return Service(
-        ServiceSpec.of(
-            laotie_scoring,
-            unit=lambda conn, now: Tx(conn, now, policy),
-            routers=[router],
-            subscriptions=[Subscription(HANDLERS)],
-            jobs=[slide],
-            config=policy,
-        ),
-        settings,
-    )
+    spec = ServiceSpec.of(laotie_scoring, router, HANDLERS, unit=Tx, config=policy, jobs=[slide])
+    return Service(spec, settings)
