@@ -5,17 +5,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
-import httpx
 import pytest
 from laotie_common.kafka import ensure_topics
 from laotie_common.migrations import COMMON_MIGRATIONS, migrate
-from laotie_common.settings import ServiceSettings
 from laotie_contracts import TopicSpec
 from laotie_evening.client import OrdersApi
 from laotie_probe.probe import ProbeSettings, probe_topics
 
 from tests.integration.infra import Infra, session_infra
-from tests.integration.kit import PROBE_MIGRATIONS, ServiceProcess, running_service
+from tests.integration.kit import PROBE_MIGRATIONS, ServiceProcess, service_api
 
 
 @pytest.fixture(scope="session")
@@ -74,11 +72,7 @@ def single_partition_topic(name: str) -> TopicSpec:
 @pytest.fixture(scope="module")
 async def orders_service(infra: Infra) -> AsyncIterator[tuple[OrdersApi, ServiceProcess]]:
     """The orders service as a process for one test module, with an API client."""
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
-    )
-    async with (
-        running_service("laotie_orders", infra.kafka_bootstrap, infra.database_url) as process,
-        httpx.AsyncClient(base_url=process.url, timeout=30) as client,
-    ):
-        yield OrdersApi(client, settings), process
+    async with service_api(
+        "laotie_orders", infra.kafka_bootstrap, infra.database_url, OrdersApi
+    ) as running:
+        yield running

@@ -12,20 +12,24 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from laotie_common.kafka import ensure_topics
-from laotie_common.settings import KafkaSettings
+from laotie_common.settings import KafkaSettings, ServiceSettings
 from laotie_contracts import all_topics
+from laotie_contracts.scoring import Resources, ScoreCurrent
 from laotie_probe import probe
 from laotie_probe.probe import ProbeSettings
 from laotie_stack.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE_MIGRATIONS = Path(probe.__file__).parent / "probe_migrations"
+A = TypeVar("A")
 
 
 async def eventually(
@@ -179,6 +183,18 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    async def applied(self, ids: list[str]) -> int:
+        """How many of the events ``ids`` the service has applied (its processed_events)."""
+        conn = await asyncpg.connect(
+            self.env_vars["DATABASE_URL"],
+            server_settings={"search_path": self.env_vars["DB_SCHEMA"]},
+        )
+        try:
+            sql = "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)"
+            return int(await conn.fetchval(sql, ids))
+        finally:
+            await conn.close()
+
     def env(self) -> dict[str, str]:
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("FAULTS")},
@@ -325,6 +341,50 @@ async def running_service(
         yield process
     finally:
         process.stop()
+
+
+@contextlib.asynccontextmanager
+async def service_api(
+    module: str,
+    bootstrap: str,
+    database_url: str,
+    api: Callable[[httpx.AsyncClient, ServiceSettings], A],
+    *,
+    timeout: float = 30,
+) -> AsyncIterator[tuple[A, ServiceProcess]]:
+    """A service process (``running_service``) and ``api`` over a client of it, with the
+    settings its tokens are minted with."""
+    settings = ServiceSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url)
+    async with (
+        running_service(module, bootstrap, database_url) as process,
+        httpx.AsyncClient(base_url=process.url, timeout=timeout) as client,
+    ):
+        yield api(client, settings), process
+
+
+def poor_shop_score(shop: str, window_end: date, computed_at: datetime) -> ScoreCurrent:
+    """The score a shop in the poor band has: less traffic, no subsidies, campaigns or
+    Chuanliu grants."""
+    return ScoreCurrent(
+        subject_key=f"shop:{shop}",
+        kind="shop",
+        subject_id=shop,
+        value=4.1,
+        band="poor",
+        components={},
+        sample_orders=40,
+        window_days=30,
+        window_end=window_end.isoformat(),
+        policy_version="scores/test",
+        computed_at=computed_at,
+        resources=Resources(
+            traffic_weight=0.6,
+            subsidy_eligible=False,
+            campaign_eligible=False,
+            paid_promotion_allowed=True,
+            chuanliu_eligible=False,
+        ),
+    )
 
 
 async def publish(bootstrap: str, *events: Any) -> list[Any]:

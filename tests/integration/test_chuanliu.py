@@ -24,12 +24,12 @@ from laotie_contracts import all_topics
 from laotie_contracts import live as lv
 from laotie_contracts import orders as ev
 from laotie_contracts.moderation import Measure, PenaltyApplied
-from laotie_contracts.scoring import Resources, ScoreCurrent
 
 from tests.integration.infra import Infra
 from tests.integration.kit import (
     ServiceProcess,
     eventually,
+    poor_shop_score,
     publish,
     read_topic,
     republish,
@@ -420,26 +420,7 @@ async def test_no_grants_for_a_poor_band_or_a_penalised_brand(
         infra.kafka_bootstrap,
         distribution_sale(poor, "u1", "c1"),
         distribution_sale(penalised, "u2", "c1"),
-        ScoreCurrent(
-            subject_key=f"shop:{poor}",
-            kind="shop",
-            subject_id=poor,
-            value=4.1,
-            band="poor",
-            components={},
-            sample_orders=40,
-            window_days=30,
-            window_end=now.date().isoformat(),
-            policy_version="scores/x",
-            computed_at=now,
-            resources=Resources(
-                traffic_weight=0.6,
-                subsidy_eligible=False,
-                campaign_eligible=False,
-                paid_promotion_allowed=True,
-                chuanliu_eligible=False,
-            ),
-        ),
+        poor_shop_score(poor, now.date(), now),
         PenaltyApplied(
             penalty_id=f"pen-{uuid.uuid4().hex[:6]}",
             subject_type="shop",

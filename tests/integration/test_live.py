@@ -17,7 +17,6 @@ import asyncpg
 import httpx
 import pytest
 from laotie_common.auth import Role
-from laotie_common.settings import ServiceSettings
 from laotie_contracts import orders as ev
 from laotie_contracts.moderation import Evidence, Measure, PenaltyApplied, ViolationDetected
 from laotie_evening.client import LiveApi
@@ -30,20 +29,16 @@ from tests.integration.kit import (
     keyed_records,
     publish,
     republish,
-    running_service,
+    service_api,
 )
 
 
 @pytest.fixture(scope="module")
 async def live(infra: Infra) -> AsyncIterator[tuple[LiveApi, ServiceProcess]]:
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
-    )
-    async with (
-        running_service("laotie_live", infra.kafka_bootstrap, infra.database_url) as process,
-        httpx.AsyncClient(base_url=process.url, timeout=60) as client,
-    ):
-        yield LiveApi(client, settings), process
+    async with service_api(
+        "laotie_live", infra.kafka_bootstrap, infra.database_url, LiveApi, timeout=60
+    ) as running:
+        yield running
 
 
 def _order(
@@ -66,18 +61,6 @@ def _order(
     )
     facts.update(extra)
     return event(**facts)
-
-
-async def _applied(infra: Infra, schema: str, ids: list[str]) -> int:
-    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
-    try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)", ids
-            )
-        )
-    finally:
-        await conn.close()
 
 
 async def test_stats_equal_the_sum_of_order_events_even_when_replayed(
@@ -142,11 +125,10 @@ async def test_stats_equal_the_sum_of_order_events_even_when_replayed(
         ship_by=datetime.now(UTC),
     )
     envelopes = await publish(infra.kafka_bootstrap, *events, elsewhere)
-    schema = process.env_vars["DB_SCHEMA"]
     ids = [e.id for e in envelopes]
 
     async def all_applied() -> bool:
-        return await _applied(infra, schema, ids) == len(ids)
+        return await process.applied(ids) == len(ids)
 
     await eventually(all_applied, what="the order events applied")
     expected = {
@@ -165,7 +147,7 @@ async def test_stats_equal_the_sum_of_order_events_even_when_replayed(
     replayed = await publish(infra.kafka_bootstrap, *events)
 
     async def replay_applied() -> bool:
-        return await _applied(infra, schema, [e.id for e in replayed]) == len(replayed)
+        return await process.applied([e.id for e in replayed]) == len(replayed)
 
     await eventually(replay_applied, what="the replayed facts applied")
     again = (await api.client.get(f"/sessions/{session_id}/stats")).json()

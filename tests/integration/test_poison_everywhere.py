@@ -37,7 +37,6 @@ from laotie_contracts.events import Event
 from laotie_contracts.live import CommentPosted, RoomCreated
 from laotie_contracts.moderation import Evidence, PenaltyApplied, ViolationDetected
 from laotie_contracts.orders import Attribution, ProductListed, RefundApproved, SkuFacts
-from laotie_contracts.scoring import Resources, ScoreCurrent
 
 from tests.integration.infra import Infra
 from tests.integration.kit import (
@@ -45,6 +44,7 @@ from tests.integration.kit import (
     eventually,
     group_at_end,
     header,
+    poor_shop_score,
     read_topic,
     running_service,
 )
@@ -137,26 +137,7 @@ def _good_events(marker: str) -> dict[str, Event]:
             measures=[],
             occurred_at=now,
         ),
-        ScoreCurrent(
-            subject_key=f"shop:{shop}",
-            kind="shop",
-            subject_id=shop,
-            value=4.1,
-            band="poor",
-            components={},
-            sample_orders=40,
-            window_days=30,
-            window_end=(now - timedelta(days=1)).date().isoformat(),
-            policy_version="scores/test",
-            computed_at=now,
-            resources=Resources(
-                traffic_weight=0.6,
-                subsidy_eligible=False,
-                campaign_eligible=False,
-                paid_promotion_allowed=True,
-                chuanliu_eligible=False,
-            ),
-        ),
+        poor_shop_score(shop, (now - timedelta(days=1)).date(), now),
     ]
     return {type(e).topic: e for e in good}
 

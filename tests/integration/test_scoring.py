@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from aiokafka import ConsumerRecord
@@ -112,20 +111,6 @@ def order_events(shop: str, n: int, *, good: bool, days_ago: int = 20) -> list[e
     return events
 
 
-async def _processed(infra: Infra, process: ServiceProcess, ids: list[str]) -> int:
-    conn = await asyncpg.connect(
-        infra.database_url, server_settings={"search_path": process.env_vars["DB_SCHEMA"]}
-    )
-    try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)", ids
-            )
-        )
-    finally:
-        await conn.close()
-
-
 async def _score_records(infra: Infra, topic: str, key: str) -> list[dict[str, Any]]:
     records = await read_topic(infra.kafka_bootstrap, topic, expect=0, timeout=5)
     return [json.loads(r.value) for r in records if r.key == key.encode()]
@@ -152,7 +137,7 @@ async def test_a_shop_that_ships_late_and_sells_poor_goods_falls_into_the_poor_b
     bad = await publish(infra.kafka_bootstrap, *order_events(shop, 40, good=False))
 
     async def all_applied() -> bool:
-        return await _processed(infra, process, [e.id for e in bad]) == len(bad)
+        return await process.applied([e.id for e in bad]) == len(bad)
 
     await eventually(all_applied, timeout=60, what="the bad facts to be applied")
     poor = await eventually(lambda: scored("poor"), timeout=5, what="the poor band")
@@ -175,7 +160,7 @@ async def test_a_shop_that_ships_late_and_sells_poor_goods_falls_into_the_poor_b
     await republish(infra.kafka_bootstrap, replay)
 
     async def replayed() -> bool:
-        return await _processed(infra, process, [e.id for e in replay]) == len(replay)
+        return await process.applied([e.id for e in replay]) == len(replay)
 
     await eventually(replayed, timeout=60, what="the replay to be applied")
     assert (await client.get(f"/scores/shop/{shop}/history")).json() == history_before
@@ -191,7 +176,7 @@ async def test_a_shop_under_the_minimum_sample_has_no_score(
     sent = await publish(infra.kafka_bootstrap, *order_events(shop, 12, good=True))
 
     async def applied() -> bool:
-        return await _processed(infra, process, [e.id for e in sent]) == len(sent)
+        return await process.applied([e.id for e in sent]) == len(sent)
 
     await eventually(applied, timeout=60, what="the facts applied")
     body = (await client.get(f"/scores/shop/{shop}")).json()
@@ -238,7 +223,7 @@ async def test_the_latest_topic_is_compacted_and_keyed_by_subject(
     bad = await publish(infra.kafka_bootstrap, *order_events(shop, 40, good=False))
 
     async def all_applied() -> bool:
-        return await _processed(infra, process, [e.id for e in bad]) == len(bad)
+        return await process.applied([e.id for e in bad]) == len(bad)
 
     await eventually(all_applied, timeout=60, what="the bad facts to be applied")
     now = await eventually(lambda: current("poor"), timeout=5, what="the poor band")
@@ -308,7 +293,7 @@ async def test_a_backlog_is_scored_once_per_subject_and_batch_with_the_same_resu
     ):
 
         async def applied() -> bool:
-            return await _processed(infra, process, [e.id for e in sent]) == len(sent)
+            return await process.applied([e.id for e in sent]) == len(sent)
 
         await eventually(applied, timeout=60, what="the backlog applied")
         recomputed = _recomputations(await process.metrics())
