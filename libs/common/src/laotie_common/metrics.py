@@ -121,6 +121,15 @@ HTTP_REQUEST_SECONDS = Histogram(
     ["method", "route"],
     buckets=LATENCY_BUCKETS,
 )
+HTTP_IN_FLIGHT = Gauge(
+    "laotie_http_in_flight_requests", "HTTP requests being served now (probes and metrics aside)."
+)
+HTTP_SHED = Counter(
+    "laotie_http_shed_total",
+    "Requests refused at once to shed load: past the process's concurrency limit (503) or a"
+    " caller's command rate (429).",
+    ["reason"],
+)
 COMMAND_GROUP_SIZE = Histogram(
     "laotie_command_group_size",
     "Commands of one hot lane (a flash sale's SKU) committed together in one transaction.",

@@ -22,6 +22,7 @@ class Problem(Exception):
     status = 400
     title = "Bad request"
     type_suffix = "bad-request"
+    headers: dict[str, str] | None = None  # sent with the answer (e.g. Retry-After)
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -82,8 +83,8 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem_response(exc.body(request.url.path), headers)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
+    return problem_response(exc.body(request.url.path), headers or None)
 
 
 async def _on_invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -37,7 +37,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from laotie_common import housekeeping, metrics
+from laotie_common import housekeeping, http_server, metrics
 from laotie_common.consumer import EventConsumer
 from laotie_common.db import Connection, create_pool
 from laotie_common.group_commit import Batch, GroupCommit
@@ -47,13 +47,15 @@ from laotie_common.migrations import COMMON_MIGRATIONS, migrate
 from laotie_common.problems import install_problem_handlers, problem_body, problem_response
 from laotie_common.relay import OutboxRelay
 from laotie_common.settings import ServiceSettings
+from laotie_common.shedding import ConcurrencyLimit, RateLimit
 from laotie_common.uow import CommandRunner, UnitOfWork, Units, in_units
 
 log = get_logger(__name__)
 MAX_BODY_BYTES = 1_000_000
 
 
-# The server stack: uvloop's event loop and httptools' parser (C, not pure Python).
+# The server stack: uvloop's event loop and httptools' parser (C, not pure Python); services
+# run httptools' protocol with read deadlines (``laotie_common.http_server``).
 SERVER_LOOP, SERVER_HTTP = "uvloop", "httptools"
 
 
@@ -189,6 +191,9 @@ class Service:
             )
             if spec.lanes
             else None,
+            limit=RateLimit(
+                settings.command_rate_per_principal, settings.command_burst_per_principal
+            ),
         )
         self.units: Units[Any] = Units(lambda: self.pool, spec.unit)
         tidy = functools.partial(housekeeping.prune, settings=settings)
@@ -325,7 +330,8 @@ class Service:
         app.state.settings = self.settings
         app.state.service = self
         install_problem_handlers(app)
-        app.add_middleware(_RedAndLimits)
+        app.add_middleware(ConcurrencyLimit, limit=self.settings.http_max_in_flight)
+        app.add_middleware(_RedAndLimits)  # outermost: shed requests are counted too
         app.include_router(self._ops_router())
         for router in self.spec.routers:
             app.include_router(router)
@@ -371,7 +377,7 @@ class Service:
             log_config=None,
             access_log=False,
             loop=SERVER_LOOP,
-            http=SERVER_HTTP,
+            http=http_server.protocol(self.settings.http_header_timeout_s),  # httptools'
             timeout_graceful_shutdown=int(self.settings.graceful_timeout_s),
         )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +18,11 @@ DEV_JWT_SECRET = "laotie-local-dev-secret-change-me-in-every-cluster"  # noqa: S
 STACK_ENV = os.environ.get("LAOTIE_STACK_ENV") or os.path.join(
     os.environ.get("LAOTIE_HOME", ".laotie"), "stack.env"
 )
+
+
+def positive(default: float, description: str) -> Any:
+    """A setting that must be above zero, with its meaning for ``--help`` and the docs."""
+    return Field(default=default, gt=0, description=description)
 
 
 class KafkaSettings(BaseSettings):
@@ -86,8 +91,31 @@ class ServiceSettings(KafkaSettings):
         " the statement (transient: a command answers 503, a consumer retries).",
     )
 
+    db_acquire_timeout_s: float = positive(
+        2.0,
+        "Longest wait for a pooled connection: past it a command answers 503 (Retry-After)"
+        " instead of queueing without end behind the pool.",
+    )
+
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_max_in_flight: int = positive(
+        1024,
+        "Requests one process serves at once; beyond, 503 with Retry-After (/healthz, /readyz"
+        " and /metrics are never shed).",
+    )
+    command_rate_per_principal: float = positive(
+        50.0,
+        "Commands per second one caller (token subject and role) may send to one process, with"
+        " bursts up to command_burst_per_principal; beyond, 429 with Retry-After. The logistics"
+        " and other platform services are not limited.",
+    )
+    command_burst_per_principal: int = positive(100, "Commands one caller may send at once.")
+    http_header_timeout_s: float = positive(
+        10.0,
+        "A connection that has not sent a whole request head by then is closed (slow-loris); a"
+        " request body must keep arriving at least this often.",
+    )
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -27,6 +27,7 @@ from laotie_common.db import Connection
 from laotie_common.envelope import Envelope
 from laotie_common.group_commit import GroupCommit
 from laotie_common.idempotency import REPLAY, Keyed, identify, retrying, run_command
+from laotie_common.shedding import RateLimit
 
 
 @dataclass
@@ -118,6 +119,7 @@ class CommandRunner(Generic[U]):
     make: Callable[[Connection, datetime], U]
     on_error: Callable[[Request, Exception], Exception | None] | None = None
     group: GroupCommit | None = None
+    limit: RateLimit | None = None  # commands per caller
 
     async def __call__(
         self,
@@ -129,6 +131,8 @@ class CommandRunner(Generic[U]):
         created: bool = False,
         lane: tuple[str, str, Any] | None = None,
     ) -> JSONResponse:
+        if self.limit is not None:
+            self.limit.take(principal)
         status_code = 201 if created else 200
         payload = body.model_dump(mode="json") if body is not None else None
         if lane is not None and self.group is not None:

@@ -224,6 +224,22 @@ def alerts() -> list[Alert]:
             ),
         ),
         Alert(
+            "LaotieHttpShedding",
+            "sum by (job, reason) (rate(laotie_http_shed_total[5m])) > 1",
+            "10m",
+            "ticket",
+            "{{ $labels.job }} sheds requests ({{ $labels.reason }})",
+            "Requests are refused to keep the service answering: at its in-flight limit"
+            " ('overloaded') or closed for sending too slowly ('slow_client'). Clients see 503"
+            " with Retry-After; shed requests are not processed.",
+            (
+                "Overloaded: `laotie_http_in_flight_requests` at `HTTP_MAX_IN_FLIGHT`? Scale out,"
+                " or find the slow dependency (the route's p99, Postgres' `pg_stat_activity`).",
+                "Slow clients: one source address holding many connections is an attack; see"
+                " the ingress' logs. A whole region slow: raise `HTTP_HEADER_TIMEOUT_S`.",
+            ),
+        ),
+        Alert(
             "LaotieOutboxStalled",
             "max by (job) (laotie_outbox_backlog_events) > 0 and on (job)"
             " (time() - max by (job) (laotie_outbox_last_publish_timestamp_seconds)) > 60",
@@ -392,6 +408,11 @@ def alert_cases() -> dict[str, list[tuple[dict[str, str], str, list[dict[str, st
     cases["LaotieConsumerStuck"] = [
         ({stuck: "1x20"}, "10m", [{"job": "live", "consumer": "live"}]),
         ({stuck: "0x20"}, "10m", []),
+    ]
+    shed = 'laotie_http_shed_total{job="orders",instance="a",reason="overloaded"}'
+    cases["LaotieHttpShedding"] = [
+        ({shed: "0+600x30"}, "20m", [{"job": "orders", "reason": "overloaded"}]),
+        ({shed: "0+6x30"}, "20m", []),
     ]
     backlog = 'laotie_outbox_backlog_events{job="orders",instance="a"}'
     published = 'laotie_outbox_last_publish_timestamp_seconds{job="orders",instance="a"}'
@@ -593,6 +614,14 @@ def dashboards() -> dict[str, dict[str, Any]]:
                     " (rate(laotie_http_request_seconds_bucket[5m])))"
                 },
                 "s",
+            ),
+            _panel(
+                "Requests in flight and shed per second",
+                {
+                    "{{job}} in flight": "sum by (job) (laotie_http_in_flight_requests)",
+                    "{{job}} shed ({{reason}})": "sum by (job, reason)"
+                    " (rate(laotie_http_shed_total[5m]))",
+                },
             ),
             _panel("Consumer lag", {"{{consumer}}": "sum by (consumer) (laotie:consumer_lag:sum)"}),
             _panel(
