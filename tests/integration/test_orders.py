@@ -288,6 +288,26 @@ async def test_per_buyer_limit_holds_under_concurrency(
     await api.order(greedy, sku, expect=409)
 
 
+async def test_a_buyer_holds_at_most_five_unpaid_orders_of_a_sku_under_concurrency(
+    orders: tuple[OrdersApi, ServiceProcess, str],
+) -> None:
+    api, _, _ = orders
+    seller = await api.new_shop()
+    product = await api.new_product(seller, stock=1000)  # no per-buyer limit
+    sku = product["skus"][0]["sku_id"]
+    hoarder = api.buyer()
+    responses = await asyncio.gather(*(api.order(hoarder, sku, expect=None) for _ in range(30)))
+    assert Counter(r.status_code for r in responses) == {201: 5, 409: 25}
+    assert {r.json()["reason"] for r in responses if r.status_code == 409} == {"unpaid_orders_open"}
+    left = (await api.get(f"/products/{product['product_id']}"))["skus"][0]["stock"]
+    assert left == 1000 - 5, "a refused order holds no stock"
+    await api.order(api.buyer(), sku)  # another buyer is not held back
+    oid = next(r.json()["order_id"] for r in responses if r.status_code == 201)
+    await api.post(f"/orders/{oid}/pay", hoarder, expect=200)
+    await api.order(hoarder, sku)  # paying one frees its place
+    await api.order(hoarder, sku, expect=409)
+
+
 async def test_a_repeated_command_returns_the_first_answer(
     orders: tuple[OrdersApi, ServiceProcess, str],
 ) -> None:
@@ -459,3 +479,25 @@ async def test_a_flash_sale_on_two_replicas_sells_exactly_the_stock_in_group_com
     assert sum(c for _, c in groups) > sum(t for t, _ in groups), (
         f"reservations were committed one per transaction: {groups}"
     )
+
+
+async def test_a_shops_product_list_takes_two_queries_however_many_products(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    from laotie_orders.queries import shop_products
+
+    api, _, schema = orders
+    seller = await api.new_shop()
+    created = [await api.new_product(seller, stock=i + 1) for i in range(12)]
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    queries: list[str] = []
+    conn.add_query_logger(lambda record: queries.append(record.query))
+    try:
+        listed = await shop_products(conn, str(seller.shop_id), 500)
+    finally:
+        await conn.close()
+    assert len(queries) == 2, queries
+    assert sorted(p["product_id"] for p in listed) == sorted(p["product_id"] for p in created)
+    assert {p["product_id"]: p["skus"][0]["stock"] for p in listed} == {
+        p["product_id"]: p["skus"][0]["stock"] for p in created
+    }

@@ -181,23 +181,41 @@ def test_allot_refuses_over_the_limit_before_the_stock_and_a_refusal_takes_nothi
     assert allot(1, None, {}, [("a", 1), ("a", 1)]).holdings == {}, "no limit: nothing held"
 
 
+def test_allot_refuses_a_buyer_at_the_unpaid_cap_first_and_counts_what_it_grants() -> None:
+    from laotie_orders.domain import Unpaid, allot
+
+    got = allot(10, 1, {}, [("a", 1), ("a", 1), ("b", 1), ("b", 2), ("b", 1)], Unpaid({"a": 2}, 3))
+    # a has 2 open of 3: one more is granted, the next refused for the cap (before the
+    # limit); b's first is granted, then b is at the limit of 1 while still under the cap.
+    assert got.refusals == [None, "unpaid_orders_open", None, "limit_exceeded", "limit_exceeded"]
+    assert allot(5, None, {}, [("c", 1)] * 4, Unpaid({}, 2)).refusals == [
+        None,
+        None,
+        "unpaid_orders_open",
+        "unpaid_orders_open",
+    ]
+
+
 @pytest.mark.parametrize("seed", range(200))
 def test_allot_on_a_batch_equals_one_by_one(seed: int) -> None:
     """A group of reservations is decided exactly as each alone, in arrival order."""
     import random
 
-    from laotie_orders.domain import allot
+    from laotie_orders.domain import Unpaid, allot
 
     rng = random.Random(seed)
     limit = rng.choice([None, 1, 2, 3])
     stock = rng.randint(0, 12)
+    cap = rng.randint(1, 4)
     wanted = [(f"b{rng.randint(0, 5)}", rng.randint(1, 3)) for _ in range(rng.randint(0, 20))]
-    batch = allot(stock, limit, {}, wanted)
-    left, held, refusals = stock, dict[str, int](), []
+    batch = allot(stock, limit, {}, wanted, Unpaid({"b0": 1}, cap))
+    left, held, refusals, open_ = stock, dict[str, int](), [], {"b0": 1}
     for one in wanted:
-        alone = allot(left, limit, held, [one])
+        alone = allot(left, limit, held, [one], Unpaid(dict(open_), cap))
         refusals += alone.refusals
         left, held = alone.stock_left, {**held, **alone.holdings}
+        if alone.refusals == [None]:
+            open_[one[0]] = open_.get(one[0], 0) + 1
     assert (batch.refusals, batch.stock_left) == (refusals, left)
     assert batch.holdings == held
     assert sum(q for (_, q), r in zip(wanted, refusals, strict=True) if r is None) == stock - left

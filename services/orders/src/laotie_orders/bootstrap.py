@@ -32,6 +32,9 @@ class Settings(ServiceSettings):
     return_window_s: float = Field(default=10 * 86400, gt=0)
     receipt_window_s: float = Field(default=7 * 86400, gt=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
+    unpaid_per_sku: int = Field(
+        default=5, gt=0, description="Open unpaid orders one buyer may hold of one SKU."
+    )
 
     def windows(self) -> Windows:
         return Windows(
@@ -41,6 +44,7 @@ class Settings(ServiceSettings):
             return_window=timedelta(seconds=self.return_window_s),
             receipt_window=timedelta(seconds=self.receipt_window_s),
             ship_within_unit=timedelta(seconds=self.ship_within_hour_s),
+            unpaid_per_sku=self.unpaid_per_sku,
         )
 
 

@@ -229,6 +229,8 @@ def refusal(reason: str, sku_id: str, quantity: int, per_buyer_limit: int | None
     """The refusal of a reservation :func:`allot` did not grant, by its reason."""
     if reason == "limit_exceeded":
         return RuleViolation(reason, f"at most {per_buyer_limit} per buyer for this SKU")
+    if reason == "unpaid_orders_open":
+        return RuleViolation(reason, f"pay or cancel your open orders of SKU {sku_id} first")
     return RuleViolation(reason, f"not enough stock for {quantity} of SKU {sku_id}")
 
 
@@ -242,26 +244,44 @@ class Allotment:
     holdings: dict[str, int]
 
 
+@dataclass(frozen=True)
+class Unpaid:
+    """How many placed, not yet paid orders of the SKU each buyer has open, and how many one
+    buyer may have: a buyer cannot hold a flash sale's stock with orders never paid."""
+
+    open: Mapping[str, int]
+    cap: int
+
+    def full(self, buyer: str, granted: Mapping[str, int]) -> bool:
+        return self.open.get(buyer, 0) + granted.get(buyer, 0) >= self.cap
+
+
 def allot(
     stock: int,
     per_buyer_limit: int | None,
     held: Mapping[str, int],
     wanted: Sequence[tuple[str, int]],
+    unpaid: Unpaid | None = None,
 ) -> Allotment:
-    """Decide ``wanted`` (buyer, quantity) in arrival order exactly as one by one: over the
-    per-buyer limit (限购) is refused first, then too little stock; a refused reservation
-    takes nothing, so a later, smaller one may still be granted."""
+    """Decide ``wanted`` (buyer, quantity) in arrival order exactly as one by one: a buyer
+    with ``unpaid.cap`` unpaid orders of the SKU is refused first, then over the per-buyer
+    limit (限购), then too little stock; a refused reservation takes nothing, so a later,
+    smaller one may still be granted."""
     holdings = dict(held)
+    granted: dict[str, int] = {}
     refusals: list[str | None] = []
     for buyer, quantity in wanted:
         total = holdings.get(buyer, 0) + quantity
-        if per_buyer_limit is not None and total > per_buyer_limit:
+        if unpaid is not None and unpaid.full(buyer, granted):
+            refusals.append("unpaid_orders_open")
+        elif per_buyer_limit is not None and total > per_buyer_limit:
             refusals.append("limit_exceeded")
         elif quantity > stock:
             refusals.append("out_of_stock")
         else:
             stock -= quantity
             holdings[buyer] = total
+            granted[buyer] = granted.get(buyer, 0) + 1
             refusals.append(None)
     changed = {b: q for b, q in holdings.items() if held.get(b) != q}
     return Allotment(refusals, stock, changed if per_buyer_limit is not None else {})
@@ -312,6 +332,7 @@ class Windows:
     return_window: timedelta
     receipt_window: timedelta
     ship_within_unit: timedelta = timedelta(hours=1)
+    unpaid_per_sku: int = 5  # open unpaid orders one buyer may have of one SKU
 
     def ship_by(self, paid_at: datetime, ship_within_hours: int) -> datetime:
         return paid_at + self.ship_within_unit * ship_within_hours

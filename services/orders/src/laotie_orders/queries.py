@@ -37,27 +37,34 @@ async def shop(conn: Connection, shop_id: str, now: datetime) -> dict[str, Any]:
 
 
 # --- products ------------------------------------------------------------------------------
+PRODUCTS = "SELECT p.*, s.kind AS shop_kind FROM products p JOIN shops s USING (shop_id)"
+
+
 async def product_view(conn: Connection, product_id: str) -> dict[str, Any]:
-    product = await conn.fetchrow(
-        "SELECT p.*, s.kind AS shop_kind FROM products p JOIN shops s USING (shop_id)"
-        " WHERE product_id = $1",
-        product_id,
-    )
+    product = await conn.fetchrow(PRODUCTS + " WHERE product_id = $1", product_id)
     if product is None:
         raise NotFound(f"no product {product_id}")
-    skus = await conn.fetch("SELECT * FROM skus WHERE product_id = $1 ORDER BY sku_id", product_id)
-    view = dict(product)
-    view["skus"] = [dict(s) for s in skus]
+    [view] = await _with_skus(conn, [product])
     return view
 
 
 async def shop_products(conn: Connection, shop_id: str, limit: int) -> list[dict[str, Any]]:
-    ids = await conn.fetch(
-        "SELECT product_id FROM products WHERE shop_id = $1 ORDER BY product_id LIMIT $2",
-        shop_id,
-        limit,
+    """A shop's products with their SKUs: two queries, however many products."""
+    products = await conn.fetch(
+        PRODUCTS + " WHERE shop_id = $1 ORDER BY product_id LIMIT $2", shop_id, limit
     )
-    return [await product_view(conn, r["product_id"]) for r in ids]
+    return await _with_skus(conn, products)
+
+
+async def _with_skus(conn: Connection, products: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    skus = await conn.fetch(
+        "SELECT * FROM skus WHERE product_id = ANY($1::text[]) ORDER BY product_id, sku_id",
+        [p["product_id"] for p in products],
+    )
+    by_product: dict[str, list[dict[str, Any]]] = {}
+    for sku in skus:
+        by_product.setdefault(sku["product_id"], []).append(dict(sku))
+    return [{**p, "skus": by_product.get(p["product_id"], [])} for p in products]
 
 
 async def shop_product_ids(conn: Connection, shop_id: str) -> list[str]:

@@ -102,12 +102,13 @@ async def place_orders(
         return [NotFound(f"no SKU {sku_id}") for _ in wanted]
     outcomes: list[dict[str, Any] | Exception | None] = [refused(sku, r, tx.now) for r in wanted]
     open_ = [i for i, outcome in enumerate(outcomes) if outcome is None]
-    held = await holdings(tx.conn, sku, [wanted[i].buyer.subject for i in open_])
+    buyers = [wanted[i].buyer.subject for i in open_]
     allotment = domain.allot(
         sku["stock"],
         sku["per_buyer_limit"],
-        held,
-        [(wanted[i].buyer.subject, wanted[i].quantity) for i in open_],
+        await holdings(tx.conn, sku, buyers),
+        [(buyer, wanted[i].quantity) for buyer, i in zip(buyers, open_, strict=True)],
+        domain.Unpaid(await unpaid(tx.conn, sku["sku_id"], buyers), tx.windows.unpaid_per_sku),
     )
     granted = []
     for i, reason in zip(open_, allotment.refusals, strict=True):
@@ -156,6 +157,20 @@ async def holdings(conn: Connection, sku: asyncpg.Record, buyers: list[str]) -> 
         sorted(set(buyers)),
     )
     return {r["buyer_id"]: r["quantity"] for r in rows}
+
+
+async def unpaid(conn: Connection, sku_id: str, buyers: list[str]) -> dict[str, int]:
+    """How many placed, unpaid orders of the SKU each of these buyers has open (exact: the
+    SKU row is locked, so no other placement of it runs meanwhile)."""
+    if not buyers:
+        return {}
+    rows = await conn.fetch(
+        "SELECT buyer_id, count(*) AS n FROM orders WHERE sku_id = $1 AND status = 'placed'"
+        " AND buyer_id = ANY($2::text[]) GROUP BY buyer_id",
+        sku_id,
+        sorted(set(buyers)),
+    )
+    return {r["buyer_id"]: r["n"] for r in rows}
 
 
 async def reserve(
