@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from laotie_common.kafka import ensure_topics
 from laotie_common.settings import KafkaSettings, ServiceSettings
 from laotie_contracts import all_topics
+from laotie_contracts.orders import Attribution
 from laotie_contracts.scoring import Resources, ScoreCurrent
 from laotie_probe import probe
 from laotie_probe.probe import ProbeSettings
@@ -183,17 +184,21 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def applied(self, ids: list[str]) -> int:
-        """How many of the events ``ids`` the service has applied (its processed_events)."""
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """Rows of the service's own schema."""
         conn = await asyncpg.connect(
             self.env_vars["DATABASE_URL"],
             server_settings={"search_path": self.env_vars["DB_SCHEMA"]},
         )
         try:
-            sql = "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)"
-            return int(await conn.fetchval(sql, ids))
+            return list(await conn.fetch(sql, *args))
         finally:
             await conn.close()
+
+    async def applied(self, ids: list[str]) -> int:
+        """How many of the events ``ids`` the service has applied (its processed_events)."""
+        sql = "SELECT count(*) AS n FROM processed_events WHERE event_id = ANY($1)"
+        return int((await self.fetch(sql, ids))[0]["n"])
 
     def env(self) -> dict[str, str]:
         return {
@@ -385,6 +390,34 @@ def poor_shop_score(shop: str, window_end: date, computed_at: datetime) -> Score
             chuanliu_eligible=False,
         ),
     )
+
+
+def order_facts(
+    shop: str,
+    order_id: str,
+    buyer: str,
+    total_fen: int,
+    when: datetime,
+    attribution: Attribution,
+    **other: Any,
+) -> dict[str, Any]:
+    """The fields every order event carries, for one unit of one SKU placed at ``when``
+    (a brand's product ``<shop>-p``, SKU ``k`` unless ``other`` says otherwise)."""
+    facts: dict[str, Any] = dict(
+        order_id=order_id,
+        shop_id=shop,
+        shop_kind="brand",
+        buyer_id=buyer,
+        product_id=f"{shop}-p",
+        sku_id="k",
+        quantity=1,
+        unit_price_fen=total_fen,
+        total_fen=total_fen,
+        attribution=attribution,
+        placed_at=when,
+        occurred_at=when,
+    )
+    return facts | other
 
 
 async def publish(bootstrap: str, *events: Any) -> list[Any]:

@@ -46,7 +46,13 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Err, Ok
 
 from tests.integration.infra import Infra
-from tests.integration.kit import eventually, group_at_end, publish, running_service
+from tests.integration.kit import (
+    eventually,
+    group_at_end,
+    order_facts,
+    publish,
+    running_service,
+)
 from tests.unit.test_authorization_matrix import MATRIX, SETTINGS
 
 pytestmark = pytest.mark.integration
@@ -218,22 +224,19 @@ SCORED_ORDERS = 30  # the shop kind's min_sample_orders in the score policy
 
 def _paid_orders(shop: str) -> list[OrderPaid]:
     """Enough paid orders of one shop (and product) for scoring to score both."""
-    now = datetime.now(UTC)
+    now, shop_page = datetime.now(UTC), Attribution(channel="shop_page")
     return [
         OrderPaid(
-            order_id=f"{shop}-order-{n}",
-            shop_id=shop,
-            shop_kind="merchant",
-            buyer_id=f"{shop}-buyer-{n}",
-            product_id=f"{shop}-product",
-            sku_id=f"{shop}-sku",
-            quantity=1,
-            unit_price_fen=100,
-            total_fen=100,
-            attribution=Attribution(channel="shop_page"),
+            **order_facts(
+                shop,
+                f"{shop}-order-{n}",
+                f"{shop}-buyer-{n}",
+                100,
+                now,
+                shop_page,
+                shop_kind="merchant",
+            ),
             status="paid",
-            placed_at=now,
-            occurred_at=now,
             ship_by=now + timedelta(hours=48),
         )
         for n in range(SCORED_ORDERS)
@@ -245,7 +248,7 @@ async def _scored(conn: asyncpg.Connection, shop: str) -> bool:
     kinds = await conn.fetch(
         "SELECT kind FROM scores WHERE (kind, subject_id) IN (('shop', $1), ('product', $2))",
         shop,
-        f"{shop}-product",
+        f"{shop}-p",
     )
     return sorted(r["kind"] for r in kinds) == ["product", "shop"]
 

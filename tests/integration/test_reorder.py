@@ -45,6 +45,7 @@ from tests.integration.infra import Infra
 from tests.integration.kit import (
     ServiceProcess,
     eventually,
+    order_facts,
     publish,
     read_topic,
     republish,
@@ -99,25 +100,6 @@ AFFINITY_OF_GRANTS = (
 )
 
 
-def _order(
-    brand: str, order_id: str, buyer: str, total: int, when: datetime, a: ev.Attribution
-) -> dict[str, Any]:
-    return dict(
-        order_id=order_id,
-        shop_id=brand,
-        shop_kind="brand",
-        buyer_id=buyer,
-        product_id=f"{brand}-p",
-        sku_id="k",
-        quantity=1,
-        unit_price_fen=total,
-        total_fen=total,
-        attribution=a,
-        placed_at=when,
-        occurred_at=when,
-    )
-
-
 def _refund(base: dict[str, Any], refunded: int) -> ev.OrderRefunded:
     return ev.OrderRefunded(
         **base,
@@ -147,7 +129,7 @@ def live_brand_script(shop: str) -> tuple[list[Any], list[Any], list[Any], dict[
     via = ev.Attribution(channel="distribution", creator_id=creator, commission_rate_bp=1500)
     sales: list[Any] = []
     for name in ("L0", "L1", "L2", "L3", "L4", "L5"):
-        base = _order(brand, f"{brand}-d-{name}", buyer[name], 5000, sold, via)
+        base = order_facts(brand, f"{brand}-d-{name}", buyer[name], 5000, sold, via)
         sales.append(ev.OrderPaid(**base, status="paid", ship_by=sold + timedelta(days=2)))
         if name == "L0":
             sales.append(_refund(base, 5000))
@@ -173,7 +155,7 @@ def live_brand_script(shop: str) -> tuple[list[Any], list[Any], list[Any], dict[
         ("X", f"{brand}-s-C", 1000, 0),
         ("L0", f"{brand}-s-D", 1500, 0),
     ):
-        base = _order(brand, order_id, buyer[name], total, placed, in_room)
+        base = order_facts(brand, order_id, buyer[name], total, placed, in_room)
         orders.append(ev.OrderPaid(**base, status="paid", ship_by=placed + timedelta(days=2)))
         if refunded:
             orders.append(_refund(base, refunded))

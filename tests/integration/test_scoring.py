@@ -23,6 +23,7 @@ from tests.integration.kit import (
     eventually,
     group_at_end,
     header,
+    order_facts,
     publish,
     read_topic,
     republish,
@@ -44,22 +45,10 @@ def order_events(shop: str, n: int, *, good: bool, days_ago: int = 20) -> list[e
     events: list[ev.OrderFacts] = []
     paid = datetime.now(UTC) - timedelta(days=days_ago)
     for i in range(n):
-        base: dict[str, Any] = dict(
-            order_id=f"{shop}-{good}-{i}",
-            shop_id=shop,
-            shop_kind="brand",
-            buyer_id=f"b{i}",
-            product_id=f"{shop}-p",
-            sku_id="k",
-            quantity=1,
-            unit_price_fen=1000,
-            total_fen=1000,
-            attribution=ev.Attribution(
-                channel="distribution", creator_id=f"{shop}-creator", commission_rate_bp=1000
-            ),
-            placed_at=paid,
-            occurred_at=paid,
+        via = ev.Attribution(
+            channel="distribution", creator_id=f"{shop}-creator", commission_rate_bp=1000
         )
+        base = order_facts(shop, f"{shop}-{good}-{i}", f"b{i}", 1000, paid, via)
         ship_by = paid + timedelta(hours=48)
         events.append(ev.OrderPaid(**base, status="paid", ship_by=ship_by))
         if good:

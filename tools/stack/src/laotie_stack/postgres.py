@@ -122,19 +122,10 @@ class PostgresNode:
             "start",
         )
         self.pid = self.read_pid()
-        exists = self._run(
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-tA",
-            "-c",
+        exists = self.psql(
             f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",  # noqa: S608 - a constant
-            "postgres",
-        ).stdout.strip()
+            database="postgres",
+        ).strip()
         if exists != "1":
             self._run(
                 "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", DATABASE
@@ -156,7 +147,7 @@ class PostgresNode:
         self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop")
         self.pid = None
 
-    def psql(self, sql: str) -> str:
+    def psql(self, sql: str, database: str = DATABASE) -> str:
         return self._run(
             "psql",
             "-h",
@@ -170,7 +161,7 @@ class PostgresNode:
             "ON_ERROR_STOP=1",
             "-c",
             sql,
-            DATABASE,
+            database,
         ).stdout
 
 
