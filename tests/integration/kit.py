@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -199,6 +200,13 @@ class ServiceProcess:
         """How many of the events ``ids`` the service has applied (its processed_events)."""
         sql = "SELECT count(*) AS n FROM processed_events WHERE event_id = ANY($1)"
         return int((await self.fetch(sql, ids))[0]["n"])
+
+    async def audit_trail(self, actor: str) -> list[tuple[str, str, str | None, dict[str, str]]]:
+        """What ``actor`` did, as the service's audit_log keeps it: role, action, reason
+        and target, oldest first."""
+        sql = "SELECT * FROM audit_log WHERE actor_id = $1 ORDER BY recorded_at"
+        rows = await self.fetch(sql, actor)
+        return [(r["actor_role"], r["action"], r["reason"], json.loads(r["target"])) for r in rows]
 
     def env(self) -> dict[str, str]:
         return {

@@ -29,6 +29,9 @@ from tests.integration.infra import Infra
 from tests.integration.kit import (
     ServiceProcess,
     eventually,
+    header,
+    keyed_records,
+    order_facts,
     poor_shop_score,
     publish,
     read_topic,
@@ -71,24 +74,10 @@ def distribution_sale(
     brand: str, buyer: str, creator: str, *, days_ago: float = 1, order_id: str | None = None
 ) -> ev.OrderPaid:
     when = datetime.now(UTC) - timedelta(days=days_ago)
-    return ev.OrderPaid(
-        order_id=order_id or f"o-{uuid.uuid4().hex[:10]}",
-        shop_id=brand,
-        shop_kind="brand",
-        buyer_id=buyer,
-        product_id="p",
-        sku_id="k",
-        quantity=1,
-        unit_price_fen=5000,
-        total_fen=5000,
-        attribution=ev.Attribution(
-            channel="distribution", creator_id=creator, commission_rate_bp=1500
-        ),
-        status="paid",
-        placed_at=when,
-        occurred_at=when,
-        ship_by=when + timedelta(days=2),
-    )
+    via = ev.Attribution(channel="distribution", creator_id=creator, commission_rate_bp=1500)
+    order_id = order_id or f"o-{uuid.uuid4().hex[:10]}"
+    base = order_facts(brand, order_id, buyer, 5000, when, via, product_id="p")
+    return ev.OrderPaid(**base, status="paid", ship_by=when + timedelta(days=2))
 
 
 def room_on_partition(partition: int, partitions: int) -> str:
@@ -126,20 +115,8 @@ def self_broadcast_order(
     brand: str, room: str, buyer: str, total: int, *, order_id: str, refunded: int = 0
 ) -> list[ev.OrderFacts]:
     now = datetime.now(UTC)
-    base: dict[str, Any] = dict(
-        order_id=order_id,
-        shop_id=brand,
-        shop_kind="brand",
-        buyer_id=buyer,
-        product_id="p",
-        sku_id="k",
-        quantity=1,
-        unit_price_fen=total,
-        total_fen=total,
-        attribution=ev.Attribution(channel="live_room", room_id=room, anchor_id=brand),
-        placed_at=now,
-        occurred_at=now,
-    )
+    in_room = ev.Attribution(channel="live_room", room_id=room, anchor_id=brand)
+    base = order_facts(brand, order_id, buyer, total, now, in_room, product_id="p")
     events: list[ev.OrderFacts] = [ev.OrderPaid(**base, status="paid", ship_by=now)]
     if refunded:
         events.append(
@@ -598,3 +575,33 @@ async def test_grants_uplift_and_budget_are_shown_only_to_whom_they_belong(
     contribution = f"/creators/{creator}/contribution"
     assert (await client.get(contribution, headers=_as(infra, Role.ANCHOR, creator))).is_success
     assert (await client.get(contribution, headers=_as(infra, Role.ANCHOR, "x"))).status_code == 403
+
+
+async def test_an_operators_budget_change_is_audited_once_with_who_and_why(
+    bridge: tuple[httpx.AsyncClient, Db], infra: Infra
+) -> None:
+    """Regression (issue 18, row 13): a budget change kept only its last ``updated_by``. Now
+    each operator command appends who, when, what and why to ``audit_log`` and publishes it
+    on ``chuanliu.audit``, in the command's transaction: a replayed Idempotency-Key records
+    nothing more, and a refused command records nothing."""
+    client, db = bridge
+    actor = f"ops-{uuid.uuid4().hex[:8]}"
+    operator = _as(infra, Role.OPERATOR, actor)
+    today = (await client.get("/budget", headers=operator)).json()
+    body = {"daily_impressions": today["budget"], "reason": "keep the evening's budget"}
+    keyed = operator | {"Idempotency-Key": f"audit-{actor}"}
+    for _ in range(2):
+        assert (await client.put("/budget", json=body, headers=keyed)).status_code == 200
+    seller = _as(infra, Role.SELLER, actor, shop_id="a-brand")
+    refused = await client.put("/budget", json=body, headers=seller)
+    assert refused.status_code == 403
+    rows = await _fetch(db, "SELECT * FROM audit_log WHERE actor_id = $1", actor)
+    assert [(r["actor_role"], r["action"], r["reason"], r["status_code"]) for r in rows] == [
+        ("operator", "PUT /budget", "keep the evening's budget", 200)
+    ]
+    assert json.loads(rows[0]["details"]) == body
+    records = await keyed_records(infra.kafka_bootstrap, "chuanliu.audit", actor, until=bool)
+    assert [header(r, "ce_type") for r in records] == ["chuanliu.audit.action_recorded"]
+    events = [json.loads(r.value) for r in records]
+    assert [e["audit_id"] for e in events] == [rows[0]["audit_id"]]
+    assert events[0]["reason"] == "keep the evening's budget"

@@ -643,6 +643,25 @@ async def test_ending_a_session_publishes_its_totals(
     assert ended[0]["self_broadcast"] is False
 
 
+async def test_an_operator_ending_a_session_is_in_the_audit_trail(
+    live: tuple[LiveApi, ServiceProcess], infra: Infra
+) -> None:
+    """Regression (issue 18, row 13): an operator's end of a session recorded no actor. Now
+    the operator's command is in live's audit_log and on ``live.audit``; the anchor's own
+    start of the session is not staff work and is not recorded."""
+    api, process = live
+    anchor, _, session_id = await api.anchor_live()
+    operator = f"ops-{uuid.uuid4().hex[:8]}"
+    end = f"/sessions/{session_id}/end"
+    await api.call("POST", end, api.auth(Role.OPERATOR, operator), expect=200)
+    assert await process.audit_trail(operator) == [
+        ("operator", "POST /sessions/{session_id}/end", None, {"session_id": session_id})
+    ]
+    assert await process.audit_trail(anchor) == []
+    records = await keyed_records(infra.kafka_bootstrap, "live.audit", operator, until=bool)
+    assert [json.loads(r.value)["target"] for r in records] == [{"session_id": session_id}]
+
+
 async def test_an_idempotency_key_reused_for_another_shop_is_another_command(
     live: tuple[LiveApi, ServiceProcess],
 ) -> None:

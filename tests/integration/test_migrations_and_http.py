@@ -27,7 +27,8 @@ async def test_concurrent_migrations_apply_each_file_once(infra: Infra, unique: 
     files = [
         f"{name}/{sql.stem}" for name, folder in sources for sql in sorted(folder.glob("*.sql"))
     ]
-    assert files[:3] == ["common/0001_plumbing", "common/0002_prune", "probe/0001_probe"]
+    common = ["common/0001_plumbing", "common/0002_prune", "common/0003_audit"]
+    assert files[:4] == [*common, "probe/0001_probe"]
     applied = [r for r in results if r]
     assert len(applied) == 1, f"exactly one runner applied the files: {results}"
     assert applied[0] == files, "every file, in order"

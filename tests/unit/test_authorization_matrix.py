@@ -172,3 +172,21 @@ async def test_roles_are_enforced(
             else:
                 assert response.status_code == 403, (role, response.text)
                 assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_every_service_that_takes_staff_commands_keeps_an_audit_trail() -> None:
+    """A command an operator or reviewer may run is recorded by the command runner and
+    published with the service's audit event: every service that takes one has it."""
+    from laotie_contracts.topics import AUDITED
+
+    staff = {R, OP}
+    taking = {
+        name
+        for name, table in MATRIX.items()
+        for (method, _), roles in table.items()
+        if method != "GET" and roles is not None and roles & staff
+    }
+    assert taking == set(AUDITED)
+    for name in MATRIX:
+        runner = builders()[name]().commands
+        assert (runner.audit is not None) == (name in AUDITED), name

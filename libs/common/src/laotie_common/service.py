@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from laotie_contracts import dead_letter_topic, model_for
+from laotie_contracts.audit import RECORDED
 from laotie_contracts.topics import consumed_by
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers
@@ -194,6 +195,7 @@ class Service:
             limit=RateLimit(
                 settings.command_rate_per_principal, settings.command_burst_per_principal
             ),
+            audit=RECORDED.get(spec.name),
         )
         self.units: Units[Any] = Units(lambda: self.pool, spec.unit)
         tidy = functools.partial(housekeeping.prune, settings=settings)

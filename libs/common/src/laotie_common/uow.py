@@ -18,9 +18,10 @@ import asyncpg
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from laotie_contracts import Event
+from laotie_contracts.audit import ActionRecorded
 from pydantic import BaseModel
 
-from laotie_common import outbox
+from laotie_common import audit, outbox
 from laotie_common.auth import Principal
 from laotie_common.consumer import AfterCommit, Handler, Later
 from laotie_common.db import Connection
@@ -120,6 +121,8 @@ class CommandRunner(Generic[U]):
     on_error: Callable[[Request, Exception], Exception | None] | None = None
     group: GroupCommit | None = None
     limit: RateLimit | None = None  # commands per caller
+    # The service's audit event: operators' and reviewers' commands are recorded with it.
+    audit: type[ActionRecorded] | None = None
 
     async def __call__(
         self,
@@ -145,7 +148,10 @@ class CommandRunner(Generic[U]):
             unit = self.make(conn, datetime.now(UTC))
             units.append(unit)
             try:
-                return await action(unit)
+                answer = await action(unit)
+                if principal.role in audit.STAFF:
+                    await audit.record(unit, self.audit, request, principal, payload, status_code)
+                return answer
             except Exception as exc:
                 mapped = self._mapped(request, exc)
                 if mapped is exc:

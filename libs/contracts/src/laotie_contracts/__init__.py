@@ -1,6 +1,6 @@
 """Laotie's event contracts: event models and the topic registry."""
 
-from laotie_contracts import chuanliu, live, moderation, orders, scoring
+from laotie_contracts import audit, chuanliu, live, moderation, orders, scoring
 from laotie_contracts.events import CATALOGUE, Event, event, model_for
 from laotie_contracts.topics import TOPICS, TopicSpec, all_topics, dead_letter_topic, topic
 
@@ -10,6 +10,7 @@ __all__ = [
     "Event",
     "TopicSpec",
     "all_topics",
+    "audit",
     "chuanliu",
     "dead_letter_topic",
     "event",

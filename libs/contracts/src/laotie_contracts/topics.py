@@ -116,20 +116,34 @@ TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
+# The services that take operator and reviewer commands, and so keep an audit trail.
+AUDITED: tuple[str, ...] = ("orders", "live", "moderation", "chuanliu")
+
+
+def _service_topic(service: str, kind: str, key: str, description: str, days: int) -> TopicSpec:
+    """A small topic each of several services has for itself: ``<service>.<kind>``."""
+    return TopicSpec(
+        f"{service}.{kind}", service, key, description, partitions=3, retention_ms=days * DAY_MS
+    )
+
+
+def audit_topic(service: str) -> TopicSpec:
+    """The audit trail of one service: every operator and reviewer action it took."""
+    what = f"Operator and reviewer actions on {service}: who, what, to what, why."
+    return _service_topic(service, "audit", "actor_id", what, days=365)
+
+
+TOPICS += tuple(audit_topic(s) for s in AUDITED)
+
+
 def dead_letter_topic(service: str) -> TopicSpec:
     """The dead-letter topic of one consuming service.
 
     Records its consumers can never apply land here with the failure in headers
     (``dlq_*``), keyed as the original record, so they can be listed and replayed.
     """
-    return TopicSpec(
-        name=f"{service}.dead-letter",
-        owner=service,
-        key="original key",
-        description=f"Records the {service} service could not apply, with the reason in headers.",
-        partitions=3,
-        retention_ms=30 * DAY_MS,
-    )
+    what = f"Records the {service} service could not apply, with the reason in headers."
+    return _service_topic(service, "dead-letter", "original key", what, days=30)
 
 
 def all_topics() -> tuple[TopicSpec, ...]:

@@ -22,6 +22,7 @@ class SetBudget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     daily_impressions: StrictInt = Field(ge=0, le=10**12)
+    reason: str = Field(default="", max_length=2000, description="Why: kept in the audit trail.")
 
 
 router = APIRouter(tags=["chuanliu"])

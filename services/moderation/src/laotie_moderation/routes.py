@@ -38,7 +38,7 @@ class FileReport(Body):
 
 class Decision(Body):
     upheld: StrictBool
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[str, Field(max_length=2000, description="Why: kept in the audit trail.")] = ""
 
 
 class FileAppeal(Body):

@@ -95,6 +95,7 @@ class Reject(Body):
 
 class Decide(Body):
     in_favour_of: Literal["buyer", "merchant"]
+    reason: Text = Field(default="", description="Why: kept in the audit trail.")
 
 
 class Review(Body):
