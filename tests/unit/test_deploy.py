@@ -108,3 +108,37 @@ def test_the_database_pods_admit_the_services_under_the_default_deny_policy() ->
     assert {"podSelector": {"matchLabels": {"cnpg.io/cluster": "laotie-db"}}} in sources, (
         "replication between instances"
     )
+
+
+def test_every_pod_we_ship_meets_the_restricted_profile_with_bounded_memory() -> None:
+    """Regression (issue 18, row 16): the dev Postgres StatefulSet ran as root with no
+    securityContext, no limits and its data on the container's own filesystem. Every pod
+    template (the services, the dev Postgres) now runs non-root under the restricted profile
+    with a memory limit, both namespaces enforce that profile, and the dev Postgres keeps its
+    data on a claim."""
+    import yaml
+
+    manifests = {p: t for p, t in deploy.files().items() if p.startswith("deploy/k8s/")}
+    yamls = [t for p, t in manifests.items() if p.endswith(".yaml")]
+    docs = [d for text in yamls for d in yaml.safe_load_all(text) if d]
+    pods = [d for d in docs if d.get("kind") in ("Deployment", "StatefulSet")]
+    assert {p["metadata"]["name"] for p in pods} >= {"postgres", "orders", "chuanliu"}
+    for workload in pods:
+        spec = workload["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True, workload["metadata"]["name"]
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            security = container.get("securityContext", {})
+            assert security.get("allowPrivilegeEscalation") is False, container["name"]
+            assert security.get("capabilities") == {"drop": ["ALL"]}, container["name"]
+            assert "memory" in container["resources"]["limits"], container["name"]
+    namespaces = [d for d in docs if d.get("kind") == "Namespace"]
+    assert len(namespaces) == 2
+    for namespace in namespaces:
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    [postgres] = [p for p in pods if p["metadata"]["name"] == "postgres"]
+    [claim] = postgres["spec"]["volumeClaimTemplates"]
+    [container] = postgres["spec"]["template"]["spec"]["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PGDATA"].startswith(mounts[claim["metadata"]["name"]] + "/")

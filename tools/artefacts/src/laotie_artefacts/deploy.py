@@ -28,6 +28,15 @@ KAFKA_CLUSTER = "laotie"
 KAFKA_BOOTSTRAP = "laotie-kafka-bootstrap.kafka.svc:9093"
 GRACEFUL_S = 20  # GRACEFUL_TIMEOUT_S: consumers finish their batch and commit offsets
 IMAGE = "ghcr.io/laotie/laotie"
+# The Pod Security "restricted" profile for a container, with a read-only root.
+RESTRICTED_CONTAINER: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+POSTGRES_UID = 999  # the postgres user of the official image
 LABELS = {"app.kubernetes.io/part-of": "laotie"}
 
 
@@ -69,13 +78,7 @@ def service_resources(service: str) -> list[dict[str, Any]]:
             "JWT_JWKS_FILE": "/etc/laotie-jwt/jwks.json",
         },
     }
-    container_security = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    container_security = RESTRICTED_CONTAINER
     common = {
         "image": f"{IMAGE}-{service}:latest",
         "envFrom": [{"configMapRef": {"name": service}}],
@@ -488,9 +491,7 @@ def files() -> dict[str, str]:
             },
         ],
     )
-    out["deploy/k8s/overlays/dev/namespace.yaml"] = _dump(
-        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "laotie-dev"}}]
-    )
+    out["deploy/k8s/overlays/dev/namespace.yaml"] = _dump([_namespace("laotie-dev")])
     out["deploy/k8s/overlays/dev/postgres.yaml"] = _dump(
         [*_dev_postgres(), _database_policy("postgres", {"app.kubernetes.io/name": "postgres"})]
     )
@@ -513,18 +514,7 @@ def files() -> dict[str, str]:
             },
         ],
     )  # fmt: skip
-    out["deploy/k8s/overlays/prod/namespace.yaml"] = _dump(
-        [
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {
-                    "name": "laotie",
-                    "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
-                },
-            }
-        ]
-    )
+    out["deploy/k8s/overlays/prod/namespace.yaml"] = _dump([_namespace("laotie")])
     cnpg = {"cnpg.io/cluster": "laotie-db"}
     out["deploy/k8s/overlays/prod/postgres-cluster.yaml"] = _dump(
         [_cnpg_cluster(), _database_policy("laotie-db", cnpg, operator_namespace="cnpg-system")]
@@ -533,8 +523,62 @@ def files() -> dict[str, str]:
     return out
 
 
+def _namespace(name: str) -> dict[str, Any]:
+    """Every pod of the namespace must meet the Pod Security "restricted" profile."""
+    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
 def _dev_postgres() -> list[dict[str, Any]]:
+    """One Postgres for a dev cluster: non-root under the restricted profile, read-only root
+    (its socket and temporary files on memory volumes), bounded resources, its data on a
+    PersistentVolumeClaim that outlives the pod, and a readiness probe."""
     labels = {"app.kubernetes.io/name": "postgres", **LABELS}
+    ready = ["pg_isready", "-U", "postgres", "-d", "laotie", "-h", "127.0.0.1"]
+    container = {
+        "name": "postgres",
+        "image": "postgres:18",
+        "env": [
+            {"name": "POSTGRES_DB", "value": "laotie"},
+            {
+                "name": "POSTGRES_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": "db-superuser", "key": "password"}},
+            },
+            {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+        ],
+        "ports": [{"name": "postgres", "containerPort": 5432}],
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "512Mi"},
+            "limits": {"memory": "2Gi"},  # no CPU limit: as the services, never throttled
+        },
+        "securityContext": RESTRICTED_CONTAINER,
+        "readinessProbe": {"exec": {"command": ready}, "periodSeconds": 5},
+        "livenessProbe": {"exec": {"command": ready}, "periodSeconds": 10, "failureThreshold": 6},
+        "volumeMounts": [
+            {"name": "data", "mountPath": "/var/lib/postgresql/data"},
+            {"name": "run", "mountPath": "/var/run/postgresql"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    pod = {
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": POSTGRES_UID,
+            "runAsGroup": POSTGRES_UID,
+            "fsGroup": POSTGRES_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [
+            {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        ],
+    }
+    claim = {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}},
+    }
     return [
         {
             "apiVersion": "apps/v1",
@@ -544,31 +588,8 @@ def _dev_postgres() -> list[dict[str, Any]]:
                 "serviceName": "postgres",
                 "replicas": 1,
                 "selector": {"matchLabels": {"app.kubernetes.io/name": "postgres"}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "postgres",
-                                "image": "postgres:18",
-                                "env": [
-                                    {"name": "POSTGRES_DB", "value": "laotie"},
-                                    {
-                                        "name": "POSTGRES_PASSWORD",
-                                        "valueFrom": {
-                                            "secretKeyRef": {
-                                                "name": "db-superuser",
-                                                "key": "password",
-                                            }
-                                        },
-                                    },
-                                ],
-                                "ports": [{"name": "postgres", "containerPort": 5432}],
-                                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-                            }
-                        ]
-                    },
-                },
+                "template": {"metadata": {"labels": labels}, "spec": pod},
+                "volumeClaimTemplates": [claim],
             },
         },
         {
