@@ -176,3 +176,49 @@ def test_with_the_issuers_public_keys_only_their_signatures_are_accepted(tmp_pat
     for token in (forged, shared):
         with pytest.raises(Unauthorized, match="invalid"):
             decode_token(settings, token)
+
+
+def test_an_rs256_issuer_is_accepted_and_its_public_key_is_no_hs256_secret(
+    tmp_path: Path,
+) -> None:
+    """RS256 keys in the JWKS verify the issuer's RS256 tokens; the old algorithm-confusion
+    forgery (an HS256 token keyed with the published public key) is refused."""
+    import json
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_jwk = json.loads(RSAAlgorithm.to_jwk(private.public_key()))
+    (tmp_path / "jwks.json").write_text(
+        json.dumps({"keys": [public_jwk | {"kid": "r1", "alg": "RS256", "use": "sig"}]})
+    )
+    settings = _settings(laotie_env="production", jwt_jwks_file=tmp_path / "jwks.json")
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": "ops", "role": "operator", "iss": "laotie", "aud": "laotie"}
+    claims |= {"iat": now, "exp": now + 600}
+    good = jwt.encode(claims, private, algorithm="RS256", headers={"kid": "r1"})
+    assert decode_token(settings, good).subject == "ops"
+    pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    confused = _hs256_by_hand(claims, pem, kid="r1")  # pyjwt will not sign with a PEM
+    with pytest.raises(Unauthorized, match="invalid"):
+        decode_token(settings, confused)
+
+
+def _hs256_by_hand(claims: dict[str, Any], secret: bytes, kid: str) -> str:
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = {"alg": "HS256", "typ": "JWT", "kid": kid}
+    signing = f"{part(json.dumps(header).encode())}.{part(json.dumps(claims).encode())}"
+    mac = hmac.new(secret, signing.encode(), hashlib.sha256).digest()
+    return f"{signing}.{part(mac)}"
