@@ -368,6 +368,37 @@ async def test_moderation_delisting_stops_new_orders_until_revoked(
     await api.order(api.buyer(), sku)
 
 
+async def test_closing_a_shop_takes_all_its_goods_off_sale(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    """Regression (issue 19, item 9): a closed shop's products stayed active, so rooms could
+    still pin them. Now the closure delists them all (``orders.product`` says so, which is
+    what live unpins on)."""
+    api, _, _ = orders
+    seller = await api.new_shop()
+    ids = [(await api.new_product(seller))["product_id"] for _ in range(2)]
+    closure = PenaltyApplied(
+        penalty_id=f"pen-{uuid.uuid4().hex[:8]}",
+        subject_type="shop",
+        subject_id=seller.shop_id,
+        violation_code="points_closure",
+        occurred_at=datetime.now(UTC),
+        measures=[Measure(kind="close")],
+    )
+    await publish(infra.kafka_bootstrap, closure)
+
+    async def off_sale() -> bool:
+        return all([(await api.get(f"/products/{p}"))["status"] == "banned" for p in ids])
+
+    await eventually(off_sale, timeout=30, what="the closed shop's products to be banned")
+    for pid in ids:
+        records = await keyed_records(
+            infra.kafka_bootstrap, "orders.product", pid, until=lambda types: len(types) >= 2
+        )
+        delisted = json.loads(records[-1].value)
+        assert (delisted["status"], delisted["penalty_id"]) == ("banned", closure.penalty_id)
+
+
 async def test_a_listing_ban_stops_new_listings(
     orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
 ) -> None:

@@ -173,6 +173,9 @@ def cancelled_by_refund(order_status: OrderStatus | str, refunded_fen: int, tota
 SHOP_SELLING_BLOCKS = frozenset({"suspend", "close"})
 SHOP_LISTING_BLOCKS = frozenset({"listing_ban", "suspend", "close"})
 SHOP_MEASURES = frozenset({"listing_ban", "suspend", "close"})  # penalties kept per shop
+# Measures that take goods off sale: the products named, else all the shop's. A closed shop's
+# goods go too, so that no room can pin them nor any link sell them.
+DELISTING_MEASURES = frozenset({"delist_products", "close"})
 
 
 def check_listing(restrictions: Iterable[str], who: str) -> None:

@@ -19,7 +19,7 @@ from laotie_orders.usecases.unit import Tx
 async def apply_penalty(tx: Tx, penalty: PenaltyApplied) -> None:
     shop_id = domain.penalised_shop(penalty.subject_type, penalty.subject_id, penalty.shop_id)
     for measure in penalty.measures:
-        if measure.kind == "delist_products":
+        if measure.kind in domain.DELISTING_MEASURES:
             ids = domain.named_products(
                 penalty.subject_type, penalty.subject_id, measure.product_ids
             )
