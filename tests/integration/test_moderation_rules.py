@@ -15,12 +15,16 @@ from laotie_common.auth import Principal, Role
 from laotie_common.problems import Problem
 from laotie_contracts.moderation import Evidence
 from laotie_moderation.bootstrap import Settings, build
-from laotie_moderation.domain.decisions import Subject
+from laotie_moderation.domain.decisions import Subject, appeal_deadline
 from laotie_moderation.policy import load_policy
 from laotie_moderation.queries import subject_view
 from laotie_moderation.usecases import Tx
 from laotie_moderation.usecases.appeals import decide_appeal, file_appeal
-from laotie_moderation.usecases.penalties import book_due_points, record_violation
+from laotie_moderation.usecases.penalties import (
+    book_due_points,
+    expire_penalties,
+    record_violation,
+)
 
 from tests.integration.infra import Infra
 
@@ -154,6 +158,7 @@ async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
     assert decided is not None
     applied = (await events(pool, "moderation.penalty.applied"))[0]
     assert applied["penalty_id"] == decided[1]
+    deadline = appeal_deadline(POLICY, datetime.fromisoformat(applied["occurred_at"]))
     assert [m["kind"] for m in applied["measures"]] == [
         "delist_products",
         "settlement_hold",
@@ -171,8 +176,9 @@ async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
 
     year = clock.now.astimezone(SHANGHAI).year
     assert (await view())["points"] == {"year": year, "booked": 0, "pending": 100}
+    clock.now = deadline - timedelta(seconds=1)
     assert await run(book_due_points) == 0, "not before the appeal window lapses"
-    clock.advance(days=7, seconds=1)
+    clock.now = deadline
     assert await run(book_due_points) == 1
     booked = await events(pool, "moderation.penalty.points_booked")
     assert booked[0]["year_total"] == 100
@@ -184,11 +190,13 @@ async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
     assert subject["points"]["booked"] == 100
 
 
-async def test_totals_under_100_start_again_on_1_january_shanghai(
+async def test_points_count_in_the_shanghai_year_of_their_violation_and_reset_on_1_january(
     moderation_db: tuple[asyncpg.Pool, Clock],
 ) -> None:
-    """Points count toward the Asia/Shanghai calendar year they are booked in: 2026's total
-    stays 2026's, and 2027 starts from 0 at 00:00 on 1 January in Shanghai (16:00 UTC)."""
+    """Points count toward the Asia/Shanghai calendar year their violation occurred in,
+    whenever they are booked; 2027 starts from 0 at 00:00 on 1 January in Shanghai (16:00
+    UTC). Regression (issue 19, item 5): a violation at 23:30 on 31 December, booked when its
+    window lapsed in January, counted in the new year (the old test asserted so)."""
     pool, clock = moderation_db
     run = runner(pool, clock)
     anchor = Subject("anchor", "anchor-year")
@@ -214,43 +222,41 @@ async def test_totals_under_100_start_again_on_1_january_shanghai(
             view = await subject_view(conn, POLICY, "anchor", "anchor-year", at)
         return dict(view["points"])
 
-    # The ladder: the first diversion in 30 days is 5 points, every later one 20.
-    await divert("c-1", datetime(2026, 12, 1, tzinfo=UTC))  # due 12-08 00:00Z
-    assert await book(datetime(2026, 12, 10, tzinfo=UTC)) == 1  # booked in 2026: 5
-    await divert("c-2", datetime(2026, 12, 20, 12, tzinfo=UTC))  # due 12-27 12:00Z
-    await divert("c-3", datetime(2026, 12, 24, 16, tzinfo=UTC))  # due 12-31 16:00Z
-    # 23:30 on 31 December in Shanghai: c-2 is due and booked in 2026; c-3 is not due yet.
-    assert await book(datetime(2026, 12, 31, 15, 30, tzinfo=UTC)) == 1
-    assert await points(datetime(2026, 12, 31, 15, 45, tzinfo=UTC)) == {
-        "year": 2026,
-        "booked": 25,
-        "pending": 20,
-    }
-    # 00:10 on 1 January in Shanghai (still 31 December in UTC): 2027 starts from 0.
+    # The ladder: the first diversion in 30 days is 5 points, every later one 20. Each
+    # window ends at 24:00 (Shanghai) of the 7th day after the day of the decision.
+    await divert("c-1", datetime(2026, 12, 1, tzinfo=UTC))  # window to 12-08 16:00Z
+    assert await book(datetime(2026, 12, 10, tzinfo=UTC)) == 1  # 2026: 5
+    await divert("c-2", datetime(2026, 12, 20, 12, tzinfo=UTC))  # to 12-27 16:00Z
+    # 23:30 on 31 December in Shanghai: a 2026 violation whose window ends in 2027.
+    await divert("c-3", datetime(2026, 12, 31, 15, 30, tzinfo=UTC))  # to 2027-01-07 16:00Z
+    # 00:10 on 1 January in Shanghai (still 31 December in UTC): a 2027 violation.
+    await divert("c-4", datetime(2026, 12, 31, 16, 10, tzinfo=UTC))  # to 2027-01-08 16:00Z
+    assert await book(datetime(2026, 12, 28, tzinfo=UTC)) == 1  # c-2 only: 2026 is 25
     assert await points(datetime(2026, 12, 31, 16, 10, tzinfo=UTC)) == {
         "year": 2027,
         "booked": 0,
-        "pending": 20,
+        "pending": 40,
     }
-    # 00:30 on 1 January in Shanghai: c-3 (decided in 2026) is booked in 2027.
-    assert await book(datetime(2026, 12, 31, 16, 30, tzinfo=UTC)) == 1
+    assert await book(datetime(2027, 1, 7, 16, tzinfo=UTC)) == 1  # c-3, into 2026
+    assert await book(datetime(2027, 1, 8, 16, tzinfo=UTC)) == 1  # c-4, into 2027
 
     booked = await events(pool, "moderation.penalty.points_booked")
     assert [(b["points"], b["year"], b["year_total"]) for b in booked] == [
         (5, 2026, 5),
         (20, 2026, 25),
+        (20, 2026, 45),
         (20, 2027, 20),
     ]
-    assert await points(datetime(2027, 1, 2, tzinfo=UTC)) == {
+    assert await points(datetime(2027, 1, 9, tzinfo=UTC)) == {
         "year": 2027,
         "booked": 20,
         "pending": 0,
     }
     assert await points(datetime(2026, 12, 31, 15, 59, tzinfo=UTC)) == {
         "year": 2026,
-        "booked": 25,
+        "booked": 45,
         "pending": 0,
-    }, "booking in 2027 leaves 2026's total as it was"
+    }, "booked in January, counted in 2026"
 
 
 async def test_an_upheld_appeal_revokes_measures_and_pending_points(
@@ -276,7 +282,7 @@ async def test_an_upheld_appeal_revokes_measures_and_pending_points(
     assert (body["status"], body["type"]) == (404, "https://laotie.dev/problems/not-found")
     assert await pool.fetchval("SELECT count(*) FROM appeals") == 0
     appeal = await run(lambda tx: file_appeal(tx, me, penalty_id, "it was a quote"))
-    clock.advance(days=8)
+    clock.advance(days=9)  # past the window whatever the hour of the decision
     assert await run(book_due_points) == 0, "a pending appeal holds the points"
     await run(lambda tx: decide_appeal(tx, REVIEWER, appeal["appeal_id"], True, "ok"))
     revoked = await events(pool, "moderation.penalty.revoked")
@@ -348,7 +354,7 @@ async def test_a_late_or_second_appeal_is_refused(
     clock.advance(days=1)
     await refused(first, "appealed_already")  # nor after it was rejected, within the window
 
-    clock.now = applied_at + timedelta(days=7, seconds=1)  # one second past the window
+    clock.now = appeal_deadline(POLICY, applied_at)  # 24:00 of the window's last day
     await refused(late, "appeal_window_closed")
 
     appeals, rows, _ = await state()
@@ -359,3 +365,125 @@ async def test_a_late_or_second_appeal_is_refused(
         first: ("active", "booked"),  # the rejected appeal booked its points
         late: ("active", "pending"),
     }
+
+
+def _diversion(subject: Subject, comment_id: str) -> Callable[[Tx], Awaitable[Any]]:
+    return lambda tx: record_violation(
+        tx,
+        code="diversion",
+        subject=subject,
+        decided_by="rule",
+        evidence=Evidence(source_type="comment", source_id=comment_id, text="加我vx"),
+    )
+
+
+async def test_points_are_due_though_the_measures_ended_inside_the_appeal_window(
+    moderation_db: tuple[asyncpg.Pool, Clock],
+) -> None:
+    """Regression (issue 19, item 1): a first diversion (a 3-day live ban, 5 points) expired
+    on day 3, and its points were never booked; an appeal after day 3 was refused 'not
+    active', so the 7-day window was 3 days. Now the anchor who stays silent gets the points
+    when the window lapses, and the one who appeals on day 5 is heard (and, rejected, gets
+    them too)."""
+    pool, clock = moderation_db
+    run = runner(pool, clock)
+    decided_at = clock.now
+    penalties = {}
+    for name in ("silent", "appeals"):
+        _, penalties[name] = await run(_diversion(Subject("anchor", f"anchor-{name}"), name))
+    clock.advance(days=4)
+    assert await run(expire_penalties) == 2, "the 3-day live bans ended"
+    clock.advance(days=1)
+    me = Principal("anchor-appeals", Role.ANCHOR)
+    appeal = await run(lambda tx: file_appeal(tx, me, penalties["appeals"], "it was a quote"))
+    await run(lambda tx: decide_appeal(tx, REVIEWER, appeal["appeal_id"], False, "no"))
+    clock.now = appeal_deadline(POLICY, decided_at)
+    assert await run(book_due_points) == 1, "the silent one's window lapsed"
+    booked = await events(pool, "moderation.penalty.points_booked")
+    assert sorted((b["subject_id"], b["points"]) for b in booked) == [
+        ("anchor-appeals", 5),
+        ("anchor-silent", 5),
+    ]
+
+
+async def test_a_revoked_penalty_does_not_make_the_next_violation_a_repeat(
+    moderation_db: tuple[asyncpg.Pool, Clock],
+) -> None:
+    """Regression (issue 19, item 3): a violation whose penalty was revoked on appeal still
+    counted as a prior one, so the anchor's next diversion took the second step (20 points)
+    instead of the first (5)."""
+    pool, clock = moderation_db
+    run = runner(pool, clock)
+    anchor = Subject("anchor", "anchor-cleared")
+    _, first = await run(_diversion(anchor, "c-quoted"))
+    me = Principal("anchor-cleared", Role.ANCHOR)
+    appeal = await run(lambda tx: file_appeal(tx, me, first, "it was a quote"))
+    await run(lambda tx: decide_appeal(tx, REVIEWER, appeal["appeal_id"], True, "a quote"))
+    clock.advance(days=1)
+    await run(_diversion(anchor, "c-real"))
+    clock.advance(days=1)
+    await run(_diversion(anchor, "c-again"))
+    rows = await pool.fetch("SELECT status, points FROM penalties ORDER BY applied_at")
+    assert [(r["status"], r["points"]) for r in rows] == [
+        ("revoked", 5),
+        ("active", 5),  # the first real offence
+        ("active", 20),  # its repeat
+    ]
+
+
+async def test_a_closure_by_points_is_final(moderation_db: tuple[asyncpg.Pool, Clock]) -> None:
+    """Regression (issue 19, item 6): the closure could be appealed, and revoking it left the
+    subject closed in one table and open in the other. Now an appeal is refused as final."""
+    pool, clock = moderation_db
+    run = runner(pool, clock)
+    shop = Subject("shop", "shop-closed", "shop-closed")
+    await run(
+        lambda tx: record_violation(
+            tx,
+            code="counterfeit",
+            subject=shop,
+            decided_by="reviewer:r1",
+            evidence=Evidence(source_type="report", source_id="rep-c", text="fake"),
+        )
+    )
+    clock.advance(days=9)
+    assert await run(book_due_points) == 1
+    closure = await pool.fetchval("SELECT penalty_id FROM penalties WHERE code = 'points_closure'")
+    seller = Principal("u", Role.SELLER, shop_id="shop-closed")
+    with pytest.raises(Problem) as refusal:
+        await run(lambda tx: file_appeal(tx, seller, closure, "please"))
+    assert refusal.value.body()["reason"] == "closure_final"
+    assert await pool.fetchval("SELECT count(*) FROM appeals") == 0
+
+
+async def test_a_product_offending_again_in_a_later_fact_is_a_repeat_offence(
+    moderation_db: tuple[asyncpg.Pool, Clock],
+) -> None:
+    """Regression (issue 19, item 2): the violation id hashed only code, source and subject,
+    so the same product offending again (a relisting with the same claim) decided nothing:
+    repeats were free. Now the triggering event is part of its identity: a redelivery of the
+    same event decides nothing, a later event is a second violation, on the second step."""
+    pool, clock = moderation_db
+    run = runner(pool, clock)
+    shop = Subject("shop", "shop-again", "shop-again")
+    claim = Evidence(source_type="product", source_id="p-best", text="全网最低")
+
+    def advertised(event_id: str) -> Callable[[Tx], Awaitable[Any]]:
+        return lambda tx: record_violation(
+            tx,
+            code="false_advertising",
+            subject=shop,
+            decided_by="rule",
+            evidence=claim,
+            source_event_id=event_id,
+        )
+
+    assert await run(advertised("listed-1")) is not None
+    assert await run(advertised("listed-1")) is None, "the same event again: nothing new"
+    clock.advance(days=2)
+    assert await run(advertised("relisted-2")) is not None
+    rows = await pool.fetch("SELECT severity, source_event_id FROM violations ORDER BY occurred_at")
+    assert [(r["severity"], r["source_event_id"]) for r in rows] == [
+        ("general", "listed-1"),
+        ("serious", "relisted-2"),
+    ]

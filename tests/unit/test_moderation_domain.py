@@ -37,11 +37,14 @@ def evidence(source_type: str = "product", source_id: str = "p1") -> Evidence:
 
 
 def test_the_same_fact_and_subject_give_the_same_violation_id() -> None:
-    first = violation_id_for("diversion", evidence(), SHOP)
-    assert first == violation_id_for("diversion", evidence(), SHOP)
-    assert first != violation_id_for("diversion", evidence(source_id="p2"), SHOP)
-    assert first != violation_id_for("diversion", evidence(), ANCHOR)
-    assert first != violation_id_for("false_advertising", evidence(), SHOP)
+    first = violation_id_for("diversion", evidence(), SHOP, "e1")
+    assert first == violation_id_for("diversion", evidence(), SHOP, "e1")
+    assert first != violation_id_for("diversion", evidence(source_id="p2"), SHOP, "e1")
+    assert first != violation_id_for("diversion", evidence(), ANCHOR, "e1")
+    assert first != violation_id_for("false_advertising", evidence(), SHOP, "e1")
+    # Regression (issue 19, item 2): the same product offending in a later fact (relisted
+    # with the same text, reported again) was the same violation, so repeats were free.
+    assert first != violation_id_for("diversion", evidence(), SHOP, "e2")
 
 
 def test_the_ladder_step_follows_prior_violations_and_stops_at_the_top() -> None:
@@ -76,7 +79,6 @@ def test_a_penalty_ends_with_its_last_timed_measure() -> None:
     measures = [Measure(kind="warning"), Measure(kind="live_ban", until=later)]
     assert penalty_expiry(measures) == later
     assert penalty_expiry([Measure(kind="warning")]) is None
-    assert appeal_deadline(POLICY, NOW) == NOW + timedelta(days=POLICY.appeal_window_days)
     assert initial_points_status(5) == "pending"
     assert initial_points_status(0) == "none"
 
@@ -88,14 +90,33 @@ def test_points_count_in_the_shanghai_calendar_year_and_close_at_the_threshold()
     assert closes_subject(POLICY, POLICY.closure_points)
 
 
-def test_an_appeal_is_refused_after_the_window_first_then_when_not_active() -> None:
-    check_appealable("active", NOW, NOW)
-    with pytest.raises(Conflict) as late:
-        check_appealable("revoked", NOW - timedelta(seconds=1), NOW)
-    assert late.value.extra["reason"] == "appeal_window_closed"
-    with pytest.raises(Conflict) as revoked:
-        check_appealable("revoked", NOW, NOW)
-    assert revoked.value.extra["reason"] == "not_active"
+def test_the_appeal_window_is_seven_natural_days_after_the_decision_in_shanghai() -> None:
+    """Regression (issue 19, item 8): the window was 7×24 h from the minute of the decision.
+    Now it ends at 24:00 (Shanghai) of the 7th day after the day of the decision."""
+    assert POLICY.appeal_window_days == 7
+    end = datetime(2026, 3, 8, 16, tzinfo=UTC)  # 9 March 00:00 in Shanghai
+    for decided in (
+        datetime(2026, 2, 28, 16, 0, tzinfo=UTC),  # 1 March 00:00 in Shanghai
+        datetime(2026, 3, 1, 15, 59, tzinfo=UTC),  # 1 March 23:59 in Shanghai
+    ):
+        assert appeal_deadline(POLICY, decided) == end
+    assert appeal_deadline(POLICY, datetime(2026, 3, 1, 16, tzinfo=UTC)) == end + timedelta(days=1)
+
+
+def test_an_appeal_is_refused_for_a_closure_after_the_window_or_when_revoked() -> None:
+    """Regression (issue 19, items 1 and 6): an expired penalty (its measures ended inside the
+    window) was refused as 'not active', and a closure by points could be appealed."""
+    later = NOW + timedelta(days=1)
+    check_appealable("diversion", "active", later, NOW)
+    check_appealable("diversion", "expired", later, NOW)
+    for code, status, deadline, reason in (
+        ("points_closure", "active", later, "closure_final"),
+        ("diversion", "active", NOW, "appeal_window_closed"),
+        ("diversion", "revoked", later, "not_active"),
+    ):
+        with pytest.raises(Conflict) as refused:
+            check_appealable(code, status, deadline, NOW)
+        assert refused.value.extra["reason"] == reason
 
 
 def test_current_measures_are_those_of_active_penalties_not_run_out() -> None:

@@ -60,17 +60,27 @@ async def report_seen_by(conn: Connection, principal: Principal, report_id: str)
 
 
 async def prior_violations(conn: Connection, subject: Subject, code: str, since: datetime) -> int:
-    """The subject's violations of ``code`` after ``since`` (the escalation window)."""
+    """The subject's violations of ``code`` after ``since`` (the escalation window), but
+    for those whose penalty was revoked (an upheld appeal or report: no offence)."""
     return int(
         await conn.fetchval(
-            "SELECT count(*) FROM violations WHERE subject_type = $1 AND subject_id = $2"
-            " AND code = $3 AND occurred_at > $4",
+            "SELECT count(*) FROM violations v WHERE v.subject_type = $1 AND v.subject_id = $2"
+            " AND v.code = $3 AND v.occurred_at > $4 AND NOT EXISTS (SELECT 1 FROM penalties p"
+            " WHERE p.violation_id = v.violation_id AND p.status = 'revoked')",
             subject.type,
             subject.id,
             code,
             since,
         )
     )
+
+
+async def violation_time(conn: Connection, violation_id: str) -> datetime:
+    """When the violation happened (its triggering fact's time)."""
+    occurred: datetime = await conn.fetchval(
+        "SELECT occurred_at FROM violations WHERE violation_id = $1", violation_id
+    )
+    return occurred
 
 
 async def year_points(conn: Connection, subject_type: str, subject_id: str, year: int) -> int:
@@ -88,9 +98,10 @@ async def year_points(conn: Connection, subject_type: str, subject_id: str, year
 
 async def due_for_points(conn: Connection, now: datetime, batch: int) -> list[asyncpg.Record]:
     """Penalties (locked) whose appeal window lapsed with points pending and no appeal
-    pending, earliest deadline first."""
+    pending, earliest deadline first; a penalty whose measures ran out (expired) before the
+    window lapsed keeps its points due."""
     return await conn.fetch(
-        "SELECT p.* FROM penalties p WHERE p.points_status = 'pending' AND p.status = 'active'"
+        "SELECT p.* FROM penalties p WHERE p.points_status = 'pending' AND p.status <> 'revoked'"
         " AND p.appeal_deadline <= $1 AND NOT EXISTS (SELECT 1 FROM appeals a WHERE"
         " a.penalty_id = p.penalty_id AND a.status = 'pending')"
         " ORDER BY p.appeal_deadline LIMIT $2 FOR UPDATE OF p SKIP LOCKED",

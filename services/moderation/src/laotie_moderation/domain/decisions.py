@@ -2,8 +2,9 @@
 that step imposes on its subject and when they end, the year its points count in, when the
 points close the subject, and whether a penalty may still be appealed.
 
-Violation ids derive from (code, source, subject), so the same fact seen again — a
-redelivery or a replayed stream — decides nothing new.
+Violation ids derive from (code, source, subject, trigger): the same triggering fact seen
+again — a redelivery or a replayed stream — decides nothing new, while the same product or
+room offending again in a later fact (a relisting, another report) is a new violation.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,11 +31,14 @@ class Subject:
     shop_id: str | None = None
 
 
-def violation_id_for(code: str, evidence: Evidence, subject: Subject) -> str:
+def violation_id_for(code: str, evidence: Evidence, subject: Subject, trigger: str | None) -> str:
+    """The id of a violation: the same for the same triggering fact (an event's id, a
+    report's), another for another one."""
     return str(
         uuid.uuid5(
             VIOLATION_IDS,
-            f"{code}|{evidence.source_type}|{evidence.source_id}|{subject.type}|{subject.id}",
+            f"{code}|{evidence.source_type}|{evidence.source_id}|{subject.type}|{subject.id}"
+            f"|{trigger or ''}",
         )
     )
 
@@ -77,8 +81,17 @@ def penalty_expiry(measures: Iterable[Measure]) -> datetime | None:
     return max(timed) if timed else None
 
 
+CLOSURE_CODE = "points_closure"  # a closure decided by points: final, not appealable
+
+
 def appeal_deadline(policy: Policy, applied_at: datetime) -> datetime:
-    return applied_at + timedelta(days=policy.appeal_window_days)
+    """The end of the window's last natural day in the policy's calendar. The day of the
+    decision does not count (as periods in days are reckoned, Civil Code art. 201), so a
+    7-day window from a decision at any hour of 1 March ends at 24:00 on 8 March, Shanghai
+    time: never shorter than 7×24 h, and the same for every penalty decided that day."""
+    zone = ZoneInfo(policy.calendar_timezone)
+    last_day = applied_at.astimezone(zone).date() + timedelta(days=policy.appeal_window_days)
+    return datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
 
 
 def initial_points_status(points: int) -> str:
@@ -87,7 +100,8 @@ def initial_points_status(points: int) -> str:
 
 
 def calendar_year(policy: Policy, moment: datetime) -> int:
-    """The year points booked at ``moment`` count in (the policy's calendar)."""
+    """The year of ``moment`` in the policy's calendar: points count in the year their
+    violation occurred in, whenever they are booked."""
     return moment.astimezone(ZoneInfo(policy.calendar_timezone)).year
 
 
@@ -101,14 +115,21 @@ def closure_evidence(year: int, total: int) -> Evidence:
     )
 
 
-def check_appealable(status: str, deadline: datetime, now: datetime) -> None:
-    """Refuse an appeal filed after the window or against a penalty no longer active."""
-    if now > deadline:
+def check_appealable(code: str, status: str, deadline: datetime, now: datetime) -> None:
+    """Refuse an appeal against a closure by points (final), one filed after the window, or
+    one against a revoked penalty. A penalty whose timed measures already ran out (expired)
+    can still be appealed within the window: its points are still to be booked."""
+    if code == CLOSURE_CODE:
+        raise Conflict(
+            "a closure by points is final: appeal the penalties whose points led to it",
+            reason="closure_final",
+        )
+    if now >= deadline:
         raise Conflict(
             f"the appeal window closed at {deadline.isoformat()}", reason="appeal_window_closed"
         )
-    if status != "active":
-        raise Conflict(f"the penalty is {status}", reason="not_active")
+    if status == "revoked":
+        raise Conflict("the penalty is revoked", reason="not_active")
 
 
 def report_evidence(report_id: str, product_id: str | None, text: str) -> Evidence:

@@ -64,7 +64,9 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: str
-    appeal_window_days: float = Field(ge=0)
+    appeal_window_days: int = Field(
+        ge=1, description="Natural days after the day of the decision, in calendar_timezone."
+    )
     closure_points: int = Field(ge=1)
     escalation_window_days: int = Field(ge=1)
     calendar_timezone: str

@@ -23,7 +23,7 @@ async def file_appeal(tx: Tx, principal: Principal, penalty_id: str, reason: str
         principal, penalty["subject_type"], penalty["subject_id"]
     ):
         raise NotFound(f"no penalty {penalty_id} of yours")
-    check_appealable(penalty["status"], penalty["appeal_deadline"], tx.now)
+    check_appealable(penalty["code"], penalty["status"], penalty["appeal_deadline"], tx.now)
     row = await tx.conn.fetchrow(
         "INSERT INTO appeals (appeal_id, penalty_id, filed_by, reason, status, filed_at)"
         " VALUES ($1, $2, $3, $4, 'pending', $5) ON CONFLICT (penalty_id) DO NOTHING RETURNING *",

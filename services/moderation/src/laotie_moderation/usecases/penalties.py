@@ -21,6 +21,7 @@ from laotie_contracts.moderation import (
 
 from laotie_moderation import queries
 from laotie_moderation.domain.decisions import (
+    CLOSURE_CODE,
     Subject,
     appeal_deadline,
     calendar_year,
@@ -53,9 +54,11 @@ async def record_violation(
     step_override: int | None = None,
 ) -> tuple[str, str | None] | None:
     """Decide a violation and the penalty its ladder step imposes. Returns (violation id,
-    penalty id or None), or None if this very violation was decided before."""
+    penalty id or None), or None if this very violation was decided before: the same
+    triggering fact (``source_event_id``, or the report in the evidence) again."""
     rule = tx.policy.code(code)
-    violation_id = violation_id_for(code, evidence, subject)
+    trigger = source_event_id or evidence.matched_rule
+    violation_id = violation_id_for(code, evidence, subject, trigger)
     since = tx.now - timedelta(days=tx.policy.escalation_window_days)
     prior = await queries.prior_violations(tx.conn, subject, code, since)
     index, step = ladder_step(rule, prior, step_override)
@@ -170,7 +173,8 @@ async def book_points(tx: Tx, penalty: asyncpg.Record) -> None:
     )
     if not booked:
         return
-    year = calendar_year(tx.policy, tx.now)
+    occurred = await queries.violation_time(tx.conn, penalty["violation_id"])
+    year = calendar_year(tx.policy, occurred)
     await tx.conn.execute(
         "INSERT INTO points_ledger (penalty_id, subject_type, subject_id, points, year,"
         " booked_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -206,7 +210,7 @@ async def close_subject(tx: Tx, subject: Subject, year: int, total: int) -> None
     if closed:
         await record_violation(
             tx,
-            code="points_closure",
+            code=CLOSURE_CODE,
             subject=subject,
             decided_by=tx.policy.version,
             evidence=closure_evidence(year, total),
