@@ -145,16 +145,7 @@ async def test_points_wait_for_the_appeal_window_and_100_points_close_for_good(
 ) -> None:
     pool, clock = moderation_db
     run = runner(pool, clock)
-    shop = Subject("shop", "shop-fake", "shop-fake")
-    decided = await run(
-        lambda tx: record_violation(
-            tx,
-            code="counterfeit",
-            subject=shop,
-            decided_by="reviewer:r1",
-            evidence=Evidence(source_type="report", source_id="rep-1", text="fake"),
-        )
-    )
+    decided = await run(_counterfeit(Subject("shop", "shop-fake", "shop-fake"), "rep-1"))
     assert decided is not None
     applied = (await events(pool, "moderation.penalty.applied"))[0]
     assert applied["penalty_id"] == decided[1]
@@ -367,14 +358,22 @@ async def test_a_late_or_second_appeal_is_refused(
     }
 
 
-def _diversion(subject: Subject, comment_id: str) -> Callable[[Tx], Awaitable[Any]]:
+def _decided(
+    code: str, subject: Subject, source: tuple[str, str], text: str, by: str = "rule"
+) -> Callable[[Tx], Awaitable[Any]]:
+    """The step that decides a ``code`` violation of ``subject`` seen in ``source``."""
+    evidence = Evidence(source_type=source[0], source_id=source[1], text=text)
     return lambda tx: record_violation(
-        tx,
-        code="diversion",
-        subject=subject,
-        decided_by="rule",
-        evidence=Evidence(source_type="comment", source_id=comment_id, text="加我vx"),
+        tx, code=code, subject=subject, decided_by=by, evidence=evidence
     )
+
+
+def _counterfeit(shop: Subject, report_id: str) -> Callable[[Tx], Awaitable[Any]]:
+    return _decided("counterfeit", shop, ("report", report_id), "fake", by="reviewer:r1")
+
+
+def _diversion(subject: Subject, comment_id: str) -> Callable[[Tx], Awaitable[Any]]:
+    return _decided("diversion", subject, ("comment", comment_id), "加我vx")
 
 
 async def test_points_are_due_though_the_measures_ended_inside_the_appeal_window(
@@ -436,16 +435,7 @@ async def test_a_closure_by_points_is_final(moderation_db: tuple[asyncpg.Pool, C
     subject closed in one table and open in the other. Now an appeal is refused as final."""
     pool, clock = moderation_db
     run = runner(pool, clock)
-    shop = Subject("shop", "shop-closed", "shop-closed")
-    await run(
-        lambda tx: record_violation(
-            tx,
-            code="counterfeit",
-            subject=shop,
-            decided_by="reviewer:r1",
-            evidence=Evidence(source_type="report", source_id="rep-c", text="fake"),
-        )
-    )
+    await run(_counterfeit(Subject("shop", "shop-closed", "shop-closed"), "rep-c"))
     clock.advance(days=9)
     assert await run(book_due_points) == 1
     closure = await pool.fetchval("SELECT penalty_id FROM penalties WHERE code = 'points_closure'")
