@@ -477,3 +477,41 @@ async def test_a_product_offending_again_in_a_later_fact_is_a_repeat_offence(
         ("general", "listed-1"),
         ("serious", "relisted-2"),
     ]
+
+
+async def test_a_missed_batch_is_one_late_shipment_violation_not_one_per_order(
+    moderation_db: tuple[asyncpg.Pool, Clock],
+) -> None:
+    """Regression (issue 19, item 4): every overdue order was a violation, so after two
+    warnings each one was a serious 2-point violation, and one missed flash-sale batch of 52
+    orders (104 points) closed the shop for good. Now a shop's week is one case, judged by
+    its rate: the batch is one violation (a warning), and a shop with 4 of 100 orders late
+    (under the 5% rate) has none."""
+    from laotie_contracts import orders as ev
+    from laotie_moderation.usecases.detection import charge_late_shipment, note_due
+
+    from tests.integration.kit import order_facts
+
+    pool, clock = moderation_db
+    run = runner(pool, clock)
+    ship_by = clock.now - timedelta(hours=1)
+    shop_page = ev.Attribution(channel="shop_page")
+
+    async def orders(shop: str, due: int, late: int) -> None:
+        for n in range(due):
+            facts = order_facts(shop, f"{shop}-{n}", f"b{n}", 100, ship_by, shop_page)
+            paid = ev.OrderPaid(**facts, status="paid", ship_by=ship_by)
+            await run(lambda tx, paid=paid: note_due(tx, paid))
+        for n in range(late):
+            facts = order_facts(shop, f"{shop}-{n}", f"b{n}", 100, ship_by, shop_page)
+            overdue = ev.ShipmentOverdue(**facts, status="paid", ship_by=ship_by)
+            await run(lambda tx, o=overdue, n=n: charge_late_shipment(tx, o, f"{shop}-late-{n}"))
+
+    await orders("shop-batch", due=52, late=52)
+    await orders("shop-fine", due=100, late=4)
+    rows = await pool.fetch("SELECT subject_id, code, severity, evidence FROM violations")
+    assert [(r["subject_id"], r["code"], r["severity"]) for r in rows] == [
+        ("shop-batch", "late_shipment", "general")
+    ]
+    assert json.loads(rows[0]["evidence"])["text"].startswith("3 of 52 orders due")
+    assert await pool.fetchval("SELECT count(*) FROM penalties WHERE points > 0") == 0

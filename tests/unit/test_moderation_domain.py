@@ -189,3 +189,23 @@ def test_contact_details_are_masked_before_evidence_leaves_moderation(
     from laotie_moderation.domain.contacts import mask_contacts
 
     assert mask_contacts(text) == shown
+
+
+def test_late_shipment_is_judged_per_shanghai_week_by_count_and_rate() -> None:
+    """Issue 19, item 4: a shop's week of due orders is one case (Monday to Sunday, Shanghai)."""
+    from laotie_moderation.domain.decisions import late_week, shipping_week
+
+    sunday_night = datetime(2026, 12, 6, 15, 59, tzinfo=UTC)  # Sunday 23:59 in Shanghai
+    monday, start, end = shipping_week(POLICY, sunday_night)
+    assert (monday.isoformat(), start, end) == (
+        "2026-11-30",
+        datetime(2026, 11, 29, 16, tzinfo=UTC),
+        datetime(2026, 12, 6, 16, tzinfo=UTC),
+    )
+    assert shipping_week(POLICY, end)[0].isoformat() == "2026-12-07"
+    rule = POLICY.shipping
+    assert (rule.min_late_orders, rule.late_rate) == (3, 0.05)
+    assert not late_week(POLICY, late=2, due=2), "too few to judge"
+    assert not late_week(POLICY, late=4, due=100), "4% is under the rate"
+    assert late_week(POLICY, late=5, due=100)
+    assert late_week(POLICY, late=52, due=52)

@@ -5,7 +5,8 @@ detection`` says what each decides).
 - ``live.comment``: diversion in comments;
 - ``live.room``: diversion and false advertising in room and session titles;
 - ``orders.product``: the same in the texts of products listed, changed or relisted;
-- ``orders.order``: shipments overdue, refunds approved because the seller never answered.
+- ``orders.order``: orders due to ship and shipments overdue (late shipment, judged per shop
+  and week), refunds approved because the seller never answered.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ async def on_product(tx: Tx, envelope: Envelope) -> None:
     await detection.check_product(tx, envelope.parse(order_events.ProductFacts), envelope.id)
 
 
+async def on_paid(tx: Tx, envelope: Envelope) -> None:
+    await detection.note_due(tx, envelope.parse(order_events.OrderPaid))
+
+
 async def on_overdue(tx: Tx, envelope: Envelope) -> None:
     order = envelope.parse(order_events.ShipmentOverdue)
     await detection.charge_late_shipment(tx, order, envelope.id)
@@ -47,6 +52,7 @@ HANDLERS = {
     "orders.product.listed": on_product,
     "orders.product.changed": on_product,
     "orders.product.relisted": on_product,
+    "orders.order.paid": on_paid,
     "orders.order.shipment_overdue": on_overdue,
     "orders.order.refund_approved": on_refund_approved,
 }

@@ -83,6 +83,47 @@ async def violation_time(conn: Connection, violation_id: str) -> datetime:
     return occurred
 
 
+async def note_due(
+    conn: Connection, order_id: str, shop_id: str, ship_by: datetime, *, late: bool
+) -> None:
+    """An order due to ship by ``ship_by`` (and ``late``: it did not)."""
+    await conn.execute(
+        "INSERT INTO shipments_due (order_id, shop_id, ship_by, late) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (order_id) DO UPDATE SET late = shipments_due.late OR excluded.late",
+        order_id,
+        shop_id,
+        ship_by,
+        late,
+    )
+
+
+async def week_shipments(
+    conn: Connection, shop_id: str, start: datetime, until: datetime
+) -> tuple[int, int]:
+    """(late, due): the shop's orders due between ``start`` and ``until``, and how many of
+    them shipped late."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE late) AS late, count(*) AS due FROM shipments_due"
+        " WHERE shop_id = $1 AND ship_by >= $2 AND ship_by <= $3",
+        shop_id,
+        start,
+        until,
+    )
+    assert row is not None  # an aggregate always has its row
+    return int(row["late"]), int(row["due"])
+
+
+async def forget_shipments(conn: Connection, before: datetime, batch: int = 10_000) -> int:
+    """Drop orders due before ``before`` (their weeks are judged): at most ``batch``."""
+    deleted = await conn.fetch(
+        "DELETE FROM shipments_due WHERE order_id IN (SELECT order_id FROM shipments_due"
+        " WHERE ship_by < $1 LIMIT $2) RETURNING 1",
+        before,
+        batch,
+    )
+    return len(deleted)
+
+
 async def year_points(conn: Connection, subject_type: str, subject_id: str, year: int) -> int:
     """The points booked against a subject in a calendar year."""
     return int(

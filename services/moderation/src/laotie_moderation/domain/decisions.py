@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -97,6 +97,23 @@ def appeal_deadline(policy: Policy, applied_at: datetime) -> datetime:
 def initial_points_status(points: int) -> str:
     """Points wait for the appeal window to lapse before they are booked."""
     return "pending" if points else "none"
+
+
+def shipping_week(policy: Policy, ship_by: datetime) -> tuple[date, datetime, datetime]:
+    """The calendar week ``ship_by`` is in (the policy's calendar): its Monday, and its
+    bounds in UTC (Monday 00:00 to the next). The case a late shipment is judged in."""
+    zone = ZoneInfo(policy.calendar_timezone)
+    day = ship_by.astimezone(zone).date()
+    monday = day - timedelta(days=day.weekday())
+    start = datetime.combine(monday, time.min, tzinfo=zone)
+    return monday, start.astimezone(UTC), (start + timedelta(days=7)).astimezone(UTC)
+
+
+def late_week(policy: Policy, late: int, due: int) -> bool:
+    """Whether a week's ``late`` of ``due`` orders (those whose deadline has passed) make a
+    late-shipment violation."""
+    rule = policy.shipping
+    return late >= rule.min_late_orders and late >= rule.late_rate * due
 
 
 def calendar_year(policy: Policy, moment: datetime) -> int:

@@ -4,6 +4,7 @@ who answers for a room or a comment, and the evidence each decision keeps."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
@@ -71,12 +72,13 @@ def text_evidence(
     )
 
 
-def overdue_evidence(order: order_events.ShipmentOverdue, event_id: str) -> Evidence:
+def late_week_evidence(shop_id: str, monday: date, late: int, due: int) -> Evidence:
+    """A shop's week of late shipments, named by its Monday."""
     return Evidence(
         source_type="order",
-        source_id=order.order_id,
-        text=f"paid, not shipped by {order.ship_by.isoformat()}",
-        source_event_id=event_id,
+        source_id=f"{shop_id}/week-of-{monday.isoformat()}",
+        text=f"{late} of {due} orders due in the week of {monday.isoformat()} shipped late",
+        matched_rule="rule:late_shipment_rate",
     )
 
 

@@ -60,6 +60,15 @@ class Code(BaseModel):
         return self.ladder[min(prior_in_window, len(self.ladder) - 1)]
 
 
+class Shipping(BaseModel):
+    """Late shipment (延迟发货) is judged by a shop's rate per calendar week, not per order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    late_rate: float = Field(gt=0, le=1, description="Share of the week's due orders shipped late.")
+    min_late_orders: int = Field(ge=1, description="Fewer late orders in a week decide nothing.")
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,6 +79,7 @@ class Policy(BaseModel):
     closure_points: int = Field(ge=1)
     escalation_window_days: int = Field(ge=1)
     calendar_timezone: str
+    shipping: Shipping
     codes: dict[str, Code]
 
     def code(self, name: str) -> Code:

@@ -14,11 +14,12 @@ from laotie_common import metrics
 from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
 
-from laotie_moderation.domain.decisions import Subject
+from laotie_moderation import queries
+from laotie_moderation.domain.decisions import Subject, late_week, shipping_week
 from laotie_moderation.domain.detection import (
     comment_charge,
     comment_evidence,
-    overdue_evidence,
+    late_week_evidence,
     room_owner,
     text_evidence,
     text_findings,
@@ -65,14 +66,28 @@ async def check_product(tx: Tx, product: order_events.ProductFacts, event_id: st
         tx.after_commit.append(detection_latency("product", product.occurred_at))
 
 
+async def note_due(tx: Tx, order: order_events.OrderPaid) -> None:
+    """A paid order is due to ship by its deadline: one of its shop's week's orders."""
+    await queries.note_due(tx.conn, order.order_id, order.shop_id, order.ship_by, late=False)
+
+
 async def charge_late_shipment(tx: Tx, order: order_events.ShipmentOverdue, event_id: str) -> None:
+    """An order shipped late; its shop's week is a violation once the week's late orders
+    reach the policy's count and rate (of the orders whose deadline has passed), and only
+    once a week, however many more follow."""
+    await queries.note_due(tx.conn, order.order_id, order.shop_id, order.ship_by, late=True)
+    monday, start, end = shipping_week(tx.policy, order.ship_by)
+    late, due = await queries.week_shipments(tx.conn, order.shop_id, start, min(end, tx.now))
+    if not late_week(tx.policy, late, due):
+        return
     await record_violation(
         tx,
         code="late_shipment",
         subject=Subject("shop", order.shop_id, order.shop_id),
-        decided_by="rule:late_shipment",
+        decided_by="rule:late_shipment_rate",
         source_event_id=event_id,
-        evidence=overdue_evidence(order, event_id),
+        trigger=f"week-of-{monday.isoformat()}",
+        evidence=late_week_evidence(order.shop_id, monday, late, due),
     )
 
 

@@ -51,13 +51,15 @@ async def record_violation(
     evidence: Evidence,
     decided_by: str,
     source_event_id: str | None = None,
+    trigger: str | None = None,
     step_override: int | None = None,
 ) -> tuple[str, str | None] | None:
     """Decide a violation and the penalty its ladder step imposes. Returns (violation id,
     penalty id or None), or None if this very violation was decided before: the same
-    triggering fact (``source_event_id``, or the report in the evidence) again."""
+    case again: ``trigger`` (a shop's week), else the triggering event (``source_event_id``),
+    else the report in the evidence."""
     rule = tx.policy.code(code)
-    trigger = source_event_id or evidence.matched_rule
+    trigger = trigger or source_event_id or evidence.matched_rule
     violation_id = violation_id_for(code, evidence, subject, trigger)
     since = tx.now - timedelta(days=tx.policy.escalation_window_days)
     prior = await queries.prior_violations(tx.conn, subject, code, since)

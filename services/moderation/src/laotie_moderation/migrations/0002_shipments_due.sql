@@ -1,0 +1,10 @@
+-- Late shipment is judged per shop and calendar week (policy `shipping`): the orders due to
+-- ship (from orders.order.paid) and which of them became overdue. Kept five weeks.
+CREATE TABLE shipments_due (
+    order_id  text        PRIMARY KEY,
+    shop_id   text        NOT NULL,
+    ship_by   timestamptz NOT NULL,
+    late      boolean     NOT NULL DEFAULT false
+);
+CREATE INDEX shipments_due_shop ON shipments_due (shop_id, ship_by);
+CREATE INDEX shipments_due_ship_by ON shipments_due (ship_by);
