@@ -396,3 +396,45 @@ async def test_a_subjects_history_is_for_staff_and_itself_with_contacts_masked(
     for event in events:
         assert phone not in json.dumps(event, ensure_ascii=False), "the event carries no phone"
         assert event["evidence"]["text"].startswith("便宜"), "but the rest of the evidence"
+
+
+async def test_a_week_of_late_shipments_through_the_stream_is_one_violation(
+    stack: Stack, infra: Infra
+) -> None:
+    """Issue 19, item 4, end to end: a shop's paid orders and their overdue shipments come
+    over ``orders.order`` (the deadlines of a batch written in one statement), the sweep
+    judges the week, and the shop gets one late-shipment violation for 6 late orders."""
+    from datetime import UTC
+
+    from laotie_contracts import orders as ev
+
+    from tests.integration.kit import order_facts, publish
+
+    shop = f"shop-late-{uuid.uuid4().hex[:6]}"
+    ship_by = datetime.now(UTC) - timedelta(hours=1)
+    via = ev.Attribution(channel="shop_page")
+    facts = [order_facts(shop, f"{shop}-{n}", f"b{n}", 100, ship_by, via) for n in range(10)]
+    await publish(
+        infra.kafka_bootstrap, *(ev.OrderPaid(**f, status="paid", ship_by=ship_by) for f in facts)
+    )
+    await publish(
+        infra.kafka_bootstrap,
+        *(ev.ShipmentOverdue(**f, status="paid", ship_by=ship_by) for f in facts[:6]),
+    )
+
+    async def decided() -> list[asyncpg.Record] | None:
+        rows = await stack.moderation_process.fetch(
+            "SELECT code, evidence FROM violations WHERE subject_id = $1", shop
+        )
+        judged = await stack.moderation_process.fetch(
+            "SELECT count(*) AS n FROM shipments_due WHERE shop_id = $1 AND late AND judged", shop
+        )
+        return rows if rows and judged[0]["n"] == 6 else None
+
+    rows = await eventually(decided, timeout=30, what="the week judged")
+    assert [r["code"] for r in rows] == ["late_shipment"]
+    assert json.loads(rows[0]["evidence"])["text"].endswith("shipped late")
+    due = await stack.moderation_process.fetch(
+        "SELECT count(*) AS n FROM shipments_due WHERE shop_id = $1", shop
+    )
+    assert due[0]["n"] == 10, "every paid order's deadline noted"

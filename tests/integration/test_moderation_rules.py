@@ -451,14 +451,15 @@ async def test_a_product_offending_again_in_a_later_fact_is_a_repeat_offence(
 ) -> None:
     """Regression (issue 19, item 2): the violation id hashed only code, source and subject,
     so the same product offending again (a relisting with the same claim) decided nothing:
-    repeats were free. Now the triggering event is part of its identity: a redelivery of the
-    same event decides nothing, a later event is a second violation, on the second step."""
+    repeats were free. Now the listing's time is part of its identity: the same listing again
+    (a redelivery, or the same fact under a new event id) decides nothing, a later listing is a
+    second violation, on the second step."""
     pool, clock = moderation_db
     run = runner(pool, clock)
     shop = Subject("shop", "shop-again", "shop-again")
     claim = Evidence(source_type="product", source_id="p-best", text="全网最低")
 
-    def advertised(event_id: str) -> Callable[[Tx], Awaitable[Any]]:
+    def advertised(event_id: str, listed: datetime) -> Callable[[Tx], Awaitable[Any]]:
         return lambda tx: record_violation(
             tx,
             code="false_advertising",
@@ -466,12 +467,15 @@ async def test_a_product_offending_again_in_a_later_fact_is_a_repeat_offence(
             decided_by="rule",
             evidence=claim,
             source_event_id=event_id,
+            trigger=listed.isoformat(),
         )
 
-    assert await run(advertised("listed-1")) is not None
-    assert await run(advertised("listed-1")) is None, "the same event again: nothing new"
+    listed = clock.now
+    assert await run(advertised("listed-1", listed)) is not None
+    assert await run(advertised("listed-1", listed)) is None, "the same event again"
+    assert await run(advertised("listed-1-resent", listed)) is None, "the same fact again"
     clock.advance(days=2)
-    assert await run(advertised("relisted-2")) is not None
+    assert await run(advertised("relisted-2", clock.now)) is not None
     rows = await pool.fetch("SELECT severity, source_event_id FROM violations ORDER BY occurred_at")
     assert [(r["severity"], r["source_event_id"]) for r in rows] == [
         ("general", "listed-1"),
@@ -485,10 +489,14 @@ async def test_a_missed_batch_is_one_late_shipment_violation_not_one_per_order(
     """Regression (issue 19, item 4): every overdue order was a violation, so after two
     warnings each one was a serious 2-point violation, and one missed flash-sale batch of 52
     orders (104 points) closed the shop for good. Now a shop's week is one case, judged by
-    its rate: the batch is one violation (a warning), and a shop with 4 of 100 orders late
-    (under the 5% rate) has none."""
+    its rate: the batch is one violation (a warning), more late orders that week add none,
+    and a shop with 4 of 100 orders late (under the 5% rate) has none."""
     from laotie_contracts import orders as ev
-    from laotie_moderation.usecases.detection import charge_late_shipment, note_due
+    from laotie_moderation.usecases.detection import (
+        judge_late_weeks,
+        note_due,
+        note_late_shipment,
+    )
 
     from tests.integration.kit import order_facts
 
@@ -497,21 +505,39 @@ async def test_a_missed_batch_is_one_late_shipment_violation_not_one_per_order(
     ship_by = clock.now - timedelta(hours=1)
     shop_page = ev.Attribution(channel="shop_page")
 
-    async def orders(shop: str, due: int, late: int) -> None:
-        for n in range(due):
-            facts = order_facts(shop, f"{shop}-{n}", f"b{n}", 100, ship_by, shop_page)
-            paid = ev.OrderPaid(**facts, status="paid", ship_by=ship_by)
-            await run(lambda tx, paid=paid: note_due(tx, paid))
-        for n in range(late):
-            facts = order_facts(shop, f"{shop}-{n}", f"b{n}", 100, ship_by, shop_page)
-            overdue = ev.ShipmentOverdue(**facts, status="paid", ship_by=ship_by)
-            await run(lambda tx, o=overdue, n=n: charge_late_shipment(tx, o, f"{shop}-late-{n}"))
+    def facts(shop: str, n: int) -> dict[str, Any]:
+        return order_facts(shop, f"{shop}-{n}", f"b{n}", 100, ship_by, shop_page)
 
-    await orders("shop-batch", due=52, late=52)
-    await orders("shop-fine", due=100, late=4)
+    async def paid(shop: str, due: int) -> None:
+        """As the consumer writes a batch's paid orders: the rows gathered, one write."""
+
+        async def batch(tx: Tx) -> None:
+            gathered = [
+                note_due(tx, ev.OrderPaid(**facts(shop, n), status="paid", ship_by=ship_by))
+                for n in range(due)
+            ]
+            rows = [later.rows[("shipments_due",)] for later in gathered]
+            assert len({write for write, _ in rows}) == 1, "one writer for the batch"
+            await rows[0][0](tx.conn, [value for _, value in rows])
+
+        await run(batch)
+
+    async def late(shop: str, numbers: range) -> None:
+        for n in numbers:
+            overdue = ev.ShipmentOverdue(**facts(shop, n), status="paid", ship_by=ship_by)
+            await run(lambda tx, o=overdue: note_late_shipment(tx, o))
+
+    await paid("shop-batch", 52)
+    await late("shop-batch", range(40))
+    await paid("shop-fine", 100)
+    await late("shop-fine", range(4))
+    assert await run(judge_late_weeks) == 2
+    await late("shop-batch", range(40, 52))
+    assert await run(judge_late_weeks) == 1, "the batch's week again, with its new late orders"
+    assert await run(judge_late_weeks) == 0, "nothing new to judge"
     rows = await pool.fetch("SELECT subject_id, code, severity, evidence FROM violations")
     assert [(r["subject_id"], r["code"], r["severity"]) for r in rows] == [
         ("shop-batch", "late_shipment", "general")
     ]
-    assert json.loads(rows[0]["evidence"])["text"].startswith("3 of 52 orders due")
+    assert json.loads(rows[0]["evidence"])["text"].startswith("40 of 52 orders due")
     assert await pool.fetchval("SELECT count(*) FROM penalties WHERE points > 0") == 0

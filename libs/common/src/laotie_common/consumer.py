@@ -56,6 +56,7 @@ log = get_logger(__name__)
 # (``Later``), or None.
 AfterCommit = Callable[[], None]
 BatchWork = Callable[[Connection], Awaitable[None]]
+BatchRows = Callable[[Connection, list[Any]], Awaitable[None]]
 
 
 @dataclasses.dataclass
@@ -64,10 +65,14 @@ class Later:
     key's work runs once per batch, after every record's handler (the last work given for a
     key wins, and runs under that record's trace), in the keys' sort order — the first
     element a phase, the rest a fixed lock order for replicas touching the same rows — e.g. a
-    subject's score recomputed once from all the batch's facts instead of per fact."""
+    subject's score recomputed once from all the batch's facts instead of per fact.
+    ``rows`` gathers a value per record under a key: each key's writer gets the batch's values
+    in record order, in one call before the ``once`` work — e.g. one insert for the batch
+    instead of a round trip per record."""
 
     once: dict[tuple[Any, ...], BatchWork] = dataclasses.field(default_factory=dict)
     after_commit: AfterCommit | None = None
+    rows: dict[tuple[Any, ...], tuple[BatchRows, Any]] = dataclasses.field(default_factory=dict)
 
 
 Handler = Callable[[Connection, Envelope], Awaitable[AfterCommit | Later | None]]
@@ -287,6 +292,7 @@ class EventConsumer:
         outcomes: list[str] = []
         after: list[AfterCommit] = []
         once: dict[tuple[Any, ...], tuple[BatchWork, Envelope]] = {}
+        gathered: dict[tuple[Any, ...], tuple[BatchRows, list[Any]]] = {}
         async with self._pool().acquire() as conn, conn.transaction():
             fresh = {
                 row[0]
@@ -314,9 +320,14 @@ class EventConsumer:
                 outcomes.append("applied")
                 if isinstance(done, Later):
                     once.update((k, (work, item.envelope)) for k, work in done.once.items())
+                    for k, (write, value) in done.rows.items():
+                        gathered.setdefault(k, (write, []))[1].append(value)
                     done = done.after_commit
                 if done is not None:
                     after.append(done)
+            for key in sorted(gathered):
+                write, values = gathered[key]
+                await write(conn, values)
             for key in sorted(once):
                 batch_work, envelope = once[key]
                 await _traced(envelope, batch_work(conn))

@@ -90,7 +90,7 @@ def in_units(make: Callable[[Connection, datetime], U], handler: UnitHandler[U])
         if not unit.after_commit:
             return done
         if isinstance(done, Later):
-            return Later(once=done.once, after_commit=_both(unit.committed, done.after_commit))
+            return Later(done.once, _both(unit.committed, done.after_commit), done.rows)
         return _both(unit.committed, done)
 
     return apply

@@ -11,6 +11,7 @@ detection`` says what each decides).
 
 from __future__ import annotations
 
+from laotie_common.consumer import Later
 from laotie_common.envelope import Envelope
 from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
@@ -30,13 +31,12 @@ async def on_product(tx: Tx, envelope: Envelope) -> None:
     await detection.check_product(tx, envelope.parse(order_events.ProductFacts), envelope.id)
 
 
-async def on_paid(tx: Tx, envelope: Envelope) -> None:
-    await detection.note_due(tx, envelope.parse(order_events.OrderPaid))
+async def on_paid(tx: Tx, envelope: Envelope) -> Later:
+    return detection.note_due(tx, envelope.parse(order_events.OrderPaid))
 
 
 async def on_overdue(tx: Tx, envelope: Envelope) -> None:
-    order = envelope.parse(order_events.ShipmentOverdue)
-    await detection.charge_late_shipment(tx, order, envelope.id)
+    await detection.note_late_shipment(tx, envelope.parse(order_events.ShipmentOverdue))
 
 
 async def on_refund_approved(tx: Tx, envelope: Envelope) -> None:

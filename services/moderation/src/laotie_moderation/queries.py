@@ -83,17 +83,45 @@ async def violation_time(conn: Connection, violation_id: str) -> datetime:
     return occurred
 
 
-async def note_due(
-    conn: Connection, order_id: str, shop_id: str, ship_by: datetime, *, late: bool
-) -> None:
-    """An order due to ship by ``ship_by`` (and ``late``: it did not)."""
+async def note_due(conn: Connection, orders: list[tuple[str, str, datetime]]) -> None:
+    """Orders (id, shop, deadline) due to ship, in one statement (a batch's)."""
     await conn.execute(
-        "INSERT INTO shipments_due (order_id, shop_id, ship_by, late) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (order_id) DO UPDATE SET late = shipments_due.late OR excluded.late",
+        "INSERT INTO shipments_due (order_id, shop_id, ship_by) SELECT * FROM"
+        " unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT (order_id) DO NOTHING",
+        [o[0] for o in orders],
+        [o[1] for o in orders],
+        [o[2] for o in orders],
+    )
+
+
+async def note_late(conn: Connection, order_id: str, shop_id: str, ship_by: datetime) -> None:
+    """An order not shipped by its deadline: its week is to be judged (again)."""
+    await conn.execute(
+        "INSERT INTO shipments_due (order_id, shop_id, ship_by, late) VALUES ($1, $2, $3, true)"
+        " ON CONFLICT (order_id) DO UPDATE SET late = true, judged = false"
+        " WHERE NOT shipments_due.late",
         order_id,
         shop_id,
         ship_by,
-        late,
+    )
+
+
+async def late_to_judge(conn: Connection, batch: int) -> list[asyncpg.Record]:
+    """Late orders whose week has not been judged with them yet (shop, deadline)."""
+    return await conn.fetch(
+        "SELECT shop_id, ship_by FROM shipments_due WHERE late AND NOT judged"
+        " ORDER BY shop_id, ship_by LIMIT $1",
+        batch,
+    )
+
+
+async def judged(conn: Connection, shop_id: str, start: datetime, end: datetime) -> None:
+    await conn.execute(
+        "UPDATE shipments_due SET judged = true WHERE shop_id = $1 AND late AND NOT judged"
+        " AND ship_by >= $2 AND ship_by < $3",
+        shop_id,
+        start,
+        end,
     )
 
 

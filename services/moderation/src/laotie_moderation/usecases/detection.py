@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from laotie_common import metrics
+from laotie_common.consumer import Later
 from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
 
@@ -62,33 +63,49 @@ async def check_product(tx: Tx, product: order_events.ProductFacts, event_id: st
         return
     subject = Subject("shop", product.shop_id, product.shop_id)
     text = f"{product.title}\n{product.description}"
-    if await scan_text(tx, text, subject, "product", product.product_id, event_id):
+    # A product offends again when listed, changed or relisted again: its fact's time.
+    when = product.occurred_at.isoformat()
+    if await scan_text(tx, text, subject, "product", product.product_id, event_id, when):
         tx.after_commit.append(detection_latency("product", product.occurred_at))
 
 
-async def note_due(tx: Tx, order: order_events.OrderPaid) -> None:
-    """A paid order is due to ship by its deadline: one of its shop's week's orders."""
-    await queries.note_due(tx.conn, order.order_id, order.shop_id, order.ship_by, late=False)
-
-
-async def charge_late_shipment(tx: Tx, order: order_events.ShipmentOverdue, event_id: str) -> None:
-    """An order shipped late; its shop's week is a violation once the week's late orders
-    reach the policy's count and rate (of the orders whose deadline has passed), and only
-    once a week, however many more follow."""
-    await queries.note_due(tx.conn, order.order_id, order.shop_id, order.ship_by, late=True)
-    monday, start, end = shipping_week(tx.policy, order.ship_by)
-    late, due = await queries.week_shipments(tx.conn, order.shop_id, start, min(end, tx.now))
-    if not late_week(tx.policy, late, due):
-        return
-    await record_violation(
-        tx,
-        code="late_shipment",
-        subject=Subject("shop", order.shop_id, order.shop_id),
-        decided_by="rule:late_shipment_rate",
-        source_event_id=event_id,
-        trigger=f"week-of-{monday.isoformat()}",
-        evidence=late_week_evidence(order.shop_id, monday, late, due),
+def note_due(tx: Tx, order: order_events.OrderPaid) -> Later:
+    """A paid order is due to ship by its deadline: one of its shop's week's orders. The
+    batch's orders are written together at its end."""
+    return Later(
+        rows={
+            ("shipments_due",): (queries.note_due, (order.order_id, order.shop_id, order.ship_by))
+        }
     )
+
+
+async def note_late_shipment(tx: Tx, order: order_events.ShipmentOverdue) -> None:
+    """An order not shipped in time: its shop's week is judged by the sweep (``judge_late_weeks``),
+    once every order of the batch that brought it is written."""
+    await queries.note_late(tx.conn, order.order_id, order.shop_id, order.ship_by)
+
+
+async def judge_late_weeks(tx: Tx, batch: int = 1000) -> int:
+    """Judge each shop's week with late orders not judged yet: a violation once the week's
+    late orders reach the policy's count and rate (of its orders due by now), once a week
+    however many more follow (the week is the violation's trigger). Returns the weeks judged."""
+    weeks = {
+        (row["shop_id"], shipping_week(tx.policy, row["ship_by"]))
+        for row in await queries.late_to_judge(tx.conn, batch)
+    }
+    for shop_id, (monday, start, end) in sorted(weeks):
+        late, due = await queries.week_shipments(tx.conn, shop_id, start, min(end, tx.now))
+        if late_week(tx.policy, late, due):
+            await record_violation(
+                tx,
+                code="late_shipment",
+                subject=Subject("shop", shop_id, shop_id),
+                decided_by="rule:late_shipment_rate",
+                trigger=f"week-of-{monday.isoformat()}",
+                evidence=late_week_evidence(shop_id, monday, late, due),
+            )
+        await queries.judged(tx.conn, shop_id, start, end)
+    return len(weeks)
 
 
 async def charge_unanswered_refund(
@@ -108,7 +125,13 @@ async def charge_unanswered_refund(
 
 
 async def scan_text(
-    tx: Tx, text: str, subject: Subject, source_type: str, source_id: str, event_id: str
+    tx: Tx,
+    text: str,
+    subject: Subject,
+    source_type: str,
+    source_id: str,
+    event_id: str,
+    trigger: str | None = None,
 ) -> bool:
     """Decide a violation for each text rule ``text`` trips; whether any did."""
     found = text_findings(text)
@@ -119,6 +142,7 @@ async def scan_text(
             subject=subject,
             decided_by=finding.rule,
             source_event_id=event_id,
+            trigger=trigger,
             evidence=text_evidence(source_type, source_id, text, finding, event_id),
         )
     return bool(found)

@@ -56,10 +56,12 @@ async def record_violation(
 ) -> tuple[str, str | None] | None:
     """Decide a violation and the penalty its ladder step imposes. Returns (violation id,
     penalty id or None), or None if this very violation was decided before: the same
-    case again: ``trigger`` (a shop's week), else the triggering event (``source_event_id``),
-    else the report in the evidence."""
+    case again: the same source, and the same ``trigger`` when one source can offend
+    again (a product's listing by its time, a shop's week), else the same report or rule
+    in the evidence. Not the event id: the same fact re-sent as a new event is no new
+    offence."""
     rule = tx.policy.code(code)
-    trigger = trigger or source_event_id or evidence.matched_rule
+    trigger = trigger or evidence.matched_rule
     violation_id = violation_id_for(code, evidence, subject, trigger)
     since = tx.now - timedelta(days=tx.policy.escalation_window_days)
     prior = await queries.prior_violations(tx.conn, subject, code, since)
