@@ -16,6 +16,7 @@ from laotie_common.problems import Problem
 from laotie_contracts.moderation import Evidence
 from laotie_moderation.bootstrap import Settings, build
 from laotie_moderation.domain.decisions import Subject, appeal_deadline
+from laotie_moderation.domain.detection import text_version
 from laotie_moderation.policy import load_policy
 from laotie_moderation.queries import subject_view
 from laotie_moderation.usecases import Tx
@@ -451,15 +452,15 @@ async def test_a_product_offending_again_in_a_later_fact_is_a_repeat_offence(
 ) -> None:
     """Regression (issue 19, item 2): the violation id hashed only code, source and subject,
     so the same product offending again (a relisting with the same claim) decided nothing:
-    repeats were free. Now the listing's time is part of its identity: the same listing again
-    (a redelivery, or the same fact under a new event id) decides nothing, a later listing is a
-    second violation, on the second step."""
+    repeats were free. Now the offending text's version is part of its identity: the same text
+    again (a redelivery, the same fact under a new event id, a stock edit) decides nothing; the
+    product changed to another offending text is a second violation, on the second step."""
     pool, clock = moderation_db
     run = runner(pool, clock)
     shop = Subject("shop", "shop-again", "shop-again")
     claim = Evidence(source_type="product", source_id="p-best", text="全网最低")
 
-    def advertised(event_id: str, listed: datetime) -> Callable[[Tx], Awaitable[Any]]:
+    def advertised(event_id: str, text: str) -> Callable[[Tx], Awaitable[Any]]:
         return lambda tx: record_violation(
             tx,
             code="false_advertising",
@@ -467,19 +468,19 @@ async def test_a_product_offending_again_in_a_later_fact_is_a_repeat_offence(
             decided_by="rule",
             evidence=claim,
             source_event_id=event_id,
-            trigger=listed.isoformat(),
+            trigger=text_version(text),
         )
 
-    listed = clock.now
-    assert await run(advertised("listed-1", listed)) is not None
-    assert await run(advertised("listed-1", listed)) is None, "the same event again"
-    assert await run(advertised("listed-1-resent", listed)) is None, "the same fact again"
+    assert await run(advertised("listed-1", "全网最低")) is not None
+    assert await run(advertised("listed-1", "全网最低")) is None, "the same event again"
+    assert await run(advertised("listed-1-resent", "全网最低")) is None, "the same fact again"
+    assert await run(advertised("stock-edited", "全网最低")) is None, "the same text"
     clock.advance(days=2)
-    assert await run(advertised("relisted-2", clock.now)) is not None
+    assert await run(advertised("changed-2", "全网第一")) is not None
     rows = await pool.fetch("SELECT severity, source_event_id FROM violations ORDER BY occurred_at")
     assert [(r["severity"], r["source_event_id"]) for r in rows] == [
         ("general", "listed-1"),
-        ("serious", "relisted-2"),
+        ("serious", "changed-2"),
     ]
 
 
@@ -490,7 +491,8 @@ async def test_a_missed_batch_is_one_late_shipment_violation_not_one_per_order(
     warnings each one was a serious 2-point violation, and one missed flash-sale batch of 52
     orders (104 points) closed the shop for good. Now a shop's week is one case, judged by
     its rate: the batch is one violation (a warning), more late orders that week add none,
-    and a shop with 4 of 100 orders late (under the 5% rate) has none."""
+    a shop with 4 of 100 orders late (under the 5% rate) has none, and late orders whose
+    payment moderation never saw (paid before this rule) count in no rate."""
     from laotie_contracts import orders as ev
     from laotie_moderation.usecases.detection import (
         judge_late_weeks,
@@ -531,6 +533,7 @@ async def test_a_missed_batch_is_one_late_shipment_violation_not_one_per_order(
     await late("shop-batch", range(40))
     await paid("shop-fine", 100)
     await late("shop-fine", range(4))
+    await late("shop-old", range(5))  # paid before moderation noted deadlines: no rate
     assert await run(judge_late_weeks) == 2
     await late("shop-batch", range(40, 52))
     assert await run(judge_late_weeks) == 1, "the batch's week again, with its new late orders"

@@ -391,6 +391,14 @@ async def test_closing_a_shop_takes_all_its_goods_off_sale(
         return all([(await api.get(f"/products/{p}"))["status"] == "banned" for p in ids])
 
     await eventually(off_sale, timeout=30, what="the closed shop's products to be banned")
+    shop = await api.get(f"/shops/{seller.shop_id}")
+    assert "close" in shop["restrictions"], "and the shop stays closed for new listings"
+    body = {
+        "shop_id": seller.shop_id,
+        "title": "t",
+        "skus": [{"name": "n", "price_fen": 1, "stock": 1}],
+    }
+    assert (await api.post("/products", seller, body, expect=409)).status_code == 409
     for pid in ids:
         records = await keyed_records(
             infra.kafka_bootstrap, "orders.product", pid, until=lambda types: len(types) >= 2

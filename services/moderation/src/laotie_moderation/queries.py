@@ -95,9 +95,11 @@ async def note_due(conn: Connection, orders: list[tuple[str, str, datetime]]) ->
 
 
 async def note_late(conn: Connection, order_id: str, shop_id: str, ship_by: datetime) -> None:
-    """An order not shipped by its deadline: its week is to be judged (again)."""
+    """An order not shipped by its deadline: its week is to be judged (again). One whose
+    payment moderation never saw (paid before it noted deadlines) stays out of every rate."""
     await conn.execute(
-        "INSERT INTO shipments_due (order_id, shop_id, ship_by, late) VALUES ($1, $2, $3, true)"
+        "INSERT INTO shipments_due (order_id, shop_id, ship_by, late, paid_seen)"
+        " VALUES ($1, $2, $3, true, false)"
         " ON CONFLICT (order_id) DO UPDATE SET late = true, judged = false"
         " WHERE NOT shipments_due.late",
         order_id,
@@ -107,35 +109,33 @@ async def note_late(conn: Connection, order_id: str, shop_id: str, ship_by: date
 
 
 async def late_to_judge(conn: Connection, batch: int) -> list[asyncpg.Record]:
-    """Late orders whose week has not been judged with them yet (shop, deadline)."""
+    """Late orders whose week has not been judged with them yet (id, shop, deadline)."""
     return await conn.fetch(
-        "SELECT shop_id, ship_by FROM shipments_due WHERE late AND NOT judged"
-        " ORDER BY shop_id, ship_by LIMIT $1",
+        "SELECT order_id, shop_id, ship_by FROM shipments_due WHERE late AND NOT judged"
+        " AND paid_seen ORDER BY shop_id, ship_by LIMIT $1",
         batch,
     )
 
 
-async def judged(conn: Connection, shop_id: str, start: datetime, end: datetime) -> None:
+async def judged(conn: Connection, order_ids: list[str]) -> None:
     await conn.execute(
-        "UPDATE shipments_due SET judged = true WHERE shop_id = $1 AND late AND NOT judged"
-        " AND ship_by >= $2 AND ship_by < $3",
-        shop_id,
-        start,
-        end,
+        "UPDATE shipments_due SET judged = true WHERE order_id = ANY($1::text[])", order_ids
     )
 
 
 async def week_shipments(
-    conn: Connection, shop_id: str, start: datetime, until: datetime
+    conn: Connection, shop_id: str, start: datetime, end: datetime, now: datetime
 ) -> tuple[int, int]:
-    """(late, due): the shop's orders due between ``start`` and ``until``, and how many of
-    them shipped late."""
+    """(late, due): the shop's orders (whose payment was seen) due in the week from
+    ``start`` to ``end`` and by ``now``, and how many of them shipped late."""
     row = await conn.fetchrow(
         "SELECT count(*) FILTER (WHERE late) AS late, count(*) AS due FROM shipments_due"
-        " WHERE shop_id = $1 AND ship_by >= $2 AND ship_by <= $3",
+        " WHERE shop_id = $1 AND paid_seen AND ship_by >= $2 AND ship_by < $3"
+        " AND ship_by <= $4",
         shop_id,
         start,
-        until,
+        end,
+        now,
     )
     assert row is not None  # an aggregate always has its row
     return int(row["late"]), int(row["due"])

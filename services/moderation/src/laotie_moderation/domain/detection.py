@@ -3,6 +3,7 @@ who answers for a room or a comment, and the evidence each decision keeps."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import date
 
@@ -70,6 +71,11 @@ def text_evidence(
         matched_rule=f"{finding.rule} ({finding.detail})",
         source_event_id=event_id,
     )
+
+
+def text_version(text: str) -> str:
+    """A short digest of a text: the same words are the same version."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def late_week_evidence(shop_id: str, monday: date, late: int, due: int) -> Evidence:

@@ -24,6 +24,7 @@ from laotie_moderation.domain.detection import (
     room_owner,
     text_evidence,
     text_findings,
+    text_version,
     unanswered_refund_evidence,
 )
 from laotie_moderation.domain.diversion import detect_diversion
@@ -63,9 +64,10 @@ async def check_product(tx: Tx, product: order_events.ProductFacts, event_id: st
         return
     subject = Subject("shop", product.shop_id, product.shop_id)
     text = f"{product.title}\n{product.description}"
-    # A product offends again when listed, changed or relisted again: its fact's time.
-    when = product.occurred_at.isoformat()
-    if await scan_text(tx, text, subject, "product", product.product_id, event_id, when):
+    # A product offends again only with another text: a stock edit, a re-sent fact or a
+    # relisting after an upheld appeal, with the same words, decides nothing new.
+    version = text_version(text)
+    if await scan_text(tx, text, subject, "product", product.product_id, event_id, version):
         tx.after_commit.append(detection_latency("product", product.occurred_at))
 
 
@@ -88,13 +90,13 @@ async def note_late_shipment(tx: Tx, order: order_events.ShipmentOverdue) -> Non
 async def judge_late_weeks(tx: Tx, batch: int = 1000) -> int:
     """Judge each shop's week with late orders not judged yet: a violation once the week's
     late orders reach the policy's count and rate (of its orders due by now), once a week
-    however many more follow (the week is the violation's trigger). Returns the weeks judged."""
-    weeks = {
-        (row["shop_id"], shipping_week(tx.policy, row["ship_by"]))
-        for row in await queries.late_to_judge(tx.conn, batch)
-    }
+    however many more follow (the week is the violation's trigger). Only the late orders read
+    here are marked judged: one committed meanwhile brings its week back next round. Returns
+    the weeks judged."""
+    rows = await queries.late_to_judge(tx.conn, batch)
+    weeks = {(row["shop_id"], shipping_week(tx.policy, row["ship_by"])) for row in rows}
     for shop_id, (monday, start, end) in sorted(weeks):
-        late, due = await queries.week_shipments(tx.conn, shop_id, start, min(end, tx.now))
+        late, due = await queries.week_shipments(tx.conn, shop_id, start, end, tx.now)
         if late_week(tx.policy, late, due):
             await record_violation(
                 tx,
@@ -104,7 +106,7 @@ async def judge_late_weeks(tx: Tx, batch: int = 1000) -> int:
                 trigger=f"week-of-{monday.isoformat()}",
                 evidence=late_week_evidence(shop_id, monday, late, due),
             )
-        await queries.judged(tx.conn, shop_id, start, end)
+    await queries.judged(tx.conn, [row["order_id"] for row in rows])
     return len(weeks)
 
 

@@ -27,7 +27,7 @@ async def apply_penalty(tx: Tx, penalty: PenaltyApplied) -> None:
                 ids = await shop_product_ids(tx.conn, shop_id)
             for product_id in ids:
                 await _ban(tx, penalty.penalty_id, product_id)
-        elif measure.kind in domain.SHOP_MEASURES and shop_id:
+        if measure.kind in domain.SHOP_MEASURES and shop_id:  # `close` is both
             await tx.conn.execute(
                 "INSERT INTO shop_restrictions (penalty_id, shop_id, kind, until)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
