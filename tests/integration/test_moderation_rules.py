@@ -544,3 +544,71 @@ async def test_a_missed_batch_is_one_late_shipment_violation_not_one_per_order(
     ]
     assert json.loads(rows[0]["evidence"])["text"].startswith("40 of 52 orders due")
     assert await pool.fetchval("SELECT count(*) FROM penalties WHERE points > 0") == 0
+
+
+async def test_a_counterfeit_sold_by_a_creator_charges_the_supplying_shop_too(
+    moderation_db: tuple[asyncpg.Pool, Clock],
+) -> None:
+    """Regression (issue 19, item 7): an upheld counterfeit report against the creator who
+    sold the order through distribution charged only the creator; the shop that supplied the
+    fake kept selling, while the shop the reporter named (unverified) was carried into the
+    creator's penalty, which orders enforces on that shop. Now the order's own shop, as
+    moderation saw the order paid, is charged with the counterfeit code too; the creator's
+    penalty names no shop; a report against a creator for an order someone else sold charges
+    no shop."""
+    from laotie_contracts import orders as ev
+    from laotie_moderation.usecases.detection import note_due
+    from laotie_moderation.usecases.reports import decide_report, file_report
+
+    from tests.integration.kit import order_facts
+
+    pool, clock = moderation_db
+    run = runner(pool, clock)
+    buyer = Principal("buyer-1", Role.BUYER)
+    by_creator = ev.Attribution(
+        channel="distribution", creator_id="creator-1", commission_rate_bp=1000
+    )
+    sold = {
+        "o-dist": by_creator,
+        "o-own": ev.Attribution(channel="shop_page"),
+    }
+
+    async def paid(tx: Tx) -> None:
+        for order_id, attribution in sold.items():
+            facts = order_facts("shop-supplier", order_id, "buyer-1", 100, clock.now, attribution)
+            later = note_due(tx, ev.OrderPaid(**facts, status="paid", ship_by=clock.now))
+            write, row = later.rows[("shipments_due",)]
+            await write(tx.conn, [row])
+
+    await run(paid)
+    for order_id in sold:
+        report = await run(
+            lambda tx, o=order_id: file_report(
+                tx,
+                buyer,
+                {
+                    "subject_type": "creator",
+                    "subject_id": "creator-1",
+                    "shop_id": "shop-named-by-the-reporter",
+                    "kind": "counterfeit",
+                    "order_id": o,
+                    "product_id": "shop-supplier-p",
+                    "text": "fake",
+                },
+            )
+        )
+        await run(lambda tx, r=report: decide_report(tx, REVIEWER, r["report_id"], True))
+        clock.advance(days=1)
+    rows = await pool.fetch(
+        "SELECT subject_type, subject_id, shop_id, code FROM violations ORDER BY occurred_at,"
+        " subject_type"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("creator", "creator-1", None, "counterfeit"),
+        ("shop", "shop-supplier", "shop-supplier", "counterfeit"),
+        ("creator", "creator-1", None, "counterfeit"),
+    ]
+    measures = await pool.fetchval(
+        "SELECT measures FROM penalties WHERE subject_type = 'shop' AND code = 'counterfeit'"
+    )
+    assert {"delist_products", "settlement_hold"} <= {m["kind"] for m in json.loads(measures)}

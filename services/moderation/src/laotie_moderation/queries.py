@@ -83,14 +83,28 @@ async def violation_time(conn: Connection, violation_id: str) -> datetime:
     return occurred
 
 
-async def note_due(conn: Connection, orders: list[tuple[str, str, datetime]]) -> None:
-    """Orders (id, shop, deadline) due to ship, in one statement (a batch's)."""
+async def note_due(conn: Connection, orders: list[tuple[str, str, datetime, str | None]]) -> None:
+    """Orders (id, shop, deadline, distribution creator) due to ship, in one statement (a
+    batch's)."""
     await conn.execute(
-        "INSERT INTO shipments_due (order_id, shop_id, ship_by) SELECT * FROM"
-        " unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT (order_id) DO NOTHING",
+        "INSERT INTO shipments_due (order_id, shop_id, ship_by, creator_id) SELECT * FROM"
+        " unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])"
+        " ON CONFLICT (order_id) DO NOTHING",
         [o[0] for o in orders],
         [o[1] for o in orders],
         [o[2] for o in orders],
+        [o[3] for o in orders],
+    )
+
+
+async def sale_of(conn: Connection, order_id: str | None) -> asyncpg.Record | None:
+    """The shop and the distribution creator of a paid order moderation saw (kept five
+    weeks), or None."""
+    if order_id is None:
+        return None
+    return await conn.fetchrow(
+        "SELECT shop_id, creator_id FROM shipments_due WHERE order_id = $1 AND paid_seen",
+        order_id,
     )
 
 

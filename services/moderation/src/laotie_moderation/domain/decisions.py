@@ -149,6 +149,26 @@ def check_appealable(code: str, status: str, deadline: datetime, now: datetime) 
         raise Conflict("the penalty is revoked", reason="not_active")
 
 
+def report_charges(
+    policy: Policy, report: dict[str, Any], sale: dict[str, Any] | None
+) -> list[tuple[str, Subject]]:
+    """Whom an upheld report charges, with which code: its subject (a shop is its own shop;
+    an anchor's or creator's penalty reaches no shop: the shop the reporter named is only
+    their word); and for a report against the creator who sold the order through
+    distribution (达人分销), the shop that supplied it, as moderation saw the order paid, with
+    the policy's supplier code for that kind."""
+    subject_type, subject_id = report["subject_type"], report["subject_id"]
+    own_shop = subject_id if subject_type == "shop" else None
+    charged = [(report["kind"], Subject(subject_type, subject_id, own_shop))]
+    supplier_code = policy.distribution.supplier_codes.get(report["kind"])
+    sold_by_creator = (
+        sale is not None and subject_type == "creator" and sale["creator_id"] == subject_id
+    )
+    if supplier_code and sale is not None and sold_by_creator:
+        charged.append((supplier_code, Subject("shop", sale["shop_id"], sale["shop_id"])))
+    return charged
+
+
 def report_evidence(report_id: str, product_id: str | None, text: str) -> Evidence:
     """An upheld report's evidence: the product reported, else the report itself."""
     source = ("product", product_id) if product_id else ("report", report_id)

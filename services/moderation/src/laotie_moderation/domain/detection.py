@@ -96,3 +96,10 @@ def unanswered_refund_evidence(refund: order_events.RefundApproved, event_id: st
         f"after {refund.answered_after_s:.0f}s without an answer",
         source_event_id=event_id,
     )
+
+
+def distribution_creator(order: order_events.OrderFacts) -> str | None:
+    """The creator who sold ``order`` for its shop through distribution (达人分销), if any."""
+    if order.attribution.channel != "distribution":
+        return None
+    return order.attribution.creator_id

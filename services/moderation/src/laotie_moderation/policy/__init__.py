@@ -69,6 +69,17 @@ class Shipping(BaseModel):
     min_late_orders: int = Field(ge=1, description="Fewer late orders in a week decide nothing.")
 
 
+class Distribution(BaseModel):
+    """A creator's distribution sale (达人分销): which upheld report against the creator also
+    charges the shop that supplied the goods, and with which code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    supplier_codes: dict[str, str] = Field(
+        description="Report kind against a creator → the code charged to the supplying shop."
+    )
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -80,7 +91,15 @@ class Policy(BaseModel):
     escalation_window_days: int = Field(ge=1)
     calendar_timezone: str
     shipping: Shipping
+    distribution: Distribution
     codes: dict[str, Code]
+
+    @model_validator(mode="after")
+    def _supplier_codes_exist(self) -> Policy:
+        unknown = set(self.distribution.supplier_codes.values()) - set(self.codes)
+        if unknown:
+            raise ValueError(f"distribution.supplier_codes names unknown codes {sorted(unknown)}")
+        return self
 
     def code(self, name: str) -> Code:
         try:

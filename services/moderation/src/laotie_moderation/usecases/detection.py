@@ -20,6 +20,7 @@ from laotie_moderation.domain.decisions import Subject, late_week, shipping_week
 from laotie_moderation.domain.detection import (
     comment_charge,
     comment_evidence,
+    distribution_creator,
     late_week_evidence,
     room_owner,
     text_evidence,
@@ -74,11 +75,8 @@ async def check_product(tx: Tx, product: order_events.ProductFacts, event_id: st
 def note_due(tx: Tx, order: order_events.OrderPaid) -> Later:
     """A paid order is due to ship by its deadline: one of its shop's week's orders. The
     batch's orders are written together at its end."""
-    return Later(
-        rows={
-            ("shipments_due",): (queries.note_due, (order.order_id, order.shop_id, order.ship_by))
-        }
-    )
+    due = (order.order_id, order.shop_id, order.ship_by, distribution_creator(order))
+    return Later(rows={("shipments_due",): (queries.note_due, due)})
 
 
 async def note_late_shipment(tx: Tx, order: order_events.ShipmentOverdue) -> None:

@@ -10,7 +10,7 @@ from laotie_common.ids import new_id
 from laotie_common.problems import Conflict
 
 from laotie_moderation import queries
-from laotie_moderation.domain.decisions import Subject, report_evidence
+from laotie_moderation.domain.decisions import report_charges, report_evidence
 from laotie_moderation.usecases import Tx
 from laotie_moderation.usecases.penalties import record_violation
 
@@ -43,14 +43,7 @@ async def decide_report(
         raise Conflict("the report was decided already", reason="decided_already")
     violation_id = None
     if upheld:
-        decided = await record_violation(
-            tx,
-            code=report["kind"],
-            subject=Subject(report["subject_type"], report["subject_id"], report["shop_id"]),
-            decided_by=f"reviewer:{principal.subject}",
-            evidence=report_evidence(report_id, report["product_id"], report["text"]),
-        )
-        violation_id = decided[0] if decided else None
+        violation_id = await _charge(tx, principal, dict(report))
     row = await tx.conn.fetchrow(
         "UPDATE reports SET status = $2, decided_at = $3, decided_by = $4, violation_id = $5"
         " WHERE report_id = $1 RETURNING *",
@@ -61,3 +54,21 @@ async def decide_report(
         violation_id,
     )
     return dict(row) if row else {}
+
+
+async def _charge(tx: Tx, principal: Principal, report: dict[str, Any]) -> str | None:
+    """Decide the violations an upheld report makes (``report_charges``); the id of the one
+    against the report's own subject."""
+    sale = await queries.sale_of(tx.conn, report["order_id"])
+    evidence = report_evidence(report["report_id"], report["product_id"], report["text"])
+    decided = [
+        await record_violation(
+            tx,
+            code=code,
+            subject=subject,
+            decided_by=f"reviewer:{principal.subject}",
+            evidence=evidence,
+        )
+        for code, subject in report_charges(tx.policy, report, dict(sale) if sale else None)
+    ]
+    return decided[0][0] if decided[0] else None
