@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from laotie_common.envelope import Envelope
 from laotie_contracts import orders as ev
+from laotie_contracts.moderation import Measure, PenaltyApplied, PenaltyRevoked
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.infra import Infra
@@ -155,6 +156,69 @@ async def test_a_shop_that_ships_late_and_sells_poor_goods_falls_into_the_poor_b
     assert (await client.get(f"/scores/shop/{shop}/history")).json() == history_before
     after = await client.get(f"/scores/shop/{shop}")
     assert after.json()["value"] == poor["value"]
+
+
+async def test_late_shipments_and_unanswered_refunds_are_not_violations_again(
+    scoring: tuple[httpx.AsyncClient, ServiceProcess], infra: Infra
+) -> None:
+    """Moderation judges a shop's late_shipment week from the late orders ship_on_time_rate
+    already counts, and refund_unanswered from the answers refund_answer_hours already counts
+    (score policy 2026.12-1, violations_measured_elsewhere): such penalties do not lower the
+    shop's content dimension again; a diversion penalty does. Revoking either is applied."""
+    client, process = scoring
+    shop = f"shop-{uuid.uuid4().hex[:6]}"
+    await publish(infra.kafka_bootstrap, *order_events(shop, 40, good=True))
+
+    async def scored(check: Any) -> dict[str, Any] | None:
+        response = await client.get(f"/scores/shop/{shop}")
+        body = response.json() if response.status_code == 200 else {}
+        return body if body.get("status") == "scored" and check(body) else None
+
+    first = await eventually(
+        lambda: scored(lambda b: b["sample_orders"] == 40), timeout=60, what="a score"
+    )
+    assert (first["value"], first["components"]["content"]) == (5.0, 1.0)
+
+    def penalty(code: str) -> dict[str, Any]:
+        return dict(
+            penalty_id=f"pen-{uuid.uuid4().hex[:8]}",
+            subject_type="shop",
+            subject_id=shop,
+            shop_id=shop,
+            violation_code=code,
+            occurred_at=datetime.now(UTC),
+            measures=[Measure(kind="warning")],
+        )
+
+    async def applied(envelopes: list[Envelope]) -> bool:
+        return await process.applied([e.id for e in envelopes]) == len(envelopes)
+
+    late, unanswered, diversion = (
+        penalty(c) for c in ("late_shipment", "refund_unanswered", "diversion")
+    )
+    sent = await publish(
+        infra.kafka_bootstrap, *(PenaltyApplied(**p) for p in (late, unanswered, diversion))
+    )
+    await eventually(lambda: applied(sent), timeout=60, what="the penalties applied")
+    body = await eventually(
+        lambda: scored(lambda b: b["value"] != 5.0), timeout=10, what="the diversion to count"
+    )
+    assert body["counts"]["violations"] == 1, "only the diversion is a violation"
+    assert body["components"]["content"] == 0.6667
+    assert body["components"]["logistics"] == 1.0, "every order shipped on time"
+    assert body["value"] == 4.93
+    assert body["policy_version"] == "scores/2026.12-1"
+
+    revoked = await publish(
+        infra.kafka_bootstrap,
+        *(PenaltyRevoked(**p, reason="appeal upheld") for p in (late, diversion)),
+    )
+    await eventually(lambda: applied(revoked), timeout=60, what="the revocations applied")
+    body = await eventually(
+        lambda: scored(lambda b: b["value"] == 5.0), timeout=10, what="the score restored"
+    )
+    assert body["counts"]["violations"] == 0
+    assert body["components"]["content"] == 1.0
 
 
 async def test_a_shop_under_the_minimum_sample_has_no_score(

@@ -3,12 +3,18 @@ records, which penalties count, and when a recomputed score is the stored one.""
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, date, datetime
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
+import pytest
+from laotie_moderation.policy import load_policy as load_thunder_plan
 from laotie_scoring.domain import (
     PENALTY_KINDS,
     Score,
+    ScorePolicy,
     WindowCounts,
     answer_cap_s,
     fact_columns,
@@ -16,7 +22,8 @@ from laotie_scoring.domain import (
     score,
     shanghai_day,
 )
-from laotie_scoring.policy import load_policy
+from laotie_scoring.policy import DEFAULT_POLICY, load_policy
+from pydantic import ValidationError
 
 POLICY = load_policy()
 AT = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)  # 01:30 on March 2nd in Shanghai
@@ -59,6 +66,58 @@ def test_events_that_count_nowhere_set_nothing() -> None:
 def test_penalties_on_anchors_and_creators_count_against_the_creator_score() -> None:
     assert PENALTY_KINDS == {"shop": "shop", "anchor": "creator", "creator": "creator"}
     assert "buyer" not in PENALTY_KINDS
+
+
+def test_a_shop_score_leaves_out_the_violations_its_own_indicators_measure() -> None:
+    """A late-shipment week is judged from the late orders ship_on_time_rate counts, an
+    unanswered refund is 48 h in refund_answer_hours: a shop's score counts them there only.
+    A creator's score has neither indicator, so such a penalty (were one ever charged to a
+    creator) still counts in its conduct."""
+    assert POLICY.violations_measured_elsewhere == {
+        "late_shipment": "ship_on_time_rate",
+        "refund_unanswered": "refund_answer_hours",
+    }
+    assert POLICY.uncounted_violations("shop") == ["late_shipment", "refund_unanswered"]
+    assert POLICY.uncounted_violations("creator") == []
+    assert POLICY.uncounted_violations("product") == []
+
+
+def test_the_codes_left_out_are_moderations_codes() -> None:
+    """A code renamed in the Thunder Plan would silently count twice again."""
+    assert set(POLICY.violations_measured_elsewhere) <= set(load_thunder_plan().codes)
+
+
+def _policy_with(**elsewhere: Any) -> dict[str, Any]:
+    with open(DEFAULT_POLICY, "rb") as f:
+        return tomllib.load(f) | {"violations_measured_elsewhere": elsewhere}
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        {"": "ship_on_time_rate"},
+        {" late_shipment": "ship_on_time_rate"},
+        {"late_shipment": "on_time"},
+        {"late_shipment": 1},
+    ],
+)
+def test_a_policy_naming_an_empty_code_or_an_unknown_indicator_is_refused(
+    elsewhere: dict[str, Any],
+) -> None:
+    with pytest.raises(ValidationError):
+        ScorePolicy.model_validate(_policy_with(**elsewhere))
+
+
+def test_replaced_policies_are_kept_and_still_load() -> None:
+    history = sorted((DEFAULT_POLICY.parent / "history").glob("score-policy-*.toml"))
+    assert history, "the versions replaced are kept"
+    for path in history:
+        old = load_policy(path)
+        assert old.version == "scores/" + path.stem.removeprefix("score-policy-")
+        assert old.version != POLICY.version
+    assert load_policy(Path(history[0])).uncounted_violations("shop") == [], (
+        "2026.11-1 counted every penalty"
+    )
 
 
 def test_a_score_is_the_stored_one_only_when_value_band_and_components_agree() -> None:

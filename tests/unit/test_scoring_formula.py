@@ -57,6 +57,16 @@ def test_worked_example_a_late_shipping_poor_quality_shop() -> None:
     assert result.components["content"] == 0.3333
 
 
+def test_worked_example_the_same_shop_warned_for_its_late_weeks() -> None:
+    """Its two penalties were late_shipment warnings for those very weeks: not violations
+    (ship_on_time_rate counted the orders already), so content stays 1.0."""
+    result = score(POLICY, "shop", dataclasses.replace(BAD_SHOP, violations=0))
+    assert isinstance(result, Score)
+    assert result.value == 3.8
+    assert result.components["content"] == 1.0
+    assert result.band.name == "poor"
+
+
 def test_below_the_minimum_sample_there_is_no_score() -> None:
     result = score(POLICY, "shop", dataclasses.replace(GOOD_SHOP, orders=29))
     assert result == NotEnoughData("shop", 29, 30)

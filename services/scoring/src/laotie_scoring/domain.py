@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Kind = Literal["shop", "product", "creator"]
 # The refund reasons that count against a subject's goods.
 QUALITY_REASONS = {"quality", "not_as_described"}
 # The subjects a penalty's subject type scores against (penalties on others count nowhere).
 PENALTY_KINDS: dict[str, Kind] = {"shop": "shop", "anchor": "creator", "creator": "creator"}
+# A moderation violation code, as the penalty events name it (``late_shipment``).
+ViolationCode = Annotated[str, StringConstraints(min_length=1, pattern=r"^[a-z][a-z0-9_]*$")]
 
 
 class Range(BaseModel):
@@ -71,6 +73,30 @@ class ScorePolicy(BaseModel):
     calendar_timezone: str
     indicators: dict[str, Range]
     kinds: dict[str, KindPolicy]
+    violations_measured_elsewhere: dict[ViolationCode, str] = Field(
+        default_factory=dict,
+        description="Violation code → the indicator that already measures its facts: a score"
+        " with that indicator does not count such a penalty in `violations`.",
+    )
+
+    @model_validator(mode="after")
+    def _measured_by_known_indicators(self) -> ScorePolicy:
+        unknown = set(self.violations_measured_elsewhere.values()) - set(self.indicators)
+        if unknown:
+            raise ValueError(
+                f"violations_measured_elsewhere names unknown indicators {sorted(unknown)}"
+            )
+        return self
+
+    def uncounted_violations(self, kind: Kind) -> list[str]:
+        """The violation codes ``kind``'s score leaves out of its `violations`: those whose
+        facts one of its own indicators already measures (counted once, there)."""
+        measured = {i for d in self.kinds[kind].dimensions.values() for i in d.indicators}
+        return sorted(
+            code
+            for code, indicator in self.violations_measured_elsewhere.items()
+            if indicator in measured
+        )
 
 
 @dataclass(frozen=True)

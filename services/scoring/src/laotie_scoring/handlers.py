@@ -4,7 +4,8 @@ scores for the end of the batch (``Later``), so each is recomputed once per batc
 fact the batch recorded, not once per fact.
 
 - ``orders.order``: an order's facts (paid, shipped, delivered, reviewed, refunds, disputes);
-- ``moderation.penalty``: penalties applied and revoked count as violations.
+- ``moderation.penalty``: penalties applied and revoked (violations, but for the codes the
+  score policy says a score already measures).
 """
 
 from __future__ import annotations

@@ -44,13 +44,17 @@ async def window_counts(
     row = await conn.fetchrow(
         WINDOW_SQL, kind, subject_id, start, today, matured_start, matured_end
     )
+    # Penalties not revoked, but none whose facts the score already measures (a code the
+    # policy says is measured elsewhere); one recorded without its code still counts.
     violations = await conn.fetchval(
         "SELECT count(*) FROM penalty_facts WHERE kind = $1 AND subject_id = $2"
-        " AND day BETWEEN $3 AND $4 AND NOT revoked",
+        " AND day BETWEEN $3 AND $4 AND NOT revoked"
+        " AND (violation_code IS NULL OR violation_code <> ALL($5::text[]))",
         kind,
         subject_id,
         start,
         today,
+        policy.uncounted_violations(kind),
     )
     assert row is not None
     kwargs: dict[str, Any] = {

@@ -146,17 +146,20 @@ async def record_order_fact(
 
 
 async def record_penalty(tx: Tx, penalty: PenaltyFacts) -> Touched | None:
-    """A penalty counts as a violation of its subject on the day it was applied."""
+    """A penalty of its subject on the day it was applied, with its code: whether it counts
+    as a violation is the window's to say (``queries.window_counts``, by the policy)."""
     kind = PENALTY_KINDS.get(penalty.subject_type)
     if kind is None:
         return None
     await tx.conn.execute(
-        "INSERT INTO penalty_facts (penalty_id, kind, subject_id, day)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        "INSERT INTO penalty_facts AS p (penalty_id, kind, subject_id, day, violation_code)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (penalty_id) DO UPDATE"
+        " SET violation_code = coalesce(p.violation_code, EXCLUDED.violation_code)",
         penalty.penalty_id,
         kind,
         penalty.subject_id,
         shanghai_day(tx.policy, penalty.occurred_at),
+        penalty.violation_code,
     )
     return Touched([(kind, penalty.subject_id)])
 
