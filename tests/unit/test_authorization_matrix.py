@@ -39,6 +39,8 @@ MATRIX: dict[str, dict[tuple[str, str], frozenset[Role] | None]] = {
         ("PATCH", "/products/{product_id}/skus/{sku_id}"): frozenset({S}),
         ("POST", "/products/{product_id}/delist"): frozenset({S}),
         ("POST", "/products/{product_id}/relist"): frozenset({S}),
+        ("PATCH", "/products/{product_id}"): frozenset({S}),
+        ("POST", "/products/{product_id}/resubmit"): frozenset({S}),
         ("POST", "/orders"): frozenset({B}),
         ("GET", "/orders"): frozenset({B, S, OP, V, R}),  # anchors list no orders
         ("GET", "/orders/{order_id}"): ANY,
@@ -79,6 +81,9 @@ MATRIX: dict[str, dict[tuple[str, str], frozenset[Role] | None]] = {
         ("POST", "/appeals/{appeal_id}/decide"): frozenset({R, OP}),
         ("GET", "/subjects/{subject_type}/{subject_id}"): ANY,
         ("GET", "/violations"): frozenset({R, OP}),
+        ("GET", "/rectifications"): frozenset({R, OP}),
+        ("GET", "/rectifications/{rectification_id}"): ANY,
+        ("POST", "/rectifications/{rectification_id}/decide"): frozenset({R, OP}),
         ("GET", "/rules"): PUBLIC,
     },
     "scoring": {

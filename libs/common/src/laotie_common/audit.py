@@ -1,6 +1,7 @@
 """The audit trail (审计) of operator and reviewer actions.
 
-Every command an operator or a reviewer runs through a service's API appends one row to
+Every command an operator or a reviewer runs through a service's API, and every command a
+route marks ``audited`` (a seller's rectification, 整改), appends one row to
 the service's ``audit_log`` and publishes one ``<service>.audit.action_recorded`` event, in
 the command's own transaction: the trail holds exactly the actions that took effect (a
 refused one rolled back with them), and a replayed Idempotency-Key, which runs nothing,

@@ -1,4 +1,5 @@
-"""Operator and reviewer actions (审计): one topic per service that takes them,
+"""Operator and reviewer actions (审计), and the steps of a seller's rectification (整改): one
+topic per service that takes them,
 ``<service>.audit``, keyed by the actor. Each event is also a row of the service's
 ``audit_log`` table, written in the action's own transaction: who did what, to what, when
 and why. An action that was refused (4xx) changed nothing and is not recorded."""
@@ -15,11 +16,12 @@ from laotie_contracts.topics import AUDITED
 
 
 class ActionRecorded(Event):
-    """An operator or reviewer did something through a service's API."""
+    """An operator or reviewer did something through a service's API, or a seller took a
+    step the platform keeps a trail of (editing and resubmitting a banned product)."""
 
     audit_id: Id
     actor_id: Id = Field(description="The token's subject.")
-    actor_role: Literal["operator", "reviewer"]
+    actor_role: Literal["operator", "reviewer", "seller"]
     action: str = Field(description="Method and route template, e.g. 'PUT /budget'.")
     target: dict[str, str] = Field(description="The route's path parameters: what was acted on.")
     reason: str | None = Field(description="The reason given in the request, if any.")
@@ -33,7 +35,7 @@ def _recorded(service: str) -> type[ActionRecorded]:
         f"{service.capitalize()}ActionRecorded",
         __base__=ActionRecorded,
         __module__=__name__,
-        __doc__=f"An operator or reviewer action on the {service} service.",
+        __doc__=f"An operator's, reviewer's or audited seller's action on the {service} service.",
     )
     return event(f"{service}.audit.action_recorded", topic=f"{service}.audit", key="actor_id")(
         model

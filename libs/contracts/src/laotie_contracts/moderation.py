@@ -77,6 +77,17 @@ class PenaltyPointsBooked(PenaltyFacts):
     year_total: int = Field(ge=0)
 
 
+@event("moderation.penalty.delisting_lifted", topic=PENALTY_TOPIC, key="subject_id")
+class DelistingLifted(PenaltyFacts):
+    """Rectified (整改): a product the penalty delisted for its content was resubmitted with
+    new text that passed a re-scan or a reviewer, so its delisting by this penalty ends. The
+    penalty's other measures and its points stand."""
+
+    product_id: Id
+    rectification_id: Id
+    decided_by: str = Field(description="``rule:rescan`` or ``reviewer:<id>``.")
+
+
 # --- moderation.violation --------------------------------------------------------------
 class Evidence(BaseModel):
     """What was found, where, and by which rule: kept with every decision."""

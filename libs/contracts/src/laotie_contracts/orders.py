@@ -70,9 +70,19 @@ class ProductDelisted(ProductFacts):
 
 @event("orders.product.relisted", topic=PRODUCT_TOPIC, key="product_id")
 class ProductRelisted(ProductFacts):
-    """Active again: relisted by its seller, or a moderation ban was revoked."""
+    """Active again: relisted by its seller, a moderation ban revoked on appeal, or lifted
+    once the product was rectified (整改)."""
 
-    reason: Literal["seller", "moderation_revoked"]
+    reason: Literal["seller", "moderation_revoked", "rectified"]
+
+
+@event("orders.product.resubmitted", topic=PRODUCT_TOPIC, key="product_id")
+class ProductResubmitted(ProductFacts):
+    """Rectification (整改): the seller asks for a product banned for its content to be sold
+    again with its text as it stands now (edited since: ``orders.product.changed``).
+    Moderation re-scans it and lifts the bans the text caused, or queues it for a reviewer."""
+
+    resubmission_id: Id
 
 
 # --- orders.order -----------------------------------------------------------------------
@@ -252,7 +262,8 @@ ORDER_EVENT_TYPES: tuple[str, ...] = tuple(
 )
 
 PRODUCT_EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.ce_type for cls in (ProductListed, ProductChanged, ProductDelisted, ProductRelisted)
+    cls.ce_type
+    for cls in (ProductListed, ProductChanged, ProductDelisted, ProductRelisted, ProductResubmitted)
 )
 
 

@@ -4,7 +4,7 @@ a reporter sees its own reports."""
 from __future__ import annotations
 
 from laotie_common.auth import Principal, Role
-from laotie_common.problems import Forbidden
+from laotie_common.problems import Forbidden, NotFound
 
 STAFF = (Role.REVIEWER, Role.OPERATOR)
 
@@ -28,3 +28,9 @@ def require_subject_view(principal: Principal, subject_type: str, subject_id: st
     """A subject's standing and history: staff, and the subject itself."""
     if not (is_staff(principal) or may_speak_for(principal, subject_type, subject_id)):
         raise Forbidden("only platform staff and the subject itself see its history")
+
+
+def require_rectification_view(principal: Principal, shop_id: str, rectification_id: str) -> None:
+    """A resubmission: staff and the shop's sellers; to anyone else it does not exist."""
+    if not (is_staff(principal) or may_speak_for(principal, "shop", shop_id)):
+        raise NotFound(f"no rectification {rectification_id}")

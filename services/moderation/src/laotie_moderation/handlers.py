@@ -4,7 +4,8 @@ detection`` says what each decides).
 
 - ``live.comment``: diversion in comments;
 - ``live.room``: diversion and false advertising in room and session titles;
-- ``orders.product``: the same in the texts of products listed, changed or relisted;
+- ``orders.product``: the same in the texts of products listed, changed or relisted, and
+  products resubmitted for rectification (整改, ``usecases.rectification``);
 - ``orders.order``: orders due to ship and shipments overdue (late shipment, judged per shop
   and week), refunds approved because the seller never answered.
 """
@@ -16,7 +17,7 @@ from laotie_common.envelope import Envelope
 from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
 
-from laotie_moderation.usecases import Tx, detection
+from laotie_moderation.usecases import Tx, detection, rectification
 
 
 async def on_comment(tx: Tx, envelope: Envelope) -> None:
@@ -29,6 +30,10 @@ async def on_room(tx: Tx, envelope: Envelope) -> None:
 
 async def on_product(tx: Tx, envelope: Envelope) -> None:
     await detection.check_product(tx, envelope.parse(order_events.ProductFacts), envelope.id)
+
+
+async def on_resubmitted(tx: Tx, envelope: Envelope) -> None:
+    await rectification.review_resubmission(tx, envelope.parse(order_events.ProductResubmitted))
 
 
 async def on_paid(tx: Tx, envelope: Envelope) -> Later:
@@ -52,6 +57,7 @@ HANDLERS = {
     "orders.product.listed": on_product,
     "orders.product.changed": on_product,
     "orders.product.relisted": on_product,
+    "orders.product.resubmitted": on_resubmitted,
     "orders.order.paid": on_paid,
     "orders.order.shipment_overdue": on_overdue,
     "orders.order.refund_approved": on_refund_approved,

@@ -3,6 +3,7 @@ decisions, reports, and the rows the use cases decide on."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -272,3 +273,68 @@ async def recent_violations(conn: Connection, limit: int) -> list[dict[str, Any]
     return [
         {**dict(r), "measures": decode_json(r["measures"]) if r["measures"] else []} for r in rows
     ]
+
+
+# --- rectification (整改) ------------------------------------------------------------------------
+async def content_delistings(
+    conn: Connection, product_id: str, shop_id: str, codes: list[str]
+) -> list[asyncpg.Record]:
+    """The shop's penalties not revoked whose delisting names the product, for a code that
+    rectification lifts."""
+    named = json.dumps([{"kind": "delist_products", "product_ids": [product_id]}])
+    return await conn.fetch(
+        "SELECT * FROM penalties WHERE subject_type = 'shop' AND subject_id = $1"
+        " AND code = ANY($2::text[]) AND status <> 'revoked' AND measures @> $3::jsonb"
+        " ORDER BY applied_at",
+        shop_id,
+        codes,
+        named,
+    )
+
+
+async def penalties_by_id(conn: Connection, penalty_ids: list[str]) -> list[asyncpg.Record]:
+    """Those of the penalties not revoked since."""
+    return await conn.fetch(
+        "SELECT * FROM penalties WHERE penalty_id = ANY($1::text[]) AND status <> 'revoked'"
+        " ORDER BY applied_at",
+        penalty_ids,
+    )
+
+
+async def get_rectification(
+    conn: Connection, rectification_id: str, *, lock: bool = False
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"SELECT * FROM rectifications WHERE rectification_id = $1{_locking(lock)}",  # noqa: S608
+        rectification_id,
+    )
+    if row is None:
+        raise NotFound(f"no rectification {rectification_id}")
+    return row
+
+
+async def rectifications(conn: Connection, status: str, limit: int) -> list[dict[str, Any]]:
+    """Resubmissions in ``status``, oldest first (the reviewers' queue for ``in_review``)."""
+    rows = await conn.fetch(
+        "SELECT * FROM rectifications WHERE status = $1 ORDER BY created_at LIMIT $2",
+        status,
+        limit,
+    )
+    return [rectification_view(r) for r in rows]
+
+
+def rectification_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {**dict(row), "findings": decode_json(row["findings"])}
+
+
+async def rectified(conn: Connection, product_id: str, version: str) -> bool:
+    """Whether this text of the product was accepted in a rectification (a reviewer may have
+    passed words a detector trips on: relisted, they decide nothing again)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM rectifications WHERE product_id = $1 AND text_version = $2"
+            " AND status = 'accepted'",
+            product_id,
+            version,
+        )
+    )

@@ -12,9 +12,9 @@ from laotie_common.entry import Commands, Reading, config
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from laotie_moderation import queries
-from laotie_moderation.access import is_staff, require_subject_view
+from laotie_moderation.access import is_staff, require_rectification_view, require_subject_view
 from laotie_moderation.policy import Policy
-from laotie_moderation.usecases import appeals, reports
+from laotie_moderation.usecases import appeals, rectification, reports
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -133,6 +133,49 @@ async def violations(
     who: Staff, conn: Reading, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[dict[str, Any]]:
     return await queries.recent_violations(conn, limit)
+
+
+@router.get(
+    "/rectifications",
+    tags=["rectification"],
+    summary="Resubmitted products by status, oldest first: the reviewers' queue (staff)",
+)
+async def rectifications(
+    who: Staff,
+    conn: Reading,
+    status: Literal["in_review", "accepted", "rejected"] = "in_review",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    return await queries.rectifications(conn, status, limit)
+
+
+@router.get(
+    "/rectifications/{rectification_id}",
+    tags=["rectification"],
+    summary="A resubmission (整改) and its outcome (the shop's sellers and staff)",
+)
+async def get_rectification(rectification_id: str, who: Anyone, conn: Reading) -> dict[str, Any]:
+    row = await queries.get_rectification(conn, rectification_id)
+    require_rectification_view(who, row["shop_id"], rectification_id)
+    return queries.rectification_view(row)
+
+
+@router.post(
+    "/rectifications/{rectification_id}/decide",
+    tags=["rectification"],
+    summary="Accept (lift the product's content delistings) or reject a resubmission the"
+    " re-scan could not pass (reviewers)",
+)
+async def decide_rectification(
+    rectification_id: str, body: Decision, command: Commands, who: Staff
+) -> Any:
+    return await command(
+        who,
+        body,
+        lambda tx: rectification.decide_rectification(
+            tx, who, rectification_id, body.upheld, body.note
+        ),
+    )
 
 
 @router.get("/rules", tags=["rules"], summary="The active rule set and its version")

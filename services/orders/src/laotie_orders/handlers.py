@@ -2,17 +2,19 @@
 event and calls a use case in the unit of work it is given.
 
 - ``moderation.penalty``: penalties delist products and restrict shops; revocations undo
-  exactly what their penalty imposed (``usecases.enforcement``).
+  exactly what their penalty imposed, a rectified product's ban is lifted
+  (``usecases.enforcement``).
 """
 
 from __future__ import annotations
 
 from laotie_common.envelope import parsed
-from laotie_contracts.moderation import PenaltyApplied, PenaltyRevoked
+from laotie_contracts.moderation import DelistingLifted, PenaltyApplied, PenaltyRevoked
 
 from laotie_orders.usecases import enforcement
 
 HANDLERS = {
     "moderation.penalty.applied": parsed(PenaltyApplied, enforcement.apply_penalty),
     "moderation.penalty.revoked": parsed(PenaltyRevoked, enforcement.revoke_penalty),
+    "moderation.penalty.delisting_lifted": parsed(DelistingLifted, enforcement.lift_delisting),
 }

@@ -63,6 +63,22 @@ class ListProduct(Body):
     skus: list[NewSku] = Field(min_length=1, max_length=50)
 
 
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class EditText(Body):
+    """A product's words (rectification, 整改, starts here); at least one is given."""
+
+    title: Title | None = None
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> EditText:
+        if self.title is None and self.description is None:
+            raise ValueError("give a title, a description or both")
+        return self
+
+
 class ChangeSku(Body):
     price_fen: StrictInt | None = Field(default=None, ge=0, le=10**10)
     stock: StrictInt | None = Field(default=None, ge=0, le=10**7)
@@ -187,6 +203,29 @@ async def change_sku(
         lambda tx: catalogue.update_sku(
             tx, who, product_id, sku_id, price_fen=body.price_fen, stock=body.stock
         ),
+    )
+
+
+@products.patch("/products/{product_id}", summary="Change a product's title or description")
+async def edit_text(product_id: str, body: EditText, command: Commands, who: Seller) -> Any:
+    return await command(
+        who,
+        body,
+        lambda tx: catalogue.edit_text(
+            tx, who, product_id, title=body.title, description=body.description
+        ),
+        audited=True,
+    )
+
+
+@products.post(
+    "/products/{product_id}/resubmit",
+    summary="Ask for a product banned for its content to be sold again with its edited text"
+    " (rectification, 整改): moderation re-scans it",
+)
+async def resubmit(product_id: str, command: Commands, who: Seller) -> Any:
+    return await command(
+        who, None, lambda tx: catalogue.resubmit_product(tx, who, product_id), audited=True
     )
 
 

@@ -47,7 +47,21 @@ class OrdersApi:
         key: str | None = None,
         expect: int | None = None,
     ) -> httpx.Response:
-        response = await self.client.post(path, json=json, headers=self.headers(actor, key))
+        return await self.send("POST", path, actor, json, key=key, expect=expect)
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        actor: Actor,
+        json: Any = None,
+        *,
+        key: str | None = None,
+        expect: int | None = None,
+    ) -> httpx.Response:
+        response = await self.client.request(
+            method, path, json=json, headers=self.headers(actor, key)
+        )
         if expect is not None:
             assert response.status_code == expect, (path, response.status_code, response.text)
         return response

@@ -80,6 +80,15 @@ class Distribution(BaseModel):
     )
 
 
+class Rectification(BaseModel):
+    """Rectification (整改): the codes whose product delistings end once the product's text is
+    changed and passes a re-scan or a reviewer (content offences, not what the goods are)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    codes: list[str] = Field(min_length=1)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -92,13 +101,15 @@ class Policy(BaseModel):
     calendar_timezone: str
     shipping: Shipping
     distribution: Distribution
+    rectification: Rectification
     codes: dict[str, Code]
 
     @model_validator(mode="after")
-    def _supplier_codes_exist(self) -> Policy:
-        unknown = set(self.distribution.supplier_codes.values()) - set(self.codes)
+    def _named_codes_exist(self) -> Policy:
+        named = {*self.distribution.supplier_codes.values(), *self.rectification.codes}
+        unknown = named - set(self.codes)
         if unknown:
-            raise ValueError(f"distribution.supplier_codes names unknown codes {sorted(unknown)}")
+            raise ValueError(f"the policy names unknown codes {sorted(unknown)}")
         return self
 
     def code(self, name: str) -> Code:

@@ -29,6 +29,7 @@ from laotie_moderation.domain.detection import (
     unanswered_refund_evidence,
 )
 from laotie_moderation.domain.diversion import detect_diversion
+from laotie_moderation.domain.rectification import product_text
 from laotie_moderation.usecases import Tx
 from laotie_moderation.usecases.penalties import record_violation
 
@@ -64,10 +65,13 @@ async def check_product(tx: Tx, product: order_events.ProductFacts, event_id: st
     if product.status != "active":
         return
     subject = Subject("shop", product.shop_id, product.shop_id)
-    text = f"{product.title}\n{product.description}"
+    text = product_text(product.title, product.description)
     # A product offends again only with another text: a stock edit, a re-sent fact or a
-    # relisting after an upheld appeal, with the same words, decides nothing new.
+    # relisting after an upheld appeal, with the same words, decides nothing new; nor do
+    # words a reviewer accepted in a rectification.
     version = text_version(text)
+    if await queries.rectified(tx.conn, product.product_id, version):
+        return
     if await scan_text(tx, text, subject, "product", product.product_id, event_id, version):
         tx.after_commit.append(detection_latency("product", product.occurred_at))
 

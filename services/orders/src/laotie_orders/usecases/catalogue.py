@@ -120,6 +120,50 @@ async def update_sku(
     return view
 
 
+async def edit_text(
+    tx: Tx,
+    principal: Principal,
+    product_id: str,
+    *,
+    title: str | None,
+    description: str | None,
+) -> dict[str, Any]:
+    """Change a product's words, whatever its status: an active product is re-scanned by
+    moderation (``orders.product.changed``); a banned one may then be resubmitted."""
+    product = await locked_product(tx, product_id)
+    require_seller(principal, product["shop_id"])
+    await tx.conn.execute(
+        "UPDATE products SET title = coalesce($2, title), description = coalesce($3,"
+        " description), updated_at = $4 WHERE product_id = $1",
+        product_id,
+        title,
+        description,
+        tx.now,
+    )
+    view = await product_view(tx.conn, product_id)
+    await tx.emit(ev.ProductChanged(**product_facts(view, tx.now)))
+    return view
+
+
+async def resubmit_product(tx: Tx, principal: Principal, product_id: str) -> dict[str, Any]:
+    """Rectification (整改): a banned product goes back to moderation with its text as it
+    stands; what moderation decides comes back on ``moderation.penalty`` (its bans for that
+    text lifted, the product relisted) or stays with a reviewer. Returns the resubmission's id
+    (moderation's ``GET /rectifications/{id}``) and the product."""
+    product = await locked_product(tx, product_id)
+    require_seller(principal, product["shop_id"])
+    if product["status"] != "banned":
+        raise domain.IllegalTransition(
+            f"only a product banned by moderation is resubmitted; this one is {product['status']}"
+        )
+    view = await product_view(tx.conn, product_id)
+    resubmission_id = new_id()
+    await tx.emit(
+        ev.ProductResubmitted(**product_facts(view, tx.now), resubmission_id=resubmission_id)
+    )
+    return {"resubmission_id": resubmission_id, "product": view}
+
+
 async def refresh_product_status(tx: Tx, product_id: str) -> tuple[str, str]:
     """Recompute a product's status from its bans and its seller's choice: (before, after)."""
     row = await tx.conn.fetchrow(

@@ -7,7 +7,7 @@ revocation undoes exactly that and no more; timed restrictions end by themselves
 from __future__ import annotations
 
 from laotie_contracts import orders as ev
-from laotie_contracts.moderation import PenaltyApplied, PenaltyRevoked
+from laotie_contracts.moderation import DelistingLifted, PenaltyApplied, PenaltyRevoked
 
 from laotie_orders import domain
 from laotie_orders.facts import product_facts
@@ -82,3 +82,24 @@ async def revoke_penalty(tx: Tx, penalty: PenaltyRevoked) -> None:
                 await tx.emit(
                     ev.ProductRelisted(**product_facts(view, tx.now), reason="moderation_revoked")
                 )
+
+
+async def lift_delisting(tx: Tx, lifted: DelistingLifted) -> None:
+    """A rectified product: the penalty's ban on it ends (its other bans stand); active
+    again, it is relisted."""
+    await tx.conn.execute(
+        "SELECT 1 FROM products WHERE product_id = $1 FOR UPDATE", lifted.product_id
+    )
+    ended = await tx.conn.fetchval(
+        "UPDATE product_bans SET revoked_at = $3 WHERE penalty_id = $1 AND product_id = $2"
+        " AND revoked_at IS NULL RETURNING 1",
+        lifted.penalty_id,
+        lifted.product_id,
+        tx.now,
+    )
+    if not ended:
+        return
+    before, after = await refresh_product_status(tx, lifted.product_id)
+    if before == "banned" and after == "active":
+        view = await product_view(tx.conn, lifted.product_id)
+        await tx.emit(ev.ProductRelisted(**product_facts(view, tx.now), reason="rectified"))

@@ -1,0 +1,163 @@
+"""Rectification (整改), issue 19 item 10, with orders and moderation as real processes: a
+product banned for its words is edited and resubmitted by its seller, re-scanned by
+moderation, and relisted, or queued for a reviewer who decides; every step is audited."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from laotie_common.settings import ServiceSettings
+from laotie_evening.client import Actor, OrdersApi
+
+from tests.integration.infra import Infra
+from tests.integration.kit import ServiceProcess, eventually, running_service
+
+CLAIM = "全网最低价 羊毛围巾"
+
+
+@dataclass
+class Stack:
+    api: OrdersApi
+    orders: ServiceProcess
+    moderation: ServiceProcess
+    moderation_http: httpx.AsyncClient
+
+
+@pytest.fixture(scope="module")
+async def stack(infra: Infra) -> AsyncIterator[Stack]:
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=infra.kafka_bootstrap, database_url=infra.database_url
+    )
+    async with (
+        running_service("laotie_orders", infra.kafka_bootstrap, infra.database_url) as orders,
+        running_service("laotie_moderation", infra.kafka_bootstrap, infra.database_url) as mod,
+        httpx.AsyncClient(base_url=orders.url, timeout=30) as orders_http,
+        httpx.AsyncClient(base_url=mod.url, timeout=30) as mod_http,
+    ):
+        yield Stack(OrdersApi(orders_http, settings), orders, mod, mod_http)
+
+
+async def _status(api: OrdersApi, product_id: str, wanted: str) -> None:
+    async def reached() -> bool:
+        return bool((await api.get(f"/products/{product_id}"))["status"] == wanted)
+
+    await eventually(reached, timeout=30, what=f"product {product_id} {wanted}")
+
+
+async def _banned_product(stack: Stack) -> tuple[Actor, str]:
+    seller = await stack.api.new_shop()
+    product = await stack.api.new_product(seller, title=CLAIM)
+    await _status(stack.api, product["product_id"], "banned")
+    return seller, product["product_id"]
+
+
+async def _rectification(stack: Stack, rectification_id: str, who: Actor) -> dict[str, Any]:
+    """The resubmission once moderation has decided on it (as ``who`` sees it)."""
+
+    async def decided() -> dict[str, Any] | None:
+        response = await stack.moderation_http.get(
+            f"/rectifications/{rectification_id}", headers=stack.api.headers(who)
+        )
+        return response.json() if response.status_code == 200 else None
+
+    return await eventually(decided, timeout=30, what="moderation's re-scan")
+
+
+async def _resubmit(stack: Stack, seller: Actor, product_id: str) -> dict[str, Any]:
+    answer = await stack.api.post(f"/products/{product_id}/resubmit", seller, expect=200)
+    return await _rectification(stack, answer.json()["resubmission_id"], seller)
+
+
+async def test_an_edited_product_passes_the_rescan_and_is_relisted_with_its_penalty_standing(
+    stack: Stack,
+) -> None:
+    """Before: no route changed a product's words and a moderation ban could not be lifted
+    but by an appeal, so a product delisted for a claim could never be sold again. Now the
+    seller edits the title (the ban stands until resubmitted), resubmits, the re-scan passes,
+    the ban by that penalty ends and the product is relisted (``rectified``); the penalty and
+    its warning stand, and the seller's two steps are in orders' audit trail."""
+    api = stack.api
+    seller, pid = await _banned_product(stack)
+    await api.send("PATCH", f"/products/{pid}", seller, {"title": "羊毛围巾 加厚"}, expect=200)
+    assert (await api.get(f"/products/{pid}"))["status"] == "banned", "an edit alone lifts nothing"
+    decided = await _resubmit(stack, seller, pid)
+    assert (decided["status"], decided["decided_by"]) == ("accepted", "rule:rescan")
+    await _status(api, pid, "active")
+    penalties = await stack.moderation.fetch(
+        "SELECT status, code FROM penalties WHERE subject_id = $1", seller.shop_id
+    )
+    assert [(p["status"], p["code"]) for p in penalties] == [("active", "false_advertising")]
+    trail = await stack.orders.fetch(
+        "SELECT action, actor_id FROM audit_log WHERE target->>'product_id' = $1 ORDER BY"
+        " recorded_at",
+        pid,
+    )
+    assert [(t["action"], t["actor_id"]) for t in trail] == [
+        ("PATCH /products/{product_id}", seller.subject),
+        ("POST /products/{product_id}/resubmit", seller.subject),
+    ]
+
+
+async def test_words_still_tripping_a_detector_wait_for_a_reviewer_who_decides_with_a_reason(
+    stack: Stack,
+) -> None:
+    """The same words resubmitted go to the reviewers' queue; a rejection keeps the ban, an
+    acceptance lifts it, and the passed words, relisted, decide nothing again."""
+    api = stack.api
+    seller, pid = await _banned_product(stack)
+    queued = await _resubmit(stack, seller, pid)
+    assert queued["status"] == "in_review"
+    assert "false_advertising" in queued["reason"]
+    reviewer = stack.api.headers(api.reviewer)
+    queue = await stack.moderation_http.get("/rectifications", headers=reviewer)
+    assert queued["rectification_id"] in [r["rectification_id"] for r in queue.json()]
+    denied = await stack.moderation_http.get("/rectifications", headers=api.headers(seller))
+    assert denied.status_code == 403, "the queue is for staff"
+    rejected = await stack.moderation_http.post(
+        f"/rectifications/{queued['rectification_id']}/decide",
+        json={"upheld": False, "note": "still an absolute claim"},
+        headers=reviewer,
+    )
+    assert rejected.json()["status"] == "rejected"
+    again = await _resubmit(stack, seller, pid)
+    accepted = await stack.moderation_http.post(
+        f"/rectifications/{again['rectification_id']}/decide",
+        json={"upheld": True, "note": "the shop proved the price"},
+        headers=reviewer,
+    )
+    assert accepted.json()["status"] == "accepted"
+    twice = await stack.moderation_http.post(
+        f"/rectifications/{again['rectification_id']}/decide",
+        json={"upheld": True},
+        headers=reviewer,
+    )
+    assert twice.status_code == 409
+    await _status(api, pid, "active")
+    violations = await stack.moderation.fetch(
+        "SELECT count(*) AS n FROM violations WHERE subject_id = $1", seller.shop_id
+    )
+    assert violations[0]["n"] == 1, "the accepted words, relisted, decided nothing again"
+    trail = await stack.moderation.fetch(
+        "SELECT reason FROM audit_log WHERE target->>'rectification_id' = ANY($1::text[])"
+        " ORDER BY recorded_at",
+        [queued["rectification_id"], again["rectification_id"]],
+    )
+    assert [t["reason"] for t in trail] == ["still an absolute claim", "the shop proved the price"]
+
+
+async def test_only_the_shops_seller_rectifies_and_only_a_banned_product(stack: Stack) -> None:
+    api = stack.api
+    seller, pid = await _banned_product(stack)
+    stranger = await api.new_shop()
+    edit = {"description": "mine now"}
+    assert (await api.send("PATCH", f"/products/{pid}", stranger, edit)).status_code in (403, 404)
+    assert (await api.post(f"/products/{pid}/resubmit", stranger)).status_code in (403, 404)
+    assert (await api.send("PATCH", f"/products/{pid}", seller, {})).status_code == 422
+    fine = await api.new_product(seller, title="羊毛围巾")
+    refused = await api.post(f"/products/{fine['product_id']}/resubmit", seller, expect=409)
+    assert "banned" in json.dumps(refused.json())
