@@ -438,3 +438,34 @@ async def test_a_week_of_late_shipments_through_the_stream_is_one_violation(
         "SELECT count(*) AS n FROM shipments_due WHERE shop_id = $1", shop
     )
     assert due[0]["n"] == 10, "every paid order's deadline noted"
+
+
+async def test_an_anchors_profile_with_a_contact_is_hidden_and_the_anchor_penalised(
+    stack: Stack,
+) -> None:
+    """Issue 19, item 10: profiles, where sellers also post WeChat ids, were never scanned.
+    Now an anchor's profile with an obfuscated contact is a diversion (the anchor penalised)
+    and that revision is hidden; a clean new revision shows, and stays shown."""
+    api, moderation = stack.api, stack.moderation
+    anchor = f"anchor-profile-{uuid.uuid4().hex[:6]}"
+    me = api.auth(Role.ANCHOR, anchor)
+    path = f"/profiles/anchor/{anchor}"
+    await api.call("PUT", path, me, {"text": "每晚8点开播 加薇信 mm520520 领福利"}, 200)
+    stranger = api.auth(Role.ANCHOR, "someone-else")
+    await api.call("PUT", path, stranger, {"text": "hijacked"}, 403)
+
+    async def penalised() -> dict[str, Any] | None:
+        r = await moderation.get(f"/subjects/anchor/{anchor}", headers=_staff(api))
+        return r.json() if r.status_code == 200 and r.json()["penalties"] else None
+
+    subject = await eventually(penalised, timeout=60, what="moderation to decide the profile")
+    assert [p["code"] for p in subject["penalties"]] == ["diversion"]
+
+    async def hidden() -> bool:
+        return bool((await api.client.get(path)).json()["hidden"])
+
+    await eventually(hidden, timeout=60, what="live to hide the profile")
+    assert (await api.client.get(path)).json()["text"] == ""
+    await api.call("PUT", path, me, {"text": "每晚8点开播 关注不迷路"}, 200)
+    shown = (await api.client.get(path)).json()
+    assert (shown["hidden"], shown["text"]) == (False, "每晚8点开播 关注不迷路")

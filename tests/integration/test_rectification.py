@@ -161,3 +161,29 @@ async def test_only_the_shops_seller_rectifies_and_only_a_banned_product(stack: 
     fine = await api.new_product(seller, title="羊毛围巾")
     refused = await api.post(f"/products/{fine['product_id']}/resubmit", seller, expect=409)
     assert "banned" in json.dumps(refused.json())
+
+
+async def test_a_shop_profile_with_a_contact_is_hidden_and_the_shop_penalised(
+    stack: Stack,
+) -> None:
+    """Issue 19, item 10: a shop's own profile text (店铺简介) is scanned like a title: a
+    WeChat id there is a diversion by the shop, that revision is hidden, a clean one shows."""
+    api = stack.api
+    seller = await api.new_shop()
+    path = f"/shops/{seller.shop_id}/profile"
+    await api.send("PUT", path, seller, {"text": "源头工厂 加V：factory_888 拿批发价"}, expect=200)
+    stranger = await api.new_shop()
+    await api.send("PUT", path, stranger, {"text": "hijacked"}, expect=403)
+
+    async def hidden() -> bool:
+        return bool((await api.get(f"/shops/{seller.shop_id}"))["profile_hidden"])
+
+    await eventually(hidden, timeout=30, what="the profile hidden")
+    assert (await api.get(f"/shops/{seller.shop_id}"))["profile"] == ""
+    codes = await stack.moderation.fetch(
+        "SELECT code FROM violations WHERE subject_id = $1", seller.shop_id
+    )
+    assert [c["code"] for c in codes] == ["diversion"]
+    await api.send("PUT", path, seller, {"text": "源头工厂 平台下单 48小时发货"}, expect=200)
+    shop = await api.get(f"/shops/{seller.shop_id}")
+    assert (shop["profile_hidden"], shop["profile"]) == (False, "源头工厂 平台下单 48小时发货")

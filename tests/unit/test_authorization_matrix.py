@@ -33,6 +33,7 @@ MATRIX: dict[str, dict[tuple[str, str], frozenset[Role] | None]] = {
     "orders": {
         ("POST", "/shops"): frozenset({OP, S}),
         ("GET", "/shops/{shop_id}"): PUBLIC,
+        ("PUT", "/shops/{shop_id}/profile"): frozenset({S}),
         ("POST", "/products"): frozenset({S}),
         ("GET", "/products"): PUBLIC,
         ("GET", "/products/{product_id}"): PUBLIC,
@@ -62,6 +63,8 @@ MATRIX: dict[str, dict[tuple[str, str], frozenset[Role] | None]] = {
     },
     "live": {
         ("POST", "/rooms"): frozenset({A, S, OP}),
+        ("PUT", "/profiles/{owner_type}/{owner_id}"): frozenset({A}),
+        ("GET", "/profiles/{owner_type}/{owner_id}"): PUBLIC,
         ("GET", "/rooms/{room_id}"): PUBLIC,
         ("POST", "/rooms/{room_id}/sessions"): frozenset({A, S}),
         ("GET", "/sessions/{session_id}"): PUBLIC,

@@ -133,6 +133,6 @@ def test_asyncapi_document_passes_the_asyncapi_parser() -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "0 error(s)" in run.stdout
-    # every topic of the registry: 9 streams, 4 audit trails, 5 dead-letter topics
+    # every topic of the registry: 11 streams, 4 audit trails, 5 dead-letter topics
     assert f"{len(all_topics())} channels" in run.stdout
-    assert len(all_topics()) == 18
+    assert len(all_topics()) == 20

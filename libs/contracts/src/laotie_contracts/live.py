@@ -15,6 +15,7 @@ from laotie_contracts.events import Event, event
 
 ROOM_TOPIC = "live.room"
 COMMENT_TOPIC = "live.comment"
+PROFILE_TOPIC = "live.profile"
 
 OwnerType = Literal["anchor", "creator", "brand"]
 
@@ -111,3 +112,17 @@ class CommentHidden(CommentFacts):
     violation_id: str
     violation_code: str
     hidden_at: UtcTime
+
+
+# --- live.profile -----------------------------------------------------------------------
+@event("live.profile.changed", topic=PROFILE_TOPIC, key="owner_id")
+class ProfileChanged(Event):
+    """An anchor or creator wrote their own profile text (简介): moderation scans it like a
+    title. ``revision_id`` names this text: a decision on it (hiding it) never reaches a
+    later one."""
+
+    owner_type: Literal["anchor", "creator"]
+    owner_id: Id
+    text: str
+    revision_id: Id
+    occurred_at: UtcTime

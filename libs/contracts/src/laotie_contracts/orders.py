@@ -14,6 +14,7 @@ from laotie_contracts.common import Fen, Id, UtcTime
 from laotie_contracts.events import Event, event
 
 PRODUCT_TOPIC = "orders.product"
+SHOP_TOPIC = "orders.shop"
 ORDER_TOPIC = "orders.order"
 
 ProductStatus = Literal["active", "delisted", "banned"]
@@ -83,6 +84,20 @@ class ProductResubmitted(ProductFacts):
     Moderation re-scans it and lifts the bans the text caused, or queues it for a reviewer."""
 
     resubmission_id: Id
+
+
+# --- orders.shop ------------------------------------------------------------------------
+@event("orders.shop.profile_changed", topic=SHOP_TOPIC, key="shop_id")
+class ShopProfileChanged(Event):
+    """A shop's seller wrote its profile text (店铺简介), where sellers also post contact
+    details: moderation scans it like a title. ``revision_id`` names this text: a decision
+    on it (hiding it) never reaches a later one."""
+
+    shop_id: Id
+    shop_kind: Literal["merchant", "brand"]
+    text: str
+    revision_id: Id
+    occurred_at: UtcTime
 
 
 # --- orders.order -----------------------------------------------------------------------

@@ -61,6 +61,22 @@ TOPICS: tuple[TopicSpec, ...] = (
         consumers=("live", "moderation", "scoring", "chuanliu"),
     ),
     TopicSpec(
+        name="orders.shop",
+        owner="orders",
+        key="shop_id",
+        description="Shops' own profile text as their sellers write it (scanned by moderation).",
+        partitions=3,
+        consumers=("moderation",),
+    ),
+    TopicSpec(
+        name="live.profile",
+        owner="live",
+        key="owner_id",
+        description="Anchors' and creators' own profile text (scanned by moderation).",
+        partitions=3,
+        consumers=("moderation",),
+    ),
+    TopicSpec(
         name="live.room",
         owner="live",
         key="room_id",
@@ -81,7 +97,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         owner="moderation",
         key="subject_id",
         description="Violations detected or decided under the Thunder Plan, with their evidence.",
-        consumers=("live",),
+        consumers=("live", "orders"),
     ),
     TopicSpec(
         name="moderation.penalty",

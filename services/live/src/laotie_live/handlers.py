@@ -5,7 +5,7 @@ does).
 - ``orders.order``: sales attributed to a live room count toward its session;
 - ``orders.product``: the catalogue pins are checked against;
 - ``moderation.penalty``: live bans close sessions and refuse new ones;
-- ``moderation.violation``: a comment found violating is hidden.
+- ``moderation.violation``: a comment or a profile found violating is hidden.
 """
 
 from __future__ import annotations
@@ -21,5 +21,5 @@ HANDLERS = {
     **dict.fromkeys(PRODUCT_EVENT_TYPES, parsed(ProductFacts, usecases.mirror_product)),
     "moderation.penalty.applied": parsed(PenaltyApplied, usecases.apply_live_ban),
     "moderation.penalty.revoked": parsed(PenaltyRevoked, usecases.lift_live_ban),
-    "moderation.violation.detected": parsed(ViolationDetected, usecases.hide_comment),
+    "moderation.violation.detected": parsed(ViolationDetected, usecases.hide_content),
 }

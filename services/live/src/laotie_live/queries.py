@@ -148,3 +148,20 @@ async def session_live_at(conn: Connection, room_id: str, at: datetime) -> str |
         room_id,
         at,
     )
+
+
+async def profile(conn: Connection, owner_type: str, owner_id: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "SELECT * FROM profiles WHERE owner_type = $1 AND owner_id = $2", owner_type, owner_id
+    )
+    if row is None:
+        raise NotFound(f"no profile of {owner_type} {owner_id}")
+    return profile_view(row)
+
+
+def profile_view(row: asyncpg.Record) -> dict[str, Any]:
+    """A profile as anyone sees it: a hidden one without its text."""
+    view = dict(row)
+    if row["hidden"]:
+        view["text"] = ""  # hidden by moderation until its owner writes another
+    return view

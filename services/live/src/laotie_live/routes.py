@@ -52,12 +52,36 @@ class PostComment(Body):
     text: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+class Profile(Body):
+    text: Annotated[str, Field(max_length=2000)]
+
+
+ProfileOwner = Literal["anchor", "creator"]
+Anchor = Annotated[Principal, require(Role.ANCHOR)]
 Owner = Annotated[Principal, require(Role.ANCHOR, Role.SELLER)]
 OwnerOrOperator = Annotated[Principal, require(Role.ANCHOR, Role.SELLER, Role.OPERATOR)]
 EdgeService = Annotated[Principal, require(Role.SERVICE, Role.OPERATOR)]
 Anyone = Annotated[Principal, require(*ANYONE)]
 
 router = APIRouter()
+
+
+@router.put(
+    "/profiles/{owner_type}/{owner_id}",
+    tags=["profiles"],
+    summary="Write your own profile text (anchors and creators), scanned by moderation",
+)
+async def write_profile(
+    owner_type: ProfileOwner, owner_id: str, body: Profile, command: Commands, who: Anchor
+) -> Any:
+    return await command(
+        who, body, lambda tx: usecases.write_profile(tx, who, owner_type, owner_id, body.text)
+    )
+
+
+@router.get("/profiles/{owner_type}/{owner_id}", tags=["profiles"], summary="A profile")
+async def profile(owner_type: ProfileOwner, owner_id: str, conn: Reading) -> dict[str, Any]:
+    return await queries.profile(conn, owner_type, owner_id)
 
 
 @router.post("/rooms", status_code=201, tags=["rooms"], summary="Open a live room")

@@ -371,11 +371,53 @@ async def lift_live_ban(tx: Tx, penalty: PenaltyRevoked) -> None:
     )
 
 
+async def write_profile(
+    tx: Tx, principal: Principal, owner_type: str, owner_id: str, text: str
+) -> dict[str, Any]:
+    """An anchor's or creator's own profile text, a new revision (shown again if an earlier
+    one was hidden); moderation scans it (``live.profile.changed``)."""
+    if principal.role is not Role.ANCHOR or principal.subject != owner_id:
+        raise Forbidden("only the anchor or creator writes their own profile")
+    row = await tx.conn.fetchrow(
+        "INSERT INTO profiles (owner_type, owner_id, text, revision_id, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner_type, owner_id) DO UPDATE SET"
+        " text = excluded.text, revision_id = excluded.revision_id, hidden = false,"
+        " updated_at = excluded.updated_at RETURNING *",
+        owner_type,
+        owner_id,
+        text,
+        new_id(),
+        tx.now,
+    )
+    assert row is not None
+    await tx.emit(
+        ev.ProfileChanged(
+            owner_type=owner_type,
+            owner_id=owner_id,
+            text=text,
+            revision_id=row["revision_id"],
+            occurred_at=tx.now,
+        )
+    )
+    return queries.profile_view(row)
+
+
+async def hide_content(tx: Tx, violation: ViolationDetected) -> None:
+    """What a violation says to hide: a comment, or that revision of a profile."""
+    if not violation.hide_content:
+        return
+    if violation.evidence.source_type == "profile":
+        await tx.conn.execute(
+            "UPDATE profiles SET hidden = true WHERE revision_id = $1",
+            violation.evidence.source_id,
+        )
+    elif violation.evidence.source_type == "comment":
+        await hide_comment(tx, violation)
+
+
 async def hide_comment(tx: Tx, violation: ViolationDetected) -> None:
     """A comment found violating is hidden (once)."""
     evidence = violation.evidence
-    if evidence.source_type != "comment" or not violation.hide_content:
-        return
     comment = await tx.conn.fetchrow(
         "UPDATE comments SET hidden_at = $2, hidden_violation_id = $3"
         " WHERE comment_id = $1 AND hidden_at IS NULL RETURNING *",

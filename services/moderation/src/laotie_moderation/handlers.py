@@ -6,6 +6,8 @@ detection`` says what each decides).
 - ``live.room``: diversion and false advertising in room and session titles;
 - ``orders.product``: the same in the texts of products listed, changed or relisted, and
   products resubmitted for rectification (整改, ``usecases.rectification``);
+- ``orders.shop`` and ``live.profile``: the same in shops', anchors' and creators' own
+  profile texts;
 - ``orders.order``: orders due to ship and shipments overdue (late shipment, judged per shop
   and week), refunds approved because the seller never answered.
 """
@@ -30,6 +32,15 @@ async def on_room(tx: Tx, envelope: Envelope) -> None:
 
 async def on_product(tx: Tx, envelope: Envelope) -> None:
     await detection.check_product(tx, envelope.parse(order_events.ProductFacts), envelope.id)
+
+
+async def on_shop_profile(tx: Tx, envelope: Envelope) -> None:
+    profile = envelope.parse(order_events.ShopProfileChanged)
+    await detection.check_shop_profile(tx, profile, envelope.id)
+
+
+async def on_profile(tx: Tx, envelope: Envelope) -> None:
+    await detection.check_profile(tx, envelope.parse(live_events.ProfileChanged), envelope.id)
 
 
 async def on_resubmitted(tx: Tx, envelope: Envelope) -> None:
@@ -58,6 +69,8 @@ HANDLERS = {
     "orders.product.changed": on_product,
     "orders.product.relisted": on_product,
     "orders.product.resubmitted": on_resubmitted,
+    "orders.shop.profile_changed": on_shop_profile,
+    "live.profile.changed": on_profile,
     "orders.order.paid": on_paid,
     "orders.order.shipment_overdue": on_overdue,
     "orders.order.refund_approved": on_refund_approved,

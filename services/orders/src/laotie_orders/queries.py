@@ -33,7 +33,10 @@ async def shop(conn: Connection, shop_id: str, now: datetime) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no shop {shop_id}")
     blocks = await shop_restrictions(conn, shop_id, now)
-    return {**dict(row), "restrictions": sorted(blocks)}
+    view = {**dict(row), "restrictions": sorted(blocks)}
+    if row["profile_hidden"]:
+        view["profile"] = ""  # hidden by moderation until the seller writes another
+    return view
 
 
 # --- products ------------------------------------------------------------------------------

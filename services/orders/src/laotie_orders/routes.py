@@ -37,6 +37,10 @@ class CreateShop(Body):
     owner_id: Id = "unknown"
 
 
+class Profile(Body):
+    text: Text
+
+
 class NewSku(Body):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     price_fen: StrictInt = Field(ge=0, le=10**10)
@@ -155,6 +159,14 @@ async def create_shop(body: CreateShop, command: Commands, who: ShopMaker) -> An
             tx, who, shop_id=body.shop_id, name=body.name, kind=body.kind, owner_id=body.owner_id
         ),
     )
+
+
+@shops.put(
+    "/shops/{shop_id}/profile",
+    summary="Write the shop's profile text (店铺简介), scanned by moderation like a title",
+)
+async def write_profile(shop_id: str, body: Profile, command: Commands, who: Seller) -> Any:
+    return await command(who, body, lambda tx: catalogue.write_profile(tx, who, shop_id, body.text))
 
 
 @shops.get("/shops/{shop_id}", summary="A shop and its restrictions")

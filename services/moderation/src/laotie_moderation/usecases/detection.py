@@ -76,6 +76,34 @@ async def check_product(tx: Tx, product: order_events.ProductFacts, event_id: st
         tx.after_commit.append(detection_latency("product", product.occurred_at))
 
 
+async def check_shop_profile(
+    tx: Tx, profile: order_events.ShopProfileChanged, event_id: str
+) -> None:
+    """A shop's profile text, charged to the shop (hidden by orders if it diverts)."""
+    subject = Subject("shop", profile.shop_id, profile.shop_id)
+    await _check_profile(tx, profile, subject, "shop_profile", event_id)
+
+
+async def check_profile(tx: Tx, profile: live_events.ProfileChanged, event_id: str) -> None:
+    """An anchor's or creator's profile text, charged to them (hidden by live if it diverts)."""
+    subject = Subject(profile.owner_type, profile.owner_id)
+    await _check_profile(tx, profile, subject, "profile", event_id)
+
+
+async def _check_profile(
+    tx: Tx,
+    profile: order_events.ShopProfileChanged | live_events.ProfileChanged,
+    subject: Subject,
+    source_type: str,
+    event_id: str,
+) -> None:
+    """The text is the revision's (its id the source: hiding reaches no later one); the same
+    words in a later revision offend again."""
+    text, version = profile.text, text_version(profile.text)
+    if await scan_text(tx, text, subject, source_type, profile.revision_id, event_id, version):
+        tx.after_commit.append(detection_latency(source_type, profile.occurred_at))
+
+
 def note_due(tx: Tx, order: order_events.OrderPaid) -> Later:
     """A paid order is due to ship by its deadline: one of its shop's week's orders. The
     batch's orders are written together at its end."""

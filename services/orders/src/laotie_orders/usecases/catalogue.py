@@ -14,7 +14,7 @@ from laotie_orders import domain
 from laotie_orders.access import new_shop_owner, require_seller
 from laotie_orders.domain import RuleViolation
 from laotie_orders.facts import product_facts
-from laotie_orders.queries import product_view, shop_restrictions
+from laotie_orders.queries import product_view, shop, shop_restrictions
 from laotie_orders.usecases.unit import Tx
 
 
@@ -33,6 +33,32 @@ async def create_shop(
     if row is None:
         raise RuleViolation("shop_exists", f"shop {shop_id} already exists")
     return dict(row)
+
+
+async def write_profile(tx: Tx, principal: Principal, shop_id: str, text: str) -> dict[str, Any]:
+    """A shop's profile text, a new revision (shown again if an earlier one was hidden);
+    moderation scans it (``orders.shop.profile_changed``)."""
+    require_seller(principal, shop_id)
+    revision = new_id()
+    row = await tx.conn.fetchrow(
+        "UPDATE shops SET profile = $2, profile_revision = $3, profile_hidden = false"
+        " WHERE shop_id = $1 RETURNING kind",
+        shop_id,
+        text,
+        revision,
+    )
+    if row is None:
+        raise NotFound(f"no shop {shop_id}")
+    await tx.emit(
+        ev.ShopProfileChanged(
+            shop_id=shop_id,
+            shop_kind=row["kind"],
+            text=text,
+            revision_id=revision,
+            occurred_at=tx.now,
+        )
+    )
+    return await shop(tx.conn, shop_id, tx.now)
 
 
 async def list_product(

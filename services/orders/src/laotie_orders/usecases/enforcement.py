@@ -7,7 +7,12 @@ revocation undoes exactly that and no more; timed restrictions end by themselves
 from __future__ import annotations
 
 from laotie_contracts import orders as ev
-from laotie_contracts.moderation import DelistingLifted, PenaltyApplied, PenaltyRevoked
+from laotie_contracts.moderation import (
+    DelistingLifted,
+    PenaltyApplied,
+    PenaltyRevoked,
+    ViolationDetected,
+)
 
 from laotie_orders import domain
 from laotie_orders.facts import product_facts
@@ -103,3 +108,13 @@ async def lift_delisting(tx: Tx, lifted: DelistingLifted) -> None:
     if before == "banned" and after == "active":
         view = await product_view(tx.conn, lifted.product_id)
         await tx.emit(ev.ProductRelisted(**product_facts(view, tx.now), reason="rectified"))
+
+
+async def hide_profile(tx: Tx, violation: ViolationDetected) -> None:
+    """A shop profile found diverting is hidden: that revision of it, not a later one."""
+    evidence = violation.evidence
+    if evidence.source_type != "shop_profile" or not violation.hide_content:
+        return
+    await tx.conn.execute(
+        "UPDATE shops SET profile_hidden = true WHERE profile_revision = $1", evidence.source_id
+    )
