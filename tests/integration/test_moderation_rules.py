@@ -612,3 +612,43 @@ async def test_a_counterfeit_sold_by_a_creator_charges_the_supplying_shop_too(
         "SELECT measures FROM penalties WHERE subject_type = 'shop' AND code = 'counterfeit'"
     )
     assert {"delist_products", "settlement_hold"} <= {m["kind"] for m in json.loads(measures)}
+
+
+async def test_an_order_paid_and_overdue_in_one_batch_counts_in_its_weeks_rate(
+    moderation_db: tuple[asyncpg.Pool, Clock],
+) -> None:
+    """Regression: a batch's paid orders are written at its end (``Later.rows``), after the
+    overdue facts of the same batch, which had already marked them "paid before moderation
+    noted deadlines": a caught-up consumer given both in one batch counted those late orders
+    in no week's rate, and the missed batch decided nothing."""
+    from laotie_contracts import orders as ev
+    from laotie_moderation.usecases.detection import (
+        judge_late_weeks,
+        note_due,
+        note_late_shipment,
+    )
+
+    from tests.integration.kit import order_facts
+
+    pool, clock = moderation_db
+    run = runner(pool, clock)
+    ship_by = clock.now - timedelta(hours=1)
+    via = ev.Attribution(channel="shop_page")
+    facts = [
+        order_facts("shop-one-batch", f"ob-{n}", f"b{n}", 100, ship_by, via) for n in range(10)
+    ]
+
+    async def one_batch(tx: Tx) -> None:
+        rows = [
+            note_due(tx, ev.OrderPaid(**f, status="paid", ship_by=ship_by)).rows[("shipments_due",)]
+            for f in facts
+        ]
+        for f in facts[:6]:
+            overdue = ev.ShipmentOverdue(**f, status="paid", ship_by=ship_by)
+            await note_late_shipment(tx, overdue)
+        await rows[0][0](tx.conn, [value for _, value in rows])
+
+    await run(one_batch)
+    assert await run(judge_late_weeks) == 1
+    codes = await pool.fetch("SELECT code FROM violations WHERE subject_id = 'shop-one-batch'")
+    assert [c["code"] for c in codes] == ["late_shipment"]

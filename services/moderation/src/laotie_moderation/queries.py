@@ -86,11 +86,13 @@ async def violation_time(conn: Connection, violation_id: str) -> datetime:
 
 async def note_due(conn: Connection, orders: list[tuple[str, str, datetime, str | None]]) -> None:
     """Orders (id, shop, deadline, distribution creator) due to ship, in one statement (a
-    batch's)."""
+    batch's, written at its end: an order's overdue fact in the same batch was written
+    first, and is now known paid)."""
     await conn.execute(
         "INSERT INTO shipments_due (order_id, shop_id, ship_by, creator_id) SELECT * FROM"
         " unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])"
-        " ON CONFLICT (order_id) DO NOTHING",
+        " ON CONFLICT (order_id) DO UPDATE SET paid_seen = true, creator_id = excluded.creator_id"
+        " WHERE NOT shipments_due.paid_seen",
         [o[0] for o in orders],
         [o[1] for o in orders],
         [o[2] for o in orders],
