@@ -403,7 +403,8 @@ async def test_a_week_of_late_shipments_through_the_stream_is_one_violation(
 ) -> None:
     """Issue 19, item 4, end to end: a shop's paid orders and their overdue shipments come
     over ``orders.order`` (the deadlines of a batch written in one statement), the sweep
-    judges the week, and the shop gets one late-shipment violation for 6 late orders."""
+    judges the week (one that has ended), and the shop gets one late-shipment violation for
+    6 late orders."""
     from datetime import UTC
 
     from laotie_contracts import orders as ev
@@ -411,7 +412,7 @@ async def test_a_week_of_late_shipments_through_the_stream_is_one_violation(
     from tests.integration.kit import order_facts, publish
 
     shop = f"shop-late-{uuid.uuid4().hex[:6]}"
-    ship_by = datetime.now(UTC) - timedelta(hours=1)
+    ship_by = datetime.now(UTC) - timedelta(days=9)
     via = ev.Attribution(channel="shop_page")
     facts = [order_facts(shop, f"{shop}-{n}", f"b{n}", 100, ship_by, via) for n in range(10)]
     await publish(

@@ -492,7 +492,8 @@ async def test_a_missed_batch_is_one_late_shipment_violation_not_one_per_order(
     orders (104 points) closed the shop for good. Now a shop's week is one case, judged by
     its rate: the batch is one violation (a warning), more late orders that week add none,
     a shop with 4 of 100 orders late (under the 5% rate) has none, and late orders whose
-    payment moderation never saw (paid before this rule) count in no rate."""
+    payment moderation never saw (paid before this rule) count in no rate. A week is judged
+    once it has ended, on all its orders, not on the first few due."""
     from laotie_contracts import orders as ev
     from laotie_moderation.usecases.detection import (
         judge_late_weeks,
@@ -534,6 +535,8 @@ async def test_a_missed_batch_is_one_late_shipment_violation_not_one_per_order(
     await paid("shop-fine", 100)
     await late("shop-fine", range(4))
     await late("shop-old", range(5))  # paid before moderation noted deadlines: no rate
+    assert await run(judge_late_weeks) == 0, "a week is judged once it has ended"
+    clock.advance(days=8, hours=1)
     assert await run(judge_late_weeks) == 2
     await late("shop-batch", range(40, 52))
     assert await run(judge_late_weeks) == 1, "the batch's week again, with its new late orders"
@@ -649,6 +652,7 @@ async def test_an_order_paid_and_overdue_in_one_batch_counts_in_its_weeks_rate(
         await rows[0][0](tx.conn, [value for _, value in rows])
 
     await run(one_batch)
+    clock.advance(days=8, hours=1)
     assert await run(judge_late_weeks) == 1
     codes = await pool.fetch("SELECT code FROM violations WHERE subject_id = 'shop-one-batch'")
     assert [c["code"] for c in codes] == ["late_shipment"]

@@ -125,11 +125,13 @@ async def note_late(conn: Connection, order_id: str, shop_id: str, ship_by: date
     )
 
 
-async def late_to_judge(conn: Connection, batch: int) -> list[asyncpg.Record]:
-    """Late orders whose week has not been judged with them yet (id, shop, deadline)."""
+async def late_to_judge(conn: Connection, before: datetime, batch: int) -> list[asyncpg.Record]:
+    """Late orders due ``before`` (in weeks that may be judged) whose week has not been
+    judged with them yet (id, shop, deadline)."""
     return await conn.fetch(
         "SELECT order_id, shop_id, ship_by FROM shipments_due WHERE late AND NOT judged"
-        " AND paid_seen ORDER BY shop_id, ship_by LIMIT $1",
+        " AND paid_seen AND ship_by < $1 ORDER BY shop_id, ship_by LIMIT $2",
+        before,
         batch,
     )
 
@@ -141,18 +143,16 @@ async def judged(conn: Connection, order_ids: list[str]) -> None:
 
 
 async def week_shipments(
-    conn: Connection, shop_id: str, start: datetime, end: datetime, now: datetime
+    conn: Connection, shop_id: str, start: datetime, end: datetime
 ) -> tuple[int, int]:
     """(late, due): the shop's orders (whose payment was seen) due in the week from
-    ``start`` to ``end`` and by ``now``, and how many of them shipped late."""
+    ``start`` to ``end``, and how many of them shipped late."""
     row = await conn.fetchrow(
         "SELECT count(*) FILTER (WHERE late) AS late, count(*) AS due FROM shipments_due"
-        " WHERE shop_id = $1 AND paid_seen AND ship_by >= $2 AND ship_by < $3"
-        " AND ship_by <= $4",
+        " WHERE shop_id = $1 AND paid_seen AND ship_by >= $2 AND ship_by < $3",
         shop_id,
         start,
         end,
-        now,
     )
     assert row is not None  # an aggregate always has its row
     return int(row["late"]), int(row["due"])

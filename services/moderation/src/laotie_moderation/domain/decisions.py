@@ -88,7 +88,11 @@ def appeal_deadline(policy: Policy, applied_at: datetime) -> datetime:
     """The end of the window's last natural day in the policy's calendar. The day of the
     decision does not count (as periods in days are reckoned, Civil Code art. 201), so a
     7-day window from a decision at any hour of 1 March ends at 24:00 on 8 March, Shanghai
-    time: never shorter than 7×24 h, and the same for every penalty decided that day."""
+    time: never shorter than 7×24 h, and the same for every penalty decided that day. With
+    the policy's ``appeal_window_s`` (a compressed clock for demos and tests, never set in
+    production) the window is that many seconds from the decision instead."""
+    if policy.appeal_window_s is not None:
+        return applied_at + timedelta(seconds=policy.appeal_window_s)
     zone = ZoneInfo(policy.calendar_timezone)
     last_day = applied_at.astimezone(zone).date() + timedelta(days=policy.appeal_window_days)
     return datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
@@ -107,6 +111,13 @@ def shipping_week(policy: Policy, ship_by: datetime) -> tuple[date, datetime, da
     monday = day - timedelta(days=day.weekday())
     start = datetime.combine(monday, time.min, tzinfo=zone)
     return monday, start.astimezone(UTC), (start + timedelta(days=7)).astimezone(UTC)
+
+
+def judged_weeks_end(policy: Policy, now: datetime) -> datetime:
+    """Orders due before this instant are in weeks that may be judged: the start of the
+    week (the policy's calendar) that ``judged_after_hours`` ago was in."""
+    _, start, _ = shipping_week(policy, now - timedelta(hours=policy.shipping.judged_after_hours))
+    return start
 
 
 def late_week(policy: Policy, late: int, due: int) -> bool:

@@ -67,6 +67,12 @@ class Shipping(BaseModel):
 
     late_rate: float = Field(gt=0, le=1, description="Share of the week's due orders shipped late.")
     min_late_orders: int = Field(ge=1, description="Fewer late orders in a week decide nothing.")
+    judged_after_hours: int = Field(
+        ge=0,
+        le=24 * 7,
+        description="A week is judged once it has ended and this long has passed (its last"
+        " orders' overdue facts are in): on all its orders, never on the first few.",
+    )
 
 
 class Distribution(BaseModel):
@@ -95,6 +101,13 @@ class Policy(BaseModel):
     version: str
     appeal_window_days: int = Field(
         ge=1, description="Natural days after the day of the decision, in calendar_timezone."
+    )
+    appeal_window_s: int | None = Field(
+        default=None,
+        ge=1,
+        description="A compressed clock for demos and tests, never set in production: the"
+        " appeal window lasts this many seconds from the decision instead of"
+        " appeal_window_days natural days (moderation's APPEAL_WINDOW_S).",
     )
     closure_points: int = Field(ge=1)
     escalation_window_days: int = Field(ge=1)

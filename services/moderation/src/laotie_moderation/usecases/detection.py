@@ -16,7 +16,12 @@ from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
 
 from laotie_moderation import queries
-from laotie_moderation.domain.decisions import Subject, late_week, shipping_week
+from laotie_moderation.domain.decisions import (
+    Subject,
+    judged_weeks_end,
+    late_week,
+    shipping_week,
+)
 from laotie_moderation.domain.detection import (
     comment_charge,
     comment_evidence,
@@ -118,15 +123,16 @@ async def note_late_shipment(tx: Tx, order: order_events.ShipmentOverdue) -> Non
 
 
 async def judge_late_weeks(tx: Tx, batch: int = 1000) -> int:
-    """Judge each shop's week with late orders not judged yet: a violation once the week's
-    late orders reach the policy's count and rate (of its orders due by now), once a week
-    however many more follow (the week is the violation's trigger). Only the late orders read
+    """Judge each shop's week with late orders not judged yet, once the week has ended (and
+    the policy's ``judged_after_hours`` passed): a violation if the week's late orders reach
+    the policy's count and rate of all its orders, once a week however many more follow
+    (the week is the violation's trigger). Only the late orders read
     here are marked judged: one committed meanwhile brings its week back next round. Returns
     the weeks judged."""
-    rows = await queries.late_to_judge(tx.conn, batch)
+    rows = await queries.late_to_judge(tx.conn, judged_weeks_end(tx.policy, tx.now), batch)
     weeks = {(row["shop_id"], shipping_week(tx.policy, row["ship_by"])) for row in rows}
     for shop_id, (monday, start, end) in sorted(weeks):
-        late, due = await queries.week_shipments(tx.conn, shop_id, start, end, tx.now)
+        late, due = await queries.week_shipments(tx.conn, shop_id, start, end)
         if late_week(tx.policy, late, due):
             await record_violation(
                 tx,
