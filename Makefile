@@ -40,6 +40,9 @@ run: export PAYMENT_TIMEOUT_S := 20
 run: export CONFIRM_WINDOW_S := 30
 run: export RETURN_WINDOW_S := 30
 run: export RECEIPT_WINDOW_S := 30
+# Moderation's appeal window (7 natural days): long enough for the evening's appeals to be
+# filed in time, short enough for a silent shop's points to be booked before the report.
+run: export APPEAL_WINDOW_S := 20
 run: sync ## the whole system doing its job locally, ending with a report (SEED=n to replay)
 	@$(RUN) laotie up --fresh || { $(RUN) laotie down; exit 1; }; \
 	$(RUN) laotie demo $(if $(SEED),--seed $(SEED)); rc=$$?; \

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from laotie_common.service import Job, Service, ServiceSpec
 from laotie_common.settings import ServiceSettings
+from pydantic import Field
 
 import laotie_moderation
 from laotie_moderation import jobs
@@ -20,11 +21,19 @@ class Settings(ServiceSettings):
     http_port: int = 8003
     moderation_policy: Path = DEFAULT_POLICY
     sweep_interval_s: float = 1.0
+    appeal_window_s: int | None = Field(
+        default=None,
+        ge=1,
+        description="Compressed appeal window in seconds, for demos and tests (`make run`);"
+        " never set in production, where the policy's natural days apply.",
+    )
 
 
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     policy = load_policy(settings.moderation_policy)
+    if settings.appeal_window_s is not None:
+        policy = policy.model_copy(update={"appeal_window_s": settings.appeal_window_s})
     sweep = Job("sweep", settings.sweep_interval_s, jobs.sweep)
     spec = ServiceSpec.of(laotie_moderation, router, HANDLERS, unit=Tx, config=policy, jobs=[sweep])
     return Service(spec, settings)

@@ -39,7 +39,7 @@ def demo(*, events: int, seed: int | None) -> int:
 
     print_orders_report(evening["orders"])
     print_live_report(evening["live"])
-    print_moderation_report(evening["moderation"], evening["appeal"])
+    print_moderation_report(evening["moderation"], evening["appeal"], evening["cases"])
     print_scoring_report(evening["scores"])
     print_chuanliu_report(evening["chuanliu"], evening["chuanliu"]["impressions_this_evening"])
     oversold = evening["orders"]["flash_sale"]["oversold"]
@@ -53,6 +53,7 @@ def demo(*, events: int, seed: int | None) -> int:
         and evening["orders"]["flash_sale"]["oversold"] == 0
         and evening["reconciliation"]["dead_letters"] == 0
         and evening["reconciliation"]["caught_up"]
+        and all(case["ok"] for case in evening["cases"].values())
     )
     print(f"\nreport: {report_path}")
     return 0 if ok else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any
 
@@ -10,7 +11,7 @@ async def run_evening(env: dict[str, str], seed: int) -> dict[str, Any]:
     import httpx
     from laotie_common.settings import ServiceSettings
 
-    from laotie_evening import demo_chuanliu
+    from laotie_evening import demo_chuanliu, demo_moderation
     from laotie_evening.client import LiveApi
     from laotie_evening.demo_live import LiveEvening
     from laotie_evening.demo_moderation import appeal, decisions
@@ -20,13 +21,19 @@ async def run_evening(env: dict[str, str], seed: int) -> dict[str, Any]:
 
     settings = ServiceSettings()
     chuanliu_url = env["CHUANLIU_URL"]
+    orders_url, moderation_url = env["ORDERS_URL"], env["MODERATION_URL"]
+
+    def step(what: str) -> None:
+        print(f"▸ {what}", file=sys.stderr, flush=True)
+
+    # Started first so that its appeal window (APPEAL_WINDOW_S in `make run`) lapses while
+    # the evening goes on; awaited before the report.
+    step("a shop lists a product with a WeChat id, is penalised, and stays silent")
+    silent = asyncio.create_task(demo_moderation.silent_shop(orders_url, moderation_url, settings))
     granted_before = await demo_chuanliu.granted_so_far(chuanliu_url)
     brand: dict[str, str] = {}
     async with httpx.AsyncClient(base_url=env["LIVE_URL"], timeout=60) as http:
         evening = LiveEvening(LiveApi(http, settings), seed)
-
-        def step(what: str) -> None:
-            print(f"▸ {what}", file=sys.stderr, flush=True)
 
         async def prepare(
             brand_shop_id: str, products: list[dict[str, Any]]
@@ -51,7 +58,7 @@ async def run_evening(env: dict[str, str], seed: int) -> dict[str, Any]:
             brand["decision"] = f"{decision['outcome']} ({decision['grants']} buyers)"
             return evening.rooms("brand")[0]
 
-        orders = await orders_walkthrough(env["ORDERS_URL"], settings, seed, prepare, brand_live)
+        orders = await orders_walkthrough(orders_url, settings, seed, prepare, brand_live)
         step("crediting live-room sales to the sessions")
         await evening.wait_for_sales(orders["live_room_gmv_fen"])
         step("an anchor and a viewer post contact details; moderation steps in")
@@ -59,7 +66,13 @@ async def run_evening(env: dict[str, str], seed: int) -> dict[str, Any]:
         live = await evening.close()
     anchor_id = next(s["owner"] for s in evening.sessions if s["owner_type"] == "anchor")
     step("the banned anchor appeals; a reviewer rejects the appeal")
-    appealed = await appeal(env["MODERATION_URL"], settings, anchor_id)
+    appealed = await appeal(moderation_url, settings, anchor_id)
+    step("a shop banned for a 'WeChat id' appeals in time; a reviewer upholds the appeal")
+    upheld = await demo_moderation.appeal_upheld(orders_url, moderation_url, settings)
+    step("a product banned for 全网最低价 is edited, resubmitted, re-scanned and relisted (整改)")
+    fixed = await demo_moderation.rectified(orders_url, moderation_url, settings)
+    step("the silent shop: its points are booked once its appeal window lapsed")
+    cases = {"appeal_upheld": upheld, "silent": await silent, "rectified": fixed}
     step("waiting for every consumer to catch up")
     reconciliation = await reconcile(
         {
@@ -68,7 +81,7 @@ async def run_evening(env: dict[str, str], seed: int) -> dict[str, Any]:
             if k.endswith("_URL") and k != "DATABASE_URL"
         }
     )
-    found = await decisions(env["MODERATION_URL"], settings)
+    found = await decisions(moderation_url, settings)
     scored = await scores(env["SCORING_URL"], orders["subjects"])
     creators = sorted(orders["subjects"]["creator"])
     chuanliu = await demo_chuanliu.report(
@@ -83,6 +96,7 @@ async def run_evening(env: dict[str, str], seed: int) -> dict[str, Any]:
         "live": live,
         "moderation": found,
         "appeal": appealed,
+        "cases": cases,
         "scores": scored,
         "chuanliu": chuanliu,
         "reconciliation": reconciliation,
