@@ -93,7 +93,13 @@ class Evidence(BaseModel):
     """What was found, where, and by which rule: kept with every decision."""
 
     source_type: Literal[
-        "comment", "room_title", "product", "shop_profile", "profile", "report", "order",
+        "comment",
+        "room_title",
+        "product",
+        "shop_profile",
+        "profile",
+        "report",
+        "order",
         "points_ledger",
     ]
     source_id: Id = Field(description="The comment, room, product, report or order id.")
