@@ -454,6 +454,9 @@ async def test_an_anchors_profile_with_a_contact_is_hidden_and_the_anchor_penali
     await api.call("PUT", path, me, {"text": "每晚8点开播 加薇信 mm520520 领福利"}, 200)
     stranger = api.auth(Role.ANCHOR, "someone-else")
     await api.call("PUT", path, stranger, {"text": "hijacked"}, 403)
+    other_kind = f"/profiles/creator/{anchor}"
+    refused = await api.call("PUT", other_kind, me, {"text": "a second history"}, 409)
+    assert refused.json()["reason"] == "other_kind", "one profile per identity"
 
     async def penalised() -> dict[str, Any] | None:
         r = await moderation.get(f"/subjects/anchor/{anchor}", headers=_staff(api))

@@ -557,8 +557,8 @@ async def test_a_counterfeit_sold_by_a_creator_charges_the_supplying_shop_too(
     fake kept selling, while the shop the reporter named (unverified) was carried into the
     creator's penalty, which orders enforces on that shop. Now the order's own shop, as
     moderation saw the order paid, is charged with the counterfeit code too; the creator's
-    penalty names no shop; a report against a creator for an order someone else sold charges
-    no shop."""
+    penalty names no shop; a report against a creator for an order someone else sold, or for
+    an order the reporter did not buy, charges no shop."""
     from laotie_contracts import orders as ev
     from laotie_moderation.usecases.detection import note_due
     from laotie_moderation.usecases.reports import decide_report, file_report
@@ -584,11 +584,12 @@ async def test_a_counterfeit_sold_by_a_creator_charges_the_supplying_shop_too(
             await write(tx.conn, [row])
 
     await run(paid)
-    for order_id in sold:
+    someone_else = Principal("buyer-2", Role.BUYER)
+    for order_id, reporter in [("o-dist", buyer), ("o-own", buyer), ("o-dist", someone_else)]:
         report = await run(
-            lambda tx, o=order_id: file_report(
+            lambda tx, o=order_id, reporter=reporter: file_report(
                 tx,
-                buyer,
+                reporter,
                 {
                     "subject_type": "creator",
                     "subject_id": "creator-1",
@@ -610,6 +611,7 @@ async def test_a_counterfeit_sold_by_a_creator_charges_the_supplying_shop_too(
         ("creator", "creator-1", None, "counterfeit"),
         ("shop", "shop-supplier", "shop-supplier", "counterfeit"),
         ("creator", "creator-1", None, "counterfeit"),
+        ("creator", "creator-1", None, "counterfeit"),  # not the reporter's order: no shop
     ]
     measures = await pool.fetchval(
         "SELECT measures FROM penalties WHERE subject_type = 'shop' AND code = 'counterfeit'"

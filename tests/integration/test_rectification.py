@@ -5,6 +5,7 @@ moderation, and relisted, or queued for a reviewer who decides; every step is au
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +102,14 @@ async def test_an_edited_product_passes_the_rescan_and_is_relisted_with_its_pena
         ("PATCH /products/{product_id}", seller.subject),
         ("POST /products/{product_id}/resubmit", seller.subject),
     ]
+    # The old words back after the rectification offend anew: a repeat, on the second step.
+    await api.send("PATCH", f"/products/{pid}", seller, {"title": CLAIM}, expect=200)
+    await _status(api, pid, "banned")
+    steps = await stack.moderation.fetch(
+        "SELECT severity FROM violations WHERE subject_id = $1 ORDER BY occurred_at",
+        seller.shop_id,
+    )
+    assert [v["severity"] for v in steps] == ["general", "serious"]
 
 
 async def test_words_still_tripping_a_detector_wait_for_a_reviewer_who_decides_with_a_reason(
@@ -113,6 +122,9 @@ async def test_words_still_tripping_a_detector_wait_for_a_reviewer_who_decides_w
     queued = await _resubmit(stack, seller, pid)
     assert queued["status"] == "in_review"
     assert "false_advertising" in queued["reason"]
+    flood = await _resubmit(stack, seller, pid)
+    assert flood["status"] == "rejected", "one resubmission of a product in review at a time"
+    assert queued["rectification_id"] in flood["reason"]
     reviewer = stack.api.headers(api.reviewer)
     queue = await stack.moderation_http.get("/rectifications", headers=reviewer)
     assert queued["rectification_id"] in [r["rectification_id"] for r in queue.json()]
@@ -120,23 +132,29 @@ async def test_words_still_tripping_a_detector_wait_for_a_reviewer_who_decides_w
     assert denied.status_code == 403, "the queue is for staff"
     rejected = await stack.moderation_http.post(
         f"/rectifications/{queued['rectification_id']}/decide",
-        json={"upheld": False, "note": "still an absolute claim"},
+        json={"accepted": False, "note": "still an absolute claim"},
         headers=reviewer,
     )
     assert rejected.json()["status"] == "rejected"
     again = await _resubmit(stack, seller, pid)
     accepted = await stack.moderation_http.post(
         f"/rectifications/{again['rectification_id']}/decide",
-        json={"upheld": True, "note": "the shop proved the price"},
+        json={"accepted": True, "note": "the shop proved the price"},
         headers=reviewer,
     )
     assert accepted.json()["status"] == "accepted"
     twice = await stack.moderation_http.post(
         f"/rectifications/{again['rectification_id']}/decide",
-        json={"upheld": True},
+        json={"accepted": True, "note": "again"},
         headers=reviewer,
     )
     assert twice.status_code == 409
+    no_reason = await stack.moderation_http.post(
+        f"/rectifications/{again['rectification_id']}/decide",
+        json={"accepted": True},
+        headers=reviewer,
+    )
+    assert no_reason.status_code == 422, "a reviewer decides with a reason"
     await _status(api, pid, "active")
     violations = await stack.moderation.fetch(
         "SELECT count(*) AS n FROM violations WHERE subject_id = $1", seller.shop_id
@@ -187,3 +205,47 @@ async def test_a_shop_profile_with_a_contact_is_hidden_and_the_shop_penalised(
     await api.send("PUT", path, seller, {"text": "源头工厂 平台下单 48小时发货"}, expect=200)
     shop = await api.get(f"/shops/{seller.shop_id}")
     assert (shop["profile_hidden"], shop["profile"]) == (False, "源头工厂 平台下单 48小时发货")
+
+
+async def test_a_product_rectified_while_its_shop_may_not_list_waits_delisted(
+    stack: Stack, infra: Infra
+) -> None:
+    """A rectified product of a shop under a listing ban is not sold at once (the seller's
+    own relisting is refused then too): it waits delisted, and its seller relists it once
+    the ban is over."""
+    from datetime import UTC, datetime, timedelta
+
+    from laotie_contracts.moderation import DelistingLifted, Measure, PenaltyApplied
+
+    from tests.integration.kit import publish
+
+    api = stack.api
+    seller = await api.new_shop()
+    pid = (await api.new_product(seller))["product_id"]
+    soon = datetime.now(UTC) + timedelta(seconds=5)
+    penalty = dict(
+        penalty_id=f"pen-{uuid.uuid4().hex[:8]}",
+        subject_type="shop",
+        subject_id=seller.shop_id,
+        shop_id=seller.shop_id,
+        violation_code="false_advertising",
+        occurred_at=datetime.now(UTC),
+        measures=[
+            Measure(kind="delist_products", product_ids=[pid]),
+            Measure(kind="listing_ban", until=soon),
+        ],
+    )
+    await publish(infra.kafka_bootstrap, PenaltyApplied(**penalty))
+    await _status(api, pid, "banned")
+    lifted = DelistingLifted(
+        **penalty, product_id=pid, rectification_id="r-1", decided_by="rule:rescan"
+    )
+    await publish(infra.kafka_bootstrap, lifted)
+    await _status(api, pid, "delisted")
+    refused = await api.post(f"/products/{pid}/relist", seller, expect=409)
+    assert refused.json()["reason"] == "listing_banned"
+
+    async def relisted() -> bool:
+        return (await api.post(f"/products/{pid}/relist", seller)).status_code == 200
+
+    await eventually(relisted, timeout=30, what="the relisting once the ban is over")

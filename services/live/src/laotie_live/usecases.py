@@ -380,16 +380,20 @@ async def write_profile(
         raise Forbidden("only the anchor or creator writes their own profile")
     row = await tx.conn.fetchrow(
         "INSERT INTO profiles (owner_type, owner_id, text, revision_id, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner_type, owner_id) DO UPDATE SET"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner_id) DO UPDATE SET"
         " text = excluded.text, revision_id = excluded.revision_id, hidden = false,"
-        " updated_at = excluded.updated_at RETURNING *",
+        " updated_at = excluded.updated_at WHERE profiles.owner_type = excluded.owner_type"
+        " RETURNING *",
         owner_type,
         owner_id,
         text,
         new_id(),
         tx.now,
     )
-    assert row is not None
+    if row is None:
+        raise Conflict(
+            f"{owner_id} has a profile of another kind than {owner_type}", reason="other_kind"
+        )
     await tx.emit(
         ev.ProfileChanged(
             owner_type=owner_type,

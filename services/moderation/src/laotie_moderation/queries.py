@@ -84,19 +84,19 @@ async def violation_time(conn: Connection, violation_id: str) -> datetime:
     return occurred
 
 
-async def note_due(conn: Connection, orders: list[tuple[str, str, datetime, str | None]]) -> None:
-    """Orders (id, shop, deadline, distribution creator) due to ship, in one statement (a
-    batch's, written at its end: an order's overdue fact in the same batch was written
-    first, and is now known paid)."""
+async def note_due(conn: Connection, orders: list[tuple[Any, ...]]) -> None:
+    """Orders (id, shop, deadline, distribution creator, buyer, product) due to ship, in one
+    statement (a batch's, written at its end: an order's overdue fact in the same batch was
+    written first, and is now known paid). An order twice in the batch is written once."""
+    unique = list({o[0]: o for o in orders}.values())
+    columns = [[o[n] for o in unique] for n in range(6)]
     await conn.execute(
-        "INSERT INTO shipments_due (order_id, shop_id, ship_by, creator_id) SELECT * FROM"
-        " unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])"
-        " ON CONFLICT (order_id) DO UPDATE SET paid_seen = true, creator_id = excluded.creator_id"
-        " WHERE NOT shipments_due.paid_seen",
-        [o[0] for o in orders],
-        [o[1] for o in orders],
-        [o[2] for o in orders],
-        [o[3] for o in orders],
+        "INSERT INTO shipments_due (order_id, shop_id, ship_by, creator_id, buyer_id,"
+        " product_id) SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[],"
+        " $4::text[], $5::text[], $6::text[]) ON CONFLICT (order_id) DO UPDATE SET"
+        " paid_seen = true, creator_id = excluded.creator_id, buyer_id = excluded.buyer_id,"
+        " product_id = excluded.product_id WHERE NOT shipments_due.paid_seen",
+        *columns,
     )
 
 
@@ -106,7 +106,8 @@ async def sale_of(conn: Connection, order_id: str | None) -> asyncpg.Record | No
     if order_id is None:
         return None
     return await conn.fetchrow(
-        "SELECT shop_id, creator_id FROM shipments_due WHERE order_id = $1 AND paid_seen",
+        "SELECT shop_id, creator_id, buyer_id, product_id FROM shipments_due"
+        " WHERE order_id = $1 AND paid_seen",
         order_id,
     )
 
@@ -282,16 +283,27 @@ async def content_delistings(
     conn: Connection, product_id: str, shop_id: str, codes: list[str]
 ) -> list[asyncpg.Record]:
     """The shop's penalties not revoked whose delisting names the product, for a code that
-    rectification lifts."""
+    rectification lifts, with who decided their violation and on what text."""
     named = json.dumps([{"kind": "delist_products", "product_ids": [product_id]}])
     return await conn.fetch(
-        "SELECT * FROM penalties WHERE subject_type = 'shop' AND subject_id = $1"
-        " AND code = ANY($2::text[]) AND status <> 'revoked' AND measures @> $3::jsonb"
-        " ORDER BY applied_at",
+        "SELECT p.*, v.decided_by, v.evidence->>'text' AS evidence_text FROM penalties p"
+        " JOIN violations v USING (violation_id) WHERE p.subject_type = 'shop'"
+        " AND p.subject_id = $1 AND p.code = ANY($2::text[]) AND p.status <> 'revoked'"
+        " AND p.measures @> $3::jsonb ORDER BY p.applied_at",
         shop_id,
         codes,
         named,
     )
+
+
+async def in_review(conn: Connection, product_id: str) -> str | None:
+    """The product's resubmission waiting for a reviewer, if any."""
+    found = await conn.fetchval(
+        "SELECT rectification_id FROM rectifications WHERE product_id = $1"
+        " AND status = 'in_review'",
+        product_id,
+    )
+    return str(found) if found is not None else None
 
 
 async def penalties_by_id(conn: Connection, penalty_ids: list[str]) -> list[asyncpg.Record]:
@@ -329,14 +341,15 @@ def rectification_view(row: asyncpg.Record) -> dict[str, Any]:
     return {**dict(row), "findings": decode_json(row["findings"])}
 
 
-async def rectified(conn: Connection, product_id: str, version: str) -> bool:
+async def rectified(conn: Connection, product_id: str, version: str) -> tuple[bool, int]:
     """Whether this text of the product was accepted in a rectification (a reviewer may have
-    passed words a detector trips on: relisted, they decide nothing again)."""
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM rectifications WHERE product_id = $1 AND text_version = $2"
-            " AND status = 'accepted'",
-            product_id,
-            version,
-        )
+    passed words a detector trips on: relisted, they decide nothing again), and how many
+    rectifications of the product were accepted."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS accepted, bool_or(text_version = $2) AS this_text"
+        " FROM rectifications WHERE product_id = $1 AND status = 'accepted'",
+        product_id,
+        version,
     )
+    assert row is not None  # an aggregate always has its row
+    return bool(row["this_text"]), int(row["accepted"])

@@ -41,6 +41,11 @@ class Decision(Body):
     note: Annotated[str, Field(max_length=2000, description="Why: kept in the audit trail.")] = ""
 
 
+class RectificationDecision(Body):
+    accepted: StrictBool = Field(description="True: the product's content delistings end.")
+    note: Annotated[str, Field(min_length=1, max_length=2000, description="Why (audited).")]
+
+
 class FileAppeal(Body):
     penalty_id: Id
     reason: Text
@@ -167,13 +172,13 @@ async def get_rectification(rectification_id: str, who: Anyone, conn: Reading) -
     " re-scan could not pass (reviewers)",
 )
 async def decide_rectification(
-    rectification_id: str, body: Decision, command: Commands, who: Staff
+    rectification_id: str, body: RectificationDecision, command: Commands, who: Staff
 ) -> Any:
     return await command(
         who,
         body,
         lambda tx: rectification.decide_rectification(
-            tx, who, rectification_id, body.upheld, body.note
+            tx, who, rectification_id, body.accepted, body.note
         ),
     )
 

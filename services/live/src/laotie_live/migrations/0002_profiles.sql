@@ -8,5 +8,6 @@ CREATE TABLE profiles (
     revision_id text        NOT NULL UNIQUE,
     hidden      boolean     NOT NULL DEFAULT false,
     updated_at  timestamptz NOT NULL,
-    PRIMARY KEY (owner_type, owner_id)
+    -- one profile per identity: an anchor is not also a creator with a second history
+    PRIMARY KEY (owner_id)
 );

@@ -165,15 +165,19 @@ def report_charges(
 ) -> list[tuple[str, Subject]]:
     """Whom an upheld report charges, with which code: its subject (a shop is its own shop;
     an anchor's or creator's penalty reaches no shop: the shop the reporter named is only
-    their word); and for a report against the creator who sold the order through
-    distribution (达人分销), the shop that supplied it, as moderation saw the order paid, with
-    the policy's supplier code for that kind."""
+    their word); and for a report by the buyer of an order against the creator who sold it
+    through distribution (达人分销), the shop that supplied it, as moderation saw the order
+    paid, with the policy's supplier code for that kind."""
     subject_type, subject_id = report["subject_type"], report["subject_id"]
     own_shop = subject_id if subject_type == "shop" else None
     charged = [(report["kind"], Subject(subject_type, subject_id, own_shop))]
     supplier_code = policy.distribution.supplier_codes.get(report["kind"])
     sold_by_creator = (
-        sale is not None and subject_type == "creator" and sale["creator_id"] == subject_id
+        sale is not None
+        and subject_type == "creator"
+        and sale["creator_id"] == subject_id
+        and sale["buyer_id"] == report["reporter_id"]
+        and report["product_id"] in (None, sale["product_id"])
     )
     if supplier_code and sale is not None and sold_by_creator:
         charged.append((supplier_code, Subject("shop", sale["shop_id"], sale["shop_id"])))

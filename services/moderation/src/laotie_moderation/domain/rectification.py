@@ -23,17 +23,46 @@ class Outcome:
     reason: str | None
 
 
-def rescan_outcome(penalty_ids: Sequence[str], findings: Sequence[tuple[str, Finding]]) -> Outcome:
-    if not penalty_ids:
+@dataclass(frozen=True)
+class Delisting:
+    """A penalty whose delisting names the product: who decided its violation, on what text."""
+
+    penalty_id: str
+    decided_by: str
+    text: str | None
+
+
+def rescan_outcome(
+    delistings: Sequence[Delisting],
+    text: str,
+    findings: Sequence[tuple[str, Finding]],
+    in_review: str | None,
+) -> Outcome:
+    """Accepted by the re-scan only when a detector made every delisting, the words it saw
+    changed, and none trips now; a reviewer's decision (an upheld report) is lifted by a
+    reviewer; one resubmission of a product waits for review at a time."""
+    if not delistings:
         return Outcome(
             "rejected", RESCAN, "no delisting for the product's content stands to be lifted"
         )
+    if in_review is not None:
+        return Outcome("rejected", RESCAN, f"resubmission {in_review} is already in review")
     if findings:
         found = "; ".join(f"{code}: {finding.rule}" for code, finding in findings)
         return Outcome("in_review", None, f"the new text still trips {found}")
+    if any(d.decided_by.startswith("reviewer:") for d in delistings):
+        return Outcome("in_review", None, "a reviewer decided the delisting: a reviewer lifts it")
+    if any(d.text == text for d in delistings):
+        return Outcome("in_review", None, "the text is the one the delisting was decided on")
     return Outcome("accepted", RESCAN, None)
 
 
 def product_text(title: str, description: str) -> str:
     """The words of a product that are scanned: its title and description."""
     return f"{title}\n{description}"
+
+
+def product_trigger(version: str, rectified: int) -> str:
+    """What makes a product's words offend again: their version, and how many times the
+    product was rectified since (the old words back after a rectification offend anew)."""
+    return version if not rectified else f"{version}#rectified-{rectified}"

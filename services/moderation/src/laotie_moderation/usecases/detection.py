@@ -34,7 +34,7 @@ from laotie_moderation.domain.detection import (
     unanswered_refund_evidence,
 )
 from laotie_moderation.domain.diversion import detect_diversion
-from laotie_moderation.domain.rectification import product_text
+from laotie_moderation.domain.rectification import product_text, product_trigger
 from laotie_moderation.usecases import Tx
 from laotie_moderation.usecases.penalties import record_violation
 
@@ -73,11 +73,13 @@ async def check_product(tx: Tx, product: order_events.ProductFacts, event_id: st
     text = product_text(product.title, product.description)
     # A product offends again only with another text: a stock edit, a re-sent fact or a
     # relisting after an upheld appeal, with the same words, decides nothing new; nor do
-    # words a reviewer accepted in a rectification.
+    # words a reviewer accepted in a rectification. The old words back after one offend anew.
     version = text_version(text)
-    if await queries.rectified(tx.conn, product.product_id, version):
+    accepted, rectified = await queries.rectified(tx.conn, product.product_id, version)
+    if accepted:
         return
-    if await scan_text(tx, text, subject, "product", product.product_id, event_id, version):
+    trigger = product_trigger(version, rectified)
+    if await scan_text(tx, text, subject, "product", product.product_id, event_id, trigger):
         tx.after_commit.append(detection_latency("product", product.occurred_at))
 
 
@@ -112,7 +114,14 @@ async def _check_profile(
 def note_due(tx: Tx, order: order_events.OrderPaid) -> Later:
     """A paid order is due to ship by its deadline: one of its shop's week's orders. The
     batch's orders are written together at its end."""
-    due = (order.order_id, order.shop_id, order.ship_by, distribution_creator(order))
+    due = (
+        order.order_id,
+        order.shop_id,
+        order.ship_by,
+        distribution_creator(order),
+        order.buyer_id,
+        order.product_id,
+    )
     return Later(rows={("shipments_due",): (queries.note_due, due)})
 
 

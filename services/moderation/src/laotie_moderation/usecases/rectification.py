@@ -17,7 +17,7 @@ from laotie_contracts.moderation import DelistingLifted
 
 from laotie_moderation import queries
 from laotie_moderation.domain.detection import text_findings, text_version
-from laotie_moderation.domain.rectification import product_text, rescan_outcome
+from laotie_moderation.domain.rectification import Delisting, product_text, rescan_outcome
 from laotie_moderation.facts import penalty_row_facts
 from laotie_moderation.usecases import Tx
 
@@ -35,8 +35,12 @@ async def review_resubmission(tx: Tx, product: order_events.ProductResubmitted) 
     penalties = await queries.content_delistings(
         tx.conn, product.product_id, product.shop_id, tx.policy.rectification.codes
     )
+    delistings = [
+        Delisting(p["penalty_id"], p["decided_by"], p["evidence_text"]) for p in penalties
+    ]
+    waiting = await queries.in_review(tx.conn, product.product_id)
     findings = text_findings(text)
-    outcome = rescan_outcome([p["penalty_id"] for p in penalties], findings)
+    outcome = rescan_outcome(delistings, text, findings, waiting)
     inserted = await tx.conn.fetchval(
         INSERT,
         product.resubmission_id,
@@ -70,7 +74,7 @@ async def decide_rectification(
         rectification_id,
         "accepted" if accepted else "rejected",
         decided_by,
-        note or row["reason"],
+        note,
         tx.now,
     )
     assert updated is not None

@@ -16,7 +16,7 @@ from laotie_contracts.moderation import (
 
 from laotie_orders import domain
 from laotie_orders.facts import product_facts
-from laotie_orders.queries import product_view, shop_product_ids
+from laotie_orders.queries import product_view, shop_product_ids, shop_restrictions
 from laotie_orders.usecases.catalogue import refresh_product_status
 from laotie_orders.usecases.unit import Tx
 
@@ -91,10 +91,17 @@ async def revoke_penalty(tx: Tx, penalty: PenaltyRevoked) -> None:
 
 async def lift_delisting(tx: Tx, lifted: DelistingLifted) -> None:
     """A rectified product: the penalty's ban on it ends (its other bans stand); active
-    again, it is relisted."""
-    await tx.conn.execute(
-        "SELECT 1 FROM products WHERE product_id = $1 FOR UPDATE", lifted.product_id
+    again, it is relisted, unless its shop may not list now (a listing ban, suspension): then
+    it waits delisted, for its seller to relist it once the shop may."""
+    product = await tx.conn.fetchrow(
+        "SELECT shop_id FROM products WHERE product_id = $1 FOR UPDATE", lifted.product_id
     )
+    if product is None:
+        return
+    if domain.SHOP_LISTING_BLOCKS & await shop_restrictions(tx.conn, product["shop_id"], tx.now):
+        await tx.conn.execute(
+            "UPDATE products SET seller_delisted = true WHERE product_id = $1", lifted.product_id
+        )
     ended = await tx.conn.fetchval(
         "UPDATE product_bans SET revoked_at = $3 WHERE penalty_id = $1 AND product_id = $2"
         " AND revoked_at IS NULL RETURNING 1",
@@ -105,9 +112,11 @@ async def lift_delisting(tx: Tx, lifted: DelistingLifted) -> None:
     if not ended:
         return
     before, after = await refresh_product_status(tx, lifted.product_id)
+    view = await product_view(tx.conn, lifted.product_id)
     if before == "banned" and after == "active":
-        view = await product_view(tx.conn, lifted.product_id)
         await tx.emit(ev.ProductRelisted(**product_facts(view, tx.now), reason="rectified"))
+    elif before != after:
+        await tx.emit(ev.ProductChanged(**product_facts(view, tx.now)))
 
 
 async def hide_profile(tx: Tx, violation: ViolationDetected) -> None:
@@ -116,5 +125,7 @@ async def hide_profile(tx: Tx, violation: ViolationDetected) -> None:
     if evidence.source_type != "shop_profile" or not violation.hide_content:
         return
     await tx.conn.execute(
-        "UPDATE shops SET profile_hidden = true WHERE profile_revision = $1", evidence.source_id
+        "UPDATE shops SET profile_hidden = true WHERE shop_id = $1 AND profile_revision = $2",
+        violation.subject_id,
+        evidence.source_id,
     )
