@@ -107,7 +107,7 @@ fmt: sync ## format and fix what ruff can
 clean: down ## stop everything and delete local state (.laotie: data, logs, Kafka jars)
 	@rm -rf .laotie
 
-detectors: sync ## precision and recall of the Thunder Plan detectors on their labelled corpus
+detectors: sync ## detectors' precision and recall: tuning corpus (gates) and unseen batch (reported)
 	@$(RUN) python -m laotie_moderation.evaluate
 
 topics: sync ## list the topic registry

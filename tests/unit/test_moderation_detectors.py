@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from laotie_moderation import evaluate
 from laotie_moderation.domain.advertising import detect_false_advertising
+from laotie_moderation.domain.contacts import REMOVED, mask_contacts
 from laotie_moderation.domain.diversion import detect_diversion
+from laotie_moderation.domain.normalize import Pinyin
 from laotie_moderation.policy import load_policy
 
 
@@ -98,6 +100,184 @@ def test_an_obfuscated_wechat_contact_is_still_detected(word, account, rng) -> N
 )
 def test_prices_and_order_numbers_are_not_contacts(n, frame) -> None:
     assert detect_diversion(frame.format(n)) is None
+
+
+def _rule(finding) -> str | None:
+    return finding.rule.split(":", 1)[1] if finding else None
+
+
+# Each family: close positives (the rule that names them) and close negatives (None).
+DIVERSION_FAMILIES = {
+    "homophones of 微信 before an id": [
+        ("卫信 qz2031 私聊", "wechat_contact"),
+        ("危芯：kk_3030 拿货", "wechat_contact"),
+        ("喂新 ab553311 找我", "wechat_contact"),
+        ("韦心 90817263 同号", "wechat_contact"),
+        ("维新运动 历史 2031版", None),
+        ("卫生纸 12卷 家用", None),
+        ("威化 饼干 24包", None),
+    ],
+    "symbols or emoji inside the contact word": [
+        ("微🌙信 qq2031 私聊", "wechat_contact"),
+        ("威·信 73 55 21 90 88 找我", "wechat_contact"),
+        ("V～X：lulu_31", "wechat_contact"),
+        ("微❤波炉 20L", None),
+        ("心✨形 耳环", None),
+    ],
+    "pinyin fragments": [
+        ("kou kou 5208 3147 进群", "qq_contact"),
+        ("wei x dd2031 加", "wechat_contact"),
+        ("zfb 转 便宜点", "off_platform_payment"),
+        ("weibo 热搜 同款", None),
+        ("vivo x100 手机壳", None),
+    ],
+    "a QQ spelling before a number": [
+        ("扣 7 3 9 1 5 2 8 私聊", "qq_contact"),
+        ("🐧 8462 1937 55", "qq_contact"),
+        ("扣 66666 主播大气", None),
+        ("扣 1 2 3 4 5 6 都要", None),
+        ("扣1 要红色", None),
+        ("Q1 2031 新品", None),
+    ],
+    "off-platform payment, negated or warned": [
+        ("打钱到我支付宝 马上发", "off_platform_payment"),
+        ("要的私发卡号", "off_platform_payment"),
+        ("不支持私下转账 请在平台拍", None),
+        ("严禁私下交易", None),
+        ("谨防冒充主播要你私下转账", None),
+    ],
+    "another platform": [
+        ("拼多多搜 小王家 更便宜", "off_platform_payment"),
+        ("去天猫买 有券", "off_platform_payment"),
+        ("本店不是拼多多店", None),
+        ("拼多多同款 质量更好", None),
+    ],
+    "other apps and e-mail": [
+        ("发邮件 buyer2031@163.com", "other_app_contact"),
+        ("whatsapp: shop_hk31", "other_app_contact"),
+        ("@小王 你的快递到了", None),
+        ("飞机 A320 合金模型", None),
+    ],
+    "a contact pointed at": [
+        ("签名里有号 自己加", "contact_reference"),
+        ("主页有联系方式", "contact_reference"),
+        ("私我 发号给你", "contact_reference"),
+        ("主页有往期回放", None),
+        ("我的号是39 能换吗", None),
+        ("3号 5号 链接都有", None),
+    ],
+    "model numbers next to vx / wx": [
+        ("VX-500 音箱 加购立减", None),
+        ("WX系列 对讲机", None),
+        ("vx 13912345678", "phone_number"),
+    ],
+}
+ADVERTISING_FAMILIES = {
+    "certification titles": [
+        ("国家级非遗 手工竹编", None),
+        ("国家级自然保护区旁的茶园", None),
+        ("国家级品质 放心用", "absolute_claim"),
+        ("国家级非遗 全网最低价", "absolute_claim"),
+    ],
+    "minimum order, discount depth, hedges": [
+        ("最低3件起订", None),
+        ("全场最低4折", None),
+        ("不敢说最好 但耐用", None),
+        ("全网最低价", "absolute_claim"),
+    ],
+    "superlative synonyms": [
+        ("极品燕窝", "absolute_claim"),
+        ("史无前例的优惠", "absolute_claim"),
+        ("连续五年销量冠军", "absolute_claim"),
+        ("极简设计", None),
+    ],
+    "medical claims": [
+        ("治胃炎 猴头菇饼干", "medical_claim"),
+        ("降血脂 纳豆", "medical_claim"),
+        ("本品不能治疗疾病", None),
+        ("抗菌 内裤", None),
+        ("治愈系 香薰", None),
+    ],
+    "guaranteed effect": [
+        ("无效退款 祛痘膏", "guaranteed_effect"),
+        ("五天瘦八斤", "guaranteed_effect"),
+        ("不保证效果", None),
+        ("七天无理由退货", None),
+    ],
+    "endorsement": [
+        ("央视推荐 老字号", "endorsement_claim"),
+        ("中南海特供 茶叶", "endorsement_claim"),
+        ("专家讲解 成分", None),
+    ],
+    "disguised claims": [
+        ("zui hao 的大米", "absolute_claim"),
+        ("醉强 吸力", "absolute_claim"),
+        ("弟一 品牌", "absolute_claim"),
+        ("全网第１", "absolute_claim"),
+        ("醉蟹 礼盒", None),
+        ("第1号链接", None),
+        ("zui jin 上新", None),
+    ],
+}
+
+
+def _cases(families: dict[str, list[tuple[str, str | None]]]):
+    return [
+        pytest.param(text, rule, id=f"{family}: {text}")
+        for family, cases in families.items()
+        for text, rule in cases
+    ]
+
+
+@pytest.mark.parametrize(("text", "rule"), _cases(DIVERSION_FAMILIES))
+def test_diversion_families(text: str, rule: str | None) -> None:
+    assert _rule(detect_diversion(text)) == rule
+
+
+@pytest.mark.parametrize(("text", "rule"), _cases(ADVERTISING_FAMILIES))
+def test_false_advertising_families(text: str, rule: str | None) -> None:
+    assert _rule(detect_false_advertising(text)) == rule
+
+
+_WEI = "微威薇维卫喂危围唯韦伟魏"
+_XIN = "信芯心新訫欣鑫"
+
+
+@given(
+    st.sampled_from(_WEI),
+    st.sampled_from(_XIN),
+    ids,
+    st.sampled_from(["", " ", "：", " 搜 ", "❤", "*", " 号 "]),
+    st.randoms(use_true_random=False),
+)
+@settings(max_examples=300)
+def test_any_spelling_of_wechat_before_an_id_is_detected(wei, xin, account, gap, rng) -> None:
+    text = f"{wei}{rng.choice([*SEPARATORS, ''])}{xin}{gap}{account} 私聊"
+    assert detect_diversion(text) is not None, text
+
+
+@given(st.sampled_from(_WEI), st.sampled_from(_XIN), st.sampled_from(["款", "品", "年", "意"]))
+def test_a_spelling_of_wechat_without_an_id_or_intent_is_quiet(wei, xin, tail) -> None:
+    assert detect_diversion(f"{wei}{xin}{tail} 2031 现货") is None
+
+
+def test_other_apps_are_masked_like_contacts() -> None:
+    assert mask_contacts("发邮件 buyer2031@163.com") == REMOVED
+    assert mask_contacts("Telegram: @buy_cheap") == REMOVED
+    assert mask_contacts("主页有联系方式") == "主页有联系方式"  # nothing to mask
+
+
+def test_pinyin_words_are_whole_words_written_apart_or_together() -> None:
+    pinyin = Pinyin.of({"zui hao": "最好", "di yi": "第一"})
+    assert pinyin.replace("zui hao 的 diyi 名 zui-hao") == "最好 的 第一 名 最好"
+    assert pinyin.replace("mazuihao zui haoo 最好") == "mazuihao zui haoo 最好"
+
+
+def test_the_unseen_batch_is_reported_but_only_the_tuning_corpus_gates() -> None:
+    gates = {corpus.name: corpus.gates for corpus in evaluate.CORPORA}
+    assert gates == {"tuning": True, "unseen": False}
+    unseen = next(c for c in evaluate.CORPORA if c.name == "unseen")
+    assert (unseen.precision, unseen.recall) == (0.97, 0.95)
 
 
 def test_the_policy_file_is_valid_and_versioned() -> None:

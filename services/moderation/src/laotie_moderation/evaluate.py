@@ -1,16 +1,48 @@
-"""Precision and recall of the detectors on the labelled corpus (``make detectors``)."""
+"""Precision and recall of the detectors on the labelled corpora (``make detectors``).
+
+Two corpora, each with one file per detector:
+
+- the **tuning** corpus (``corpus/*.tsv``): the cases the rules were written against. It gates
+  the exit status: below 0.95 precision or recall on either detector, the command fails.
+- the **unseen** batch (``corpus/unseen/*.tsv``): labelled blind, before any tuning, and never
+  tuned on. It is printed against its own target (0.97 precision, 0.95 recall) but does not
+  gate the exit status: a held-out batch that must pass gets tuned on until it does, and then
+  it no longer measures anything. A miss there is fixed by its family, with new cases in the
+  tuning corpus.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from laotie_moderation.domain.advertising import detect_false_advertising
 from laotie_moderation.domain.diversion import Finding, detect_diversion
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
+UNSEEN = CORPUS / "unseen"
+Detector = Callable[[str], Finding | None]
+DETECTORS: tuple[tuple[str, Detector, str], ...] = (
+    ("diversion", detect_diversion, "diversion.tsv"),
+    ("false_advertising", detect_false_advertising, "false_advertising.tsv"),
+)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    folder: Path
+    precision: float
+    recall: float
+    gates: bool
+
+
+CORPORA = (
+    Corpus("tuning", CORPUS, 0.95, 0.95, gates=True),
+    Corpus("unseen", UNSEEN, 0.97, 0.95, gates=False),
+)
 
 
 @dataclass
@@ -20,6 +52,11 @@ class Score:
     fp: int = 0
     fn: int = 0
     tn: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def cases(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
 
     @property
     def precision(self) -> float:
@@ -28,6 +65,9 @@ class Score:
     @property
     def recall(self) -> float:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    def meets(self, precision: float, recall: float) -> bool:
+        return self.precision >= precision and self.recall >= recall
 
 
 def load(path: Path) -> list[tuple[bool, str]]:
@@ -40,46 +80,60 @@ def load(path: Path) -> list[tuple[bool, str]]:
     return cases
 
 
-def evaluate(
-    name: str, detector: Callable[[str], Finding | None], path: Path, misses: list[str]
-) -> Score:
+def evaluate(name: str, detector: Detector, path: Path, misses: list[str] | None = None) -> Score:
+    """Score ``detector`` on the labelled file; its errors go to ``Score.errors`` (and are
+    appended to ``misses`` when given)."""
     score = Score(name)
     for expected, text in load(path):
-        found = detector(text) is not None
-        if expected and found:
+        finding = detector(text)
+        if expected and finding:
             score.tp += 1
         elif expected:
             score.fn += 1
-            misses.append(f"  missed  [{name}] {text}")
-        elif found:
+            score.errors.append(f"  missed  [{name}] {text}")
+        elif finding:
             score.fp += 1
-            misses.append(f"  flagged [{name}] {text}  ← {detector(text)}")
+            score.errors.append(f"  flagged [{name}] {text}  ← {finding.rule} ({finding.detail})")
         else:
             score.tn += 1
+    if misses is not None:
+        misses.extend(score.errors)
     return score
 
 
-def main() -> int:
-    misses: list[str] = []
-    scores = [
-        evaluate("diversion", detect_diversion, CORPUS / "diversion.tsv", misses),
-        evaluate(
-            "false_advertising", detect_false_advertising, CORPUS / "false_advertising.tsv", misses
-        ),
+HEADER = (
+    f"{'detector':<20}{'cases':>7}{'precision':>11}{'recall':>9}{'TP':>5}{'FP':>5}"
+    f"{'FN':>5}{'TN':>5}  target"
+)
+
+
+def report(corpus: Corpus, scores: list[Score]) -> list[str]:
+    """The table and the errors of one corpus, as printed lines."""
+    gate = "gates the exit status" if corpus.gates else "reported, does not gate"
+    lines = [
+        f"== {corpus.name} corpus ({corpus.folder.relative_to(CORPUS.parent)}/*.tsv): target "
+        f"precision ≥ {corpus.precision:.2f}, recall ≥ {corpus.recall:.2f}, {gate}",
+        HEADER,
     ]
-    print(
-        f"{'detector':<20}{'cases':>7}{'precision':>11}{'recall':>9}{'TP':>5}{'FP':>5}"
-        f"{'FN':>5}{'TN':>5}"
-    )
     for s in scores:
-        cases = s.tp + s.fp + s.fn + s.tn
-        print(
-            f"{s.name:<20}{cases:>7}{s.precision:>11.3f}{s.recall:>9.3f}{s.tp:>5}{s.fp:>5}"
-            f"{s.fn:>5}{s.tn:>5}"
+        verdict = "met" if s.meets(corpus.precision, corpus.recall) else "BELOW"
+        lines.append(
+            f"{s.name:<20}{s.cases:>7}{s.precision:>11.3f}{s.recall:>9.3f}{s.tp:>5}{s.fp:>5}"
+            f"{s.fn:>5}{s.tn:>5}  {verdict}"
         )
-    if misses:
-        print("\n".join(["", "errors:", *misses]))
-    return 0 if all(s.precision >= 0.95 and s.recall >= 0.95 for s in scores) else 1
+    errors = [e for s in scores for e in s.errors]
+    lines += ["", f"errors ({len(errors)}):", *errors] if errors else ["", "errors: none"]
+    return lines
+
+
+def main() -> int:
+    failed = False
+    for corpus in CORPORA:
+        scores = [evaluate(n, d, corpus.folder / f) for n, d, f in DETECTORS]
+        print("\n".join(report(corpus, scores)), end="\n\n")
+        below = not all(s.meets(corpus.precision, corpus.recall) for s in scores)
+        failed = failed or (corpus.gates and below)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

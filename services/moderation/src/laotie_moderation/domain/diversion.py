@@ -5,14 +5,31 @@ full-width and circled digits, Chinese numerals (一三八 / 壹叁捌 / 幺), s
 between characters, and homophones or abbreviations of the contact apps (V信, 薇信, 威信,
 vx, wx, 加v, 扣扣, 企鹅). They stay quiet on what merely looks similar: prices, dates,
 order and model numbers, V-necks, 微笑 and 微波炉, the platform's own customer service.
+
+Families, in the order they are tried (the first that trips names the finding):
+
+- ``off_platform_payment``: payment or trade steered off the platform (私下转账, 转我银行卡,
+  zfb 转), or buyers sent to another platform's shop or account (淘宝搜, 小红书搜同名); not
+  when the phrase is negated (不支持私下交易, 请勿相信任何私下转账, 本店不是淘宝店) or
+  the text warns against fraud (谨防, 冒充, 诈骗).
+- ``labelled_contact``: an app's initial as a label before an id (``v: someone``).
+- ``phone_number``: a mobile number through the digit disguises.
+- ``wechat_contact`` / ``qq_contact`` / ``phone_contact``: a contact app's name with an
+  intent to add or an id in the text; then any spelling of 微信 (a 微-like character and a
+  信-like one: 卫心, 溦信, 喂信, 威x, 微訫) or of QQ (扣, 🐧, kou kou) directly followed by
+  an account id or a number (``危心 bb6868``, ``扣 5 4 3 2 1 0 9 8``).
+- ``other_app_contact``: an e-mail address, or a Telegram / WhatsApp / LINE handle.
+- ``contact_reference``: a contact pointed at rather than given (主页有联系方式, 头像上有号,
+  私聊拿号, 看我简介加我, 老地方找我).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
-from laotie_moderation.domain.normalize import digit_runs, digits_folded, fold, squeeze
+from laotie_moderation.domain.normalize import digits_of, fold, runs_of, squeezed_of
 
 RULE_VERSION = "diversion@1"
 
@@ -25,26 +42,72 @@ WECHAT = re.compile(
     r"vx号|v号|wx号|徽|薇|威威|绿泡泡)"
 )
 QQ = re.compile(
-    r"(?<![a-z])(qq|扣扣|叩叩|蔻蔻|企鹅号|企鹅|球球号|q号|加q|群号)(?!糖|子|币|音乐|空间会员)"
+    r"(?<![a-z])(qq|扣扣|叩叩|蔻蔻|koukou|企鹅号|企鹅|球球号|q号|加q|群号)"
+    r"(?!糖|子|币|音乐|空间会员)"
 )
+# vx / wx naming a product series or model (VX系列, VX-200), not the app.
+APP_AS_MODEL = re.compile(r"(?:系列|型号|款|代|pro|max|plus|mini|\d{2,4}(?!\d))")
 # "v: someone", "薇：someone" — an app's initial used as a label before an id.
 LABEL = re.compile(r"(?<![a-z0-9])(v|vx|wx|w|q|qq|薇|威|微|扣)\s*:\s*[a-z0-9_-]{4,}")
-PHONE_WORDS = re.compile(r"(电话|手机号|手机|来电|致电|热线|call|tel|打给我|拨打)")
+PHONE_WORDS = re.compile(r"(电话|手机号|手机|来电|致电|热线|call|tel|打给我|拨打|dianhua)")
 INTENT = re.compile(
     r"(加|搜|私聊|私信|私我|联系|找我|添加|咨询|详聊|详谈|戳|扫|私下|加我|主页|号码|号是|id|"
     r"置顶|简介|签名|评论区)"
 )
 OFF_PLATFORM_PAY = re.compile(
     r"(私下.{0,4}(?:交易|转账|付款|买|卖|下单|联系)|线下交易|线下转账|不走平台|绕过平台|"
-    r"走私单|私单|(?:支付宝|v信|微信|银行卡).{0,4}转|加我付款|扫码付款|收款码|转账给我|"
-    r"转给我|打款给我|银行卡号|直接转我|"
-    r"淘宝店|淘宝搜|去淘宝|上淘宝|拼多多店|闲鱼号|闲鱼搜|抖音号|抖音搜|微店|有赞店)"
+    r"走私单|私单|(?:支付宝|zfb|zhifubao|v信|微信|银行卡).{0,4}转|加我付款|扫码付款|收款码|"
+    r"转账给我|转给我|打款给我|银行卡号|直接转我|走红包|同城面交|"
+    r"(?:转|打|付)(?:钱|款|账)?(?:给|到)?我的?(?:银行卡|卡上|卡里|支付宝|zfb|微信|v|账户)|"
+    r"卡号私发|私发卡号|发你卡号)"
 )
+# Buyers sent to another platform's shop or account (naming it as a style's origin is fine).
+OTHER_PLATFORM = re.compile(
+    r"((?:去|上|到)(?:淘宝|天猫|拼多多|pdd|闲鱼|抖音|小红书|京东|得物)(?:搜|找|买|拍|下单|店)?|"
+    r"(?:淘宝|天猫|拼多多|pdd|闲鱼|抖音|小红书|京东|得物|微博|b站)"
+    r"(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我)|"
+    r"(?:关注|加|搜)(?:公众号|视频号)|微店|有赞店?)"
+)
+# The text just before a steering phrase that warns against it or denies it.
+NEGATED = re.compile(
+    r"(?:不|没|无|勿|别|禁|拒绝|谨防|警惕|小心|防止|杜绝|并非|非)"
+    r"(?:支持|接受|提供|允许|要|能|可|会|做|搞|进行|参与|相信|信|是|在|去|用|开|有)?"
+    r"(?:任何|陌生人的?|什么|和|与|跟|他人|其他)*$"
+)
+# A warning against fraud: the steering phrases in it are what not to do.
+WARNING = re.compile(r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗)")
 # Digits that are order, parcel, model or batch numbers, not contacts.
 NUMBER_CONTEXT = re.compile(r"(订单|单号|快递|运单|物流|编号|型号|批号|货号|条码|序列号|sku|款号)")
 SERVICE_OK = re.compile(r"(联系客服|咨询客服|找客服|平台客服|官方客服|在线客服)")
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 LATIN_ID = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9_-]{5,19}(?![a-z0-9])")
+# A model or part number (XR-2000, vx-200), not an account id.
+MODEL_CODE = re.compile(r"^[a-z]{1,5}-[0-9]{2,6}[a-z]{0,3}$")
+
+# Spellings of 微信 and QQ directly before an account id or number (in digits_folded text).
+_GAP = r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff]{0,3}"
+_WEI = "微威薇维維徽嶶溦卫衛喂危围圍唯惟韦伟偉魏巍煨偎葳"
+_XIN = "信芯心新訫欣鑫馨辛昕忻伈"
+_WECHAT_SPELLING = rf"(?:[{_WEI}]|(?<![a-z])(?:v|wei)){_GAP}(?:[{_XIN}]|xin|x(?![a-z]))"
+_QQ_SPELLING = rf"(?<![a-z])(?:q|qq|kou{_GAP}kou)(?![a-z])|[扣叩蔻]|🐧|企鹅|球球"
+HANDLE_AFTER = re.compile(
+    rf"(?P<word>{_WECHAT_SPELLING}|{_QQ_SPELLING}){_GAP}(?:号码?|搜|是|同号|id)?{_GAP}"
+    rf"(?P<id>\d(?:{_GAP}\d){{5,}}|[a-z][a-z0-9_-]{{3,19}})"
+)
+QQ_SPELLING = re.compile(_QQ_SPELLING)
+OTHER_APP = re.compile(
+    r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}|"
+    r"(?:(?<![a-z])(?:telegram|whatsapp|tg|line\s*id|skype)|飞机号|纸飞机)\s*[:：]?\s*@?"
+    r"[a-z][a-z0-9_.-]{3,}|飞机\s*[:：]?\s*@[a-z][a-z0-9_.-]{3,}"
+)
+_PLACE = r"(?:主页|简介|头像|背景图?|资料卡?|签名|置顶)"
+CONTACT_REFERENCE = re.compile(
+    rf"({_PLACE}(?:上|里|中|的|有|见|看|在)*(?:联系方式|号(?![码链\d])|电话)|"
+    rf"联系方式(?:在|见|看)?(?:{_PLACE}|私信|私聊|私发|评论区?)|号在{_PLACE}|"
+    r"(?:拿|发|要|给|留|私)(?:你|我)?个?号(?:码)?(?![链\d]|施令|排队)|我的号(?![码链\d]|是\d)|"
+    rf"{_PLACE}(?:上|里|中)?(?:加我|找我|私我|联系我)|"
+    r"老地方(?:找|见|加|联系)我)"
+)
 
 
 @dataclass(frozen=True)
@@ -53,40 +116,121 @@ class Finding:
     detail: str
 
 
+@dataclass(frozen=True)
+class _Text:
+    """One text, normalised once for every rule."""
+
+    text: str
+    folded: str
+    squeezed: str
+    digits: str
+    runs: list[tuple[int, str]]
+
+    @classmethod
+    def of(cls, text: str) -> _Text:
+        folded = fold(text)
+        digits = digits_of(folded)
+        return cls(text, folded, squeezed_of(folded), digits, runs_of(digits))
+
+
 def detect_diversion(text: str) -> Finding | None:
     """The first diversion rule the text trips, or None."""
-    squeezed = squeeze(text)
-    folded = fold(text)
-    payment = OFF_PLATFORM_PAY.search(squeezed)
-    if payment:
-        return Finding(f"{RULE_VERSION}:off_platform_payment", payment.group())
-    label = LABEL.search(folded)
-    if label:
-        return Finding(f"{RULE_VERSION}:labelled_contact", label.group())
-    for start, digits in digit_runs(text):
-        if PHONE.match(digits) and not _number_context(digits_folded(text), start):
-            return Finding(f"{RULE_VERSION}:phone_number", digits)
-    apps = [(m, "wechat") for m in WECHAT.finditer(squeezed)]
+    seen = _Text.of(text)
+    for rule in _RULES:
+        finding = rule(seen)
+        if finding is not None:
+            return finding
+    return None
+
+
+def _finding(name: str, detail: str) -> Finding:
+    return Finding(f"{RULE_VERSION}:{name}", detail)
+
+
+def _off_platform(seen: _Text) -> Finding | None:
+    """Payment or buyers steered off the platform, unless the phrase is negated."""
+    squeezed = seen.squeezed
+    if WARNING.search(squeezed):
+        return None
+    for pattern in (OFF_PLATFORM_PAY, OTHER_PLATFORM):
+        for match in pattern.finditer(squeezed):
+            if not NEGATED.search(squeezed[max(0, match.start() - 10) : match.start()]):
+                return _finding("off_platform_payment", match.group())
+    return None
+
+
+def _labelled(seen: _Text) -> Finding | None:
+    label = LABEL.search(seen.folded)
+    return _finding("labelled_contact", label.group()) if label else None
+
+
+def _phone_number(seen: _Text) -> Finding | None:
+    for start, digits in seen.runs:
+        if PHONE.match(digits) and not _number_context(seen.digits, start):
+            return _finding("phone_number", digits)
+    return None
+
+
+def _app_contact(seen: _Text) -> Finding | None:
+    """A contact app's name with an intent to add nearby or an id anywhere in the text."""
+    squeezed = seen.squeezed
+    apps = [(m, "wechat") for m in WECHAT.finditer(squeezed) if not _app_as_model(squeezed, m)]
     apps += [(m, "qq") for m in QQ.finditer(squeezed)]
     phone_words = list(PHONE_WORDS.finditer(squeezed))
     if not apps and not phone_words:
         return None
     if SERVICE_OK.search(squeezed) and not apps:
         return None
-    squeezed_digits = squeeze(digits_folded(text))
-    long_digits = [d for _, d in digit_runs(text, max_gap=3) if len(d) >= 5]
-    has_id = bool(long_digits) or bool(_latin_ids(folded))
+    long_digits = [d for _, d in seen.runs if len(d) >= 5]
+    has_id = bool(long_digits) or bool(_latin_ids(seen.folded))
     for match, app in apps:
         window = squeezed[max(0, match.start() - 6) : match.end() + 8]
         if INTENT.search(window) or has_id:
-            return Finding(f"{RULE_VERSION}:{app}_contact", match.group())
+            return _finding(f"{app}_contact", match.group())
+    squeezed_digits = squeezed_of(seen.digits)
     if phone_words and any(len(d) >= 7 for d in re.findall(r"\d+", squeezed_digits)):
-        return Finding(f"{RULE_VERSION}:phone_contact", phone_words[0].group())
+        return _finding("phone_contact", phone_words[0].group())
     return None
 
 
+def _app_as_model(squeezed: str, match: re.Match[str]) -> bool:
+    return match.group() in ("vx", "wx") and bool(APP_AS_MODEL.match(squeezed, match.end()))
+
+
+def _handle_after_word(seen: _Text) -> Finding | None:
+    """Any spelling of 微信 or QQ directly followed by an account id or a number."""
+    for match in HANDLE_AFTER.finditer(seen.digits):
+        handle = re.sub(r"[^0-9a-z_-]", "", match.group("id"))
+        if not (_is_account_id(handle) if handle[0].isalpha() else _is_number_id(handle)):
+            continue  # a word, a model number, 66666 cheering or 扣 1 2 3 4 5 6 votes
+        app = "qq" if QQ_SPELLING.match(match.group("word")) else "wechat"
+        return _finding(f"{app}_contact", match.group())
+    return None
+
+
+def _other_app(seen: _Text) -> Finding | None:
+    match = OTHER_APP.search(seen.folded)
+    return _finding("other_app_contact", match.group()) if match else None
+
+
+def _contact_reference(seen: _Text) -> Finding | None:
+    match = CONTACT_REFERENCE.search(seen.squeezed)
+    return _finding("contact_reference", match.group()) if match else None
+
+
+_RULES = (
+    _off_platform,
+    _labelled,
+    _phone_number,
+    _app_contact,
+    _handle_after_word,
+    _other_app,
+    _contact_reference,
+)
+
+
 def _number_context(folded: str, start: int) -> bool:
-    before = squeeze(folded[max(0, start - 12) : start])
+    before = squeezed_of(folded[max(0, start - 12) : start])
     return bool(NUMBER_CONTEXT.search(before[-8:]))
 
 
@@ -121,12 +265,20 @@ _COMMON_LATIN = {
 }
 
 
+def _is_account_id(token: str) -> bool:
+    """Letters with digits, ``_`` or ``-`` mixed in, that are neither a common word nor a
+    model number."""
+    if token in _COMMON_LATIN or MODEL_CODE.match(token):
+        return False
+    return bool(re.search(r"\d", token)) or "_" in token or "-" in token
+
+
+def _is_number_id(digits: str) -> bool:
+    """Not one digit repeated (66666) nor counting up (123456)."""
+    counting = all(int(b) - int(a) == 1 for a, b in itertools.pairwise(digits))
+    return len(set(digits)) > 1 and not counting
+
+
 def _latin_ids(folded: str) -> list[str]:
     """Latin tokens that look like account ids: letters then digits/underscores mixed in."""
-    found = []
-    for token in LATIN_ID.findall(folded):
-        if token in _COMMON_LATIN:
-            continue
-        if re.search(r"\d", token) or "_" in token or "-" in token:
-            found.append(token)
-    return found
+    return [token for token in LATIN_ID.findall(folded) if _is_account_id(token)]

@@ -3,8 +3,10 @@ separators and emoji between characters, upper case."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 
 # Chinese numerals (including the financial forms and 幺 for 1, as phone numbers are read).
 _CN_DIGITS = str.maketrans(
@@ -40,8 +42,8 @@ _CN_DIGITS = str.maketrans(
         "勾": "9",
     }
 )
-# Characters that carry meaning: latin letters, digits and CJK ideographs.
-_MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff]")
+# What carries no meaning: all but latin letters, digits and CJK ideographs.
+_NOT_MEANINGFUL = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff]+")
 
 
 def fold(text: str) -> str:
@@ -51,21 +53,66 @@ def fold(text: str) -> str:
 
 def digits_folded(text: str) -> str:
     """:func:`fold`, then Chinese numerals as ASCII digits."""
-    return fold(text).translate(_CN_DIGITS)
+    return digits_of(fold(text))
+
+
+def digits_of(folded: str) -> str:
+    """:func:`digits_folded` of text already through :func:`fold`."""
+    return folded.translate(_CN_DIGITS)
 
 
 def squeeze(text: str) -> str:
     """Only the meaningful characters: separators, punctuation, spaces and emoji dropped
     (a plus sign is read as 加, "add", as in +v)."""
-    return "".join(_MEANINGFUL.findall(fold(text).replace("+", "加").replace("➕", "加")))
+    return squeezed_of(fold(text))
+
+
+def squeezed_of(folded: str) -> str:
+    """:func:`squeeze` of text already through :func:`fold`."""
+    return _NOT_MEANINGFUL.sub("", folded.replace("+", "加").replace("➕", "加"))
 
 
 def digit_runs(text: str, max_gap: int = 3) -> list[tuple[int, str]]:
     """Runs of digits in :func:`digits_folded` text that may be broken by up to ``max_gap``
     non-meaningful characters (``1 3 8-1234.5678``, ``1️⃣3️⃣8``). Returns (start, digits)."""
-    folded = digits_folded(text)
-    runs = []
-    pattern = re.compile(r"\d(?:[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff]{0," + str(max_gap) + r"}\d)*")
-    for match in pattern.finditer(folded):
-        runs.append((match.start(), re.sub(r"\D", "", match.group())))
-    return runs
+    return runs_of(digits_folded(text), max_gap)
+
+
+def runs_of(digits: str, max_gap: int = 3) -> list[tuple[int, str]]:
+    """:func:`digit_runs` of text already through :func:`digits_folded`."""
+    return [(m.start(), _NOT_DIGIT.sub("", m.group())) for m in _run(max_gap).finditer(digits)]
+
+
+@functools.cache
+def _run(max_gap: int) -> re.Pattern[str]:
+    return re.compile(r"\d(?:[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff]{0," + str(max_gap) + r"}\d)*")
+
+
+_NOT_DIGIT = re.compile(r"\D")
+
+
+@dataclass(frozen=True)
+class Pinyin:
+    """Romanised words read as the Chinese they stand for: ``Pinyin.of({"zui hao": "最好"})``
+    reads ``zui hao``, ``zuihao`` or ``Zui  Hao`` as 最好 in :func:`fold` text, as whole latin
+    words only (``zuijin`` and ``mazuihao`` are not ``zui hao``)."""
+
+    pattern: re.Pattern[str]
+    hanzi: dict[str, str]
+
+    @classmethod
+    def of(cls, table: dict[str, str]) -> Pinyin:
+        spelled = sorted(table, key=len, reverse=True)
+        words = "|".join(r"[\s._-]*".join(map(re.escape, w.split())) for w in spelled)
+        initials = "".join(sorted({w[0] for w in table}))
+        pattern = re.compile(rf"(?<![a-z])(?=[{initials}])(?:{words})(?![a-z])")
+        return cls(pattern, {"".join(w.split()): hanzi for w, hanzi in table.items()})
+
+    def replace(self, folded: str) -> str:
+        if not _LATIN_PAIR.search(folded):
+            return folded
+        return self.pattern.sub(lambda m: self.hanzi[_NOT_LATIN.sub("", m.group())], folded)
+
+
+_LATIN_PAIR = re.compile(r"[a-z]{2}")
+_NOT_LATIN = re.compile(r"[^a-z]")
