@@ -34,9 +34,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from laotie_common.envelope import Envelope
 from laotie_contracts import TOPICS, dead_letter_topic
 from laotie_contracts.events import Event
-from laotie_contracts.live import CommentPosted, RoomCreated
+from laotie_contracts.live import CommentPosted, ProfileChanged, RoomCreated
 from laotie_contracts.moderation import Evidence, PenaltyApplied, ViolationDetected
-from laotie_contracts.orders import Attribution, ProductListed, RefundApproved, SkuFacts
+from laotie_contracts.orders import (
+    Attribution,
+    ProductListed,
+    RefundApproved,
+    ShopProfileChanged,
+    SkuFacts,
+)
 
 from tests.integration.infra import Infra
 from tests.integration.kit import (
@@ -99,6 +105,20 @@ def _good_events(marker: str) -> dict[str, Event]:
             refund_amount_fen=100,
             automatic=False,
             answered_after_s=60.0,
+        ),
+        ShopProfileChanged(  # a clean profile: moderation finds nothing
+            shop_id=shop,
+            shop_kind="merchant",
+            text="Hand-knitted since 1998",
+            revision_id=f"shop-rev-{marker}",
+            occurred_at=now,
+        ),
+        ProfileChanged(
+            owner_type="anchor",
+            owner_id=f"anchor-{marker}",
+            text="Evenings at eight",
+            revision_id=f"anchor-rev-{marker}",
+            occurred_at=now,
         ),
         RoomCreated(
             room_id=f"room-{marker}",
