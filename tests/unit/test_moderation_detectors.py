@@ -220,6 +220,114 @@ ADVERTISING_FAMILIES = {
     ],
 }
 
+# Second round: the families behind the errors of the second blind batch (own texts).
+DIVERSION_FAMILIES |= {
+    "other platforms and share codes": [
+        ("某宝搜 阿花小铺 领券", "off_platform_payment"),
+        ("去并夕夕拍 便宜五块", "off_platform_payment"),
+        ("复制淘口令 打开手淘", "off_platform_payment"),
+        ("公众号回复 1 领内部价", "off_platform_payment"),
+        ("小红书同款 奶油色", None),
+    ],
+    "euphemisms for WeChat": [
+        ("绿色app搜 ab_2030", "wechat_contact"),
+        ("🛰️ shop_k88 看图", "wechat_contact"),
+        ("家薇 ying2031 找我", "wechat_contact"),
+        ("绿色泡泡袖 衬衫", None),
+        ("卫星导航 车载 2031款", None),
+        ("添加维生素C 1000mg", None),
+    ],
+    "groups, a contact pointed at": [
+        ("qq群 每周三抽奖", "contact_reference"),
+        ("背景图上面有我的微信", "contact_reference"),
+        ("点头像看二维码", "contact_reference"),
+        ("头像是我家狗狗", None),
+    ],
+    "other messengers, spelled e-mails": [
+        ("instagram @mimi.shop 下单", "other_app_contact"),
+        ("text me on telegram", "other_app_contact"),
+        ("xiaoli at gmail dot com", "other_app_contact"),
+        ("LINE 布偶 联名款", None),
+        ("at night 夜灯", None),
+    ],
+    "phone numbers abroad or backwards": [
+        ("0086 13912345678 下单", "phone_number"),
+        ("倒着读 1234 5678 931", "phone_number"),
+        ("编号 8613912345678", None),
+    ],
+    "steered off the platform": [
+        ("不用上小黄车拍 转我就行", "off_platform_payment"),
+        ("v我88 包邮", "off_platform_payment"),
+        ("私下走 便宜", "off_platform_payment"),
+        ("开户行信息私信", "off_platform_payment"),
+        ("不用去别的平台比价了", None),
+    ],
+    "warnings and denials silence contacts": [
+        ("主播不会让你加vx", None),
+        ("凡是要你加微信的都是骗子", None),
+        ("不添加陌生人的微信", None),
+        ("有人冒充主播加你QQ 是假的", None),
+        ("不用在这拍 加我vx", "off_platform_payment"),
+        ("谨防诈骗 加我微信 kk_2031", "wechat_contact"),
+    ],
+}
+ADVERTISING_FAMILIES |= {
+    "pinyin inside Chinese": [
+        ("zui强 音质", "absolute_claim"),
+        ("jiang血脂 燕麦", "medical_claim"),
+        ("防ai 食品", "medical_claim"),
+        ("zui近 上新", None),
+    ],
+    "look-alikes and traditional characters": [
+        ("蕞低价", "absolute_claim"),
+        ("行业第壹", "absolute_claim"),
+        ("獨一無二 的款", "absolute_claim"),
+        ("絕對 好用", "absolute_claim"),
+        ("萬聖節 南瓜", None),
+    ],
+    "English claims": [
+        ("the best tea", "absolute_claim"),
+        ("No side effects at all", "absolute_claim"),
+        ("100% cotton tee", None),
+    ],
+    "market-beating slang, world-leading, 极致": [
+        ("碾压同级 的续航", "absolute_claim"),
+        ("找不到对手 的价格", "absolute_claim"),
+        ("全球领先 科技", "absolute_claim"),
+        ("极致轻薄", "absolute_claim"),
+        ("秒杀价 29.9", None),
+    ],
+    "health-function claims": [
+        ("提高记忆力 核桃", "medical_claim"),
+        ("调节内分泌 花茶", "medical_claim"),
+        ("抗衰老 胶原蛋白", "medical_claim"),
+        ("抗起球 毛衣", None),
+        ("防走光 裙", None),
+    ],
+    "guaranteed results": [
+        ("七天见效 祛痘", "guaranteed_effect"),
+        ("秒入睡 香薰", "guaranteed_effect"),
+        ("保证上岸 公考课", "guaranteed_effect"),
+        ("没效果算我输", "guaranteed_effect"),
+        ("三天内发货", None),
+    ],
+    "official endorsement": [
+        ("国家机关指定 用品", "endorsement_claim"),
+        ("央视上榜 品牌", "endorsement_claim"),
+    ],
+    "ranks, counts, limits and names": [
+        ("抽奖第1名 发货", None),
+        ("唯一一个颜色 黑", None),
+        ("最低-30℃ 羽绒服", None),
+        ("最大承重200kg", None),
+        ("万能扳手 套装", None),
+        ("店里卖得最好的款", None),
+        ("特效妆 教程", None),
+        ("永久牌 打气筒", None),
+        ("全国卖得最好 的款", "absolute_claim"),
+    ],
+}
+
 
 def _cases(families: dict[str, list[tuple[str, str | None]]]):
     return [
@@ -275,7 +383,9 @@ def test_pinyin_words_are_whole_words_written_apart_or_together() -> None:
 
 def test_the_unseen_batch_is_reported_but_only_the_tuning_corpus_gates() -> None:
     gates = {corpus.name: corpus.gates for corpus in evaluate.CORPORA}
-    assert gates == {"tuning": True, "unseen": False}
+    assert gates.pop("tuning") is True
+    assert {"unseen", "unseen-2"} <= set(gates)
+    assert not any(gates.values())
     unseen = next(c for c in evaluate.CORPORA if c.name == "unseen")
     assert (unseen.precision, unseen.recall) == (0.97, 0.95)
 

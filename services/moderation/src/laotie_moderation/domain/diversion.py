@@ -39,7 +39,9 @@ WECHAT = re.compile(
     r"(?:微|威|薇|徽)(?:xin|x)(?![a-z])|"
     r"加我?(?:v|微|薇|威|徽)|加信(?!用|号|心)|v加|"
     r"(?:私信|私聊|私|找|戳|搜)我?(?:要|发|的)?v(?![a-z])|"
-    r"vx号|v号|wx号|徽|薇|威威|绿泡泡)"
+    r"vx号|v号|wx号|徽|薇|威威|绿泡泡|绿色的?(?:泡泡|软件|聊天软件|app)(?!袖|裙|纱|灯|机|糖)|"
+    r"卫星(?!导航|定位|电视|天线|地图|云图|信号|通信|遥感|接收|图|锅|城|网)|[嘉佳家][维微薇威](?![生修护持])|"
+    r"我的?v(?:号|就是|是))"
 )
 QQ = re.compile(
     r"(?<![a-z])(qq|扣扣|叩叩|蔻蔻|koukou|企鹅号|企鹅|球球号|q号|加q|群号)"
@@ -52,34 +54,53 @@ LABEL = re.compile(r"(?<![a-z0-9])(v|vx|wx|w|q|qq|薇|威|微|扣)\s*:\s*[a-z0-9
 PHONE_WORDS = re.compile(r"(电话|手机号|手机|来电|致电|热线|call|tel|打给我|拨打|dianhua)")
 INTENT = re.compile(
     r"(加|搜|私聊|私信|私我|联系|找我|添加|咨询|详聊|详谈|戳|扫|私下|加我|主页|号码|号是|id|"
-    r"置顶|简介|签名|评论区)"
+    r"置顶|简介|签名|评论区|回复|关注|(?:就是|同)我?的?(?:快手|抖音|手机)号?)"
 )
 OFF_PLATFORM_PAY = re.compile(
-    r"(私下.{0,4}(?:交易|转账|付款|买|卖|下单|联系)|线下交易|线下转账|不走平台|绕过平台|"
+    r"(私下.{0,4}(?:交易|转账|付款|买|卖|下单|联系|走)|对公(?:转账|账户|打款)|开户行|淘口令|"
+    r"不(?:用|要|必|需要?)(?:走|通过|经过)(?:快手|平台|小黄车|链接)|"
+    r"不(?:用|要|必|需要?)(?:在|上)(?:快手|平台|这里?|这边|小黄车|直播间|链接)(?:里|上)?"
+    r"(?:拍|下单|买|付款|付)|不(?:用|要|必)拍(?:链接|小黄车)|(?<![a-z])v我(?:\d+|[一二三四五六七八九十百两]+)|"
+    r"线下交易|线下转账|不走平台|绕过平台|"
     r"走私单|私单|(?:支付宝|zfb|zhifubao|v信|微信|银行卡).{0,4}转|加我付款|扫码付款|收款码|"
     r"转账给我|转给我|打款给我|银行卡号|直接转我|走红包|同城面交|"
     r"(?:转|打|付)(?:钱|款|账)?(?:给|到)?我的?(?:银行卡|卡上|卡里|支付宝|zfb|微信|v|账户)|"
     r"卡号私发|私发卡号|发你卡号)"
 )
 # Buyers sent to another platform's shop or account (naming it as a style's origin is fine).
+_PLATFORMS = (
+    r"(?:淘宝|天猫|拼多多|pdd|闲鱼|抖音|小红书|京东|得物|"
+    r"某宝|某猫|某东|[拼并某]夕夕|某多多|某鱼|某音)"
+)
 OTHER_PLATFORM = re.compile(
-    r"((?:去|上|到)(?:淘宝|天猫|拼多多|pdd|闲鱼|抖音|小红书|京东|得物)(?:搜|找|买|拍|下单|店)?|"
-    r"(?:淘宝|天猫|拼多多|pdd|闲鱼|抖音|小红书|京东|得物|微博|b站)"
-    r"(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我)|"
-    r"(?:关注|加|搜)(?:公众号|视频号)|微店|有赞店?)"
+    rf"((?:去|上|到|打开){_PLATFORMS}(?:搜|找|买|拍|下单|店)?|打开手淘|"
+    rf"(?:{_PLATFORMS}|微博|b站)(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我)|"
+    r"(?:关注|加|搜)(?:公众号|视频号)|(?:公众号|视频号|小程序)(?:搜|里回复|回复)|微店|有赞店?)"
 )
 # The text just before a steering phrase that warns against it or denies it.
 NEGATED = re.compile(
     r"(?:不|没|无|勿|别|禁|拒绝|谨防|警惕|小心|防止|杜绝|并非|非)"
-    r"(?:支持|接受|提供|允许|要|能|可|会|做|搞|进行|参与|相信|信|是|在|去|用|开|有)?"
+    r"(?:支持|接受|提供|允许|要|能|可|会|做|搞|进行|参与|相信|信|是|在|去|用|开|有|加|添加|私加)?"
     r"(?:任何|陌生人的?|什么|和|与|跟|他人|其他)*$"
 )
 # A warning against fraud: the steering phrases in it are what not to do.
-WARNING = re.compile(r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗)")
+WARNING = re.compile(
+    r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗|没有?(?:任何)?保障|无保障|不受保护|帮不了你|维权无门|"
+    r"后果自负|是假的)"
+)
+# Just before a contact app: the act of adding it denied (主播不会让你加私人微信, 不加微信,
+# 请勿添加陌生人的vx); 不用/不必 are not denials (不用在平台拍 加我vx steers off it).
+NEGATED_CONTACT = re.compile(
+    r"(?:不|别|勿|禁止|严禁|拒绝|从不|绝不|不会|不要|谨防|警惕)(?:会|要|能|可|得|主动|私自)?"
+    r"(?:让|叫|要求|要)?(?:你|您|大家|买家)?(?:私自|私下|主动)?(?:加|添加|联系|扫|用)?"
+    r"(?:私人|个人|任何|陌生人?的?|其他|的)*$"
+)
 # Digits that are order, parcel, model or batch numbers, not contacts.
 NUMBER_CONTEXT = re.compile(r"(订单|单号|快递|运单|物流|编号|型号|批号|货号|条码|序列号|sku|款号)")
 SERVICE_OK = re.compile(r"(联系客服|咨询客服|找客服|平台客服|官方客服|在线客服)")
 PHONE = re.compile(r"^1[3-9]\d{9}$")
+COUNTRY_CODE = re.compile(r"^(?:00)?86")
+REVERSED = re.compile(r"(倒着|倒过来|倒序|反着|反过来|从后往前|reversed?|backwards)")
 LATIN_ID = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9_-]{5,19}(?![a-z0-9])")
 # A model or part number (XR-2000, vx-200), not an account id.
 MODEL_CODE = re.compile(r"^[a-z]{1,5}-[0-9]{2,6}[a-z]{0,3}$")
@@ -92,17 +113,30 @@ _WECHAT_SPELLING = rf"(?:[{_WEI}]|(?<![a-z])(?:v|wei)){_GAP}(?:[{_XIN}]|xin|x(?!
 _QQ_SPELLING = rf"(?<![a-z])(?:q|qq|kou{_GAP}kou)(?![a-z])|[扣叩蔻]|🐧|企鹅|球球"
 HANDLE_AFTER = re.compile(
     rf"(?P<word>{_WECHAT_SPELLING}|{_QQ_SPELLING}){_GAP}(?:号码?|搜|是|同号|id)?{_GAP}"
-    rf"(?P<id>\d(?:{_GAP}\d){{5,}}|[a-z][a-z0-9_-]{{3,19}})"
+    rf"(?P<id>\d(?:{_GAP}\d){{5,}}|[a-z](?:[ ._-]?[a-z0-9_-]){{3,19}})"
 )
 QQ_SPELLING = re.compile(_QQ_SPELLING)
 OTHER_APP = re.compile(
     r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}|"
     r"(?:(?<![a-z])(?:telegram|whatsapp|tg|line\s*id|skype)|飞机号|纸飞机)\s*[:：]?\s*@?"
-    r"[a-z][a-z0-9_.-]{3,}|飞机\s*[:：]?\s*@[a-z][a-z0-9_.-]{3,}"
+    r"[a-z][a-z0-9_.-]{3,}|飞机\s*[:：]?\s*@[a-z][a-z0-9_.-]{3,}|"
+    # another messenger with a colon, a handle or a number; "DM me on Instagram"
+    r"(?<![a-z])(?:telegram|whatsapp|instagram|facebook|signal|kakao(?:talk)?|line|ins|ig|fb)"
+    r"(?:\s*id)?\s*(?:[:：]\s*[@+]?[a-z0-9][a-z0-9_.-]{3,}|[:：]?\s*@[a-z0-9][a-z0-9_.-]{3,}|"
+    r"[:：]?\s*\+?\d[\d\s-]{6,}\d)|"
+    r"(?<![a-z])(?:dm|message|msg|contact|text|add|find|follow|reach|ping)\s+(?:me|us)\s+"
+    r"(?:on|at|via|in)\s+(?:instagram|ig|ins|whatsapp|telegram|line|facebook|fb|wechat|signal)|"
+    r"(?:钉钉|电报|纸飞机|tg)(?:号|id)?\s*[:：]?\s*(?:搜)?\s*@?[a-z][a-z0-9_.-]{3,}"
 )
-_PLACE = r"(?:主页|简介|头像|背景图?|资料卡?|签名|置顶)"
+# An e-mail address spelled out: name at gmail dot com, name(at)163(dot)com, 艾特.
+SPELLED_EMAIL = re.compile(
+    r"[a-z0-9_-]\s*[(\[]?\s*(?<![a-z])(?:at|艾特|@)\s*[)\]]?\s*[a-z0-9-]{2,}\s*"
+    r"[(\[]?\s*(?:dot|点|\.)\s*[)\]]?\s*(?:com|net|cn|org)(?![a-z])"
+)
+_PLACE = r"(?:主页|简介|头像|背景图?|资料卡?|签名|置顶|自动回复)"
 CONTACT_REFERENCE = re.compile(
-    rf"({_PLACE}(?:上|里|中|的|有|见|看|在)*(?:联系方式|号(?![码链\d])|电话)|"
+    rf"({_PLACE}(?:上|面|里|中|的|有|见|看|在|我|你)*(?:联系方式|号(?![码链\d])|电话|二维码|vx|微信)|"
+    r"(?:微信|vx|wx|v信|qq|扣扣|企鹅|钉钉|tg|电报|whatsapp|telegram)群|拉你们?进群|"
     rf"联系方式(?:在|见|看)?(?:{_PLACE}|私信|私聊|私发|评论区?)|号在{_PLACE}|"
     r"(?:拿|发|要|给|留|私)(?:你|我)?个?号(?:码)?(?![链\d]|施令|排队)|我的号(?![码链\d]|是\d)|"
     rf"{_PLACE}(?:上|里|中)?(?:加我|找我|私我|联系我)|"
@@ -128,7 +162,7 @@ class _Text:
 
     @classmethod
     def of(cls, text: str) -> _Text:
-        folded = fold(text)
+        folded = fold(text).replace("🛰", "卫星")
         digits = digits_of(folded)
         return cls(text, folded, squeezed_of(folded), digits, runs_of(digits))
 
@@ -165,8 +199,13 @@ def _labelled(seen: _Text) -> Finding | None:
 
 
 def _phone_number(seen: _Text) -> Finding | None:
+    """A mobile number, also after +86 / 0086, or read backwards when the text says so."""
+    backwards = REVERSED.search(seen.squeezed) is not None
     for start, digits in seen.runs:
-        if PHONE.match(digits) and not _number_context(seen.digits, start):
+        if _number_context(seen.digits, start):
+            continue
+        number = COUNTRY_CODE.sub("", digits) if len(digits) > 11 else digits
+        if PHONE.match(number) or (backwards and PHONE.match(number[::-1])):
             return _finding("phone_number", digits)
     return None
 
@@ -183,7 +222,10 @@ def _app_contact(seen: _Text) -> Finding | None:
         return None
     long_digits = [d for _, d in seen.runs if len(d) >= 5]
     has_id = bool(long_digits) or bool(_latin_ids(seen.folded))
+    warned = not has_id and WARNING.search(squeezed) is not None
     for match, app in apps:
+        if warned or _contact_negated(squeezed, match.start()):
+            continue  # a warning against adding anyone (谨防诈骗…加vx的都是骗子), 不加微信
         window = squeezed[max(0, match.start() - 6) : match.end() + 8]
         if INTENT.search(window) or has_id:
             return _finding(f"{app}_contact", match.group())
@@ -209,13 +251,22 @@ def _handle_after_word(seen: _Text) -> Finding | None:
 
 
 def _other_app(seen: _Text) -> Finding | None:
-    match = OTHER_APP.search(seen.folded)
+    folded = seen.folded
+    match = OTHER_APP.search(folded)
+    if match is None and ("dot" in folded or "点" in folded or "." in folded):
+        match = SPELLED_EMAIL.search(folded)
     return _finding("other_app_contact", match.group()) if match else None
 
 
 def _contact_reference(seen: _Text) -> Finding | None:
-    match = CONTACT_REFERENCE.search(seen.squeezed)
-    return _finding("contact_reference", match.group()) if match else None
+    for match in CONTACT_REFERENCE.finditer(seen.squeezed):
+        if not _contact_negated(seen.squeezed, match.start()):
+            return _finding("contact_reference", match.group())
+    return None
+
+
+def _contact_negated(squeezed: str, start: int) -> bool:
+    return NEGATED_CONTACT.search(squeezed[max(0, start - 12) : start]) is not None
 
 
 _RULES = (

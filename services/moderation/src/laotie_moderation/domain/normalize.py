@@ -46,9 +46,22 @@ _CN_DIGITS = str.maketrans(
 _NOT_MEANINGFUL = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff]+")
 
 
+# Traditional characters common in listings, as their simplified forms (one for one, so
+# positions in the folded text still line up with the original's).
+_TRADITIONAL = str.maketrans(
+    "萬極絕對優無敵廣獨醫療癒藥護顏強級權專國寶質價銷網淨潔乾麼讓體臟腦膚滅預減長髮頂紋養壽"
+    "證認薦機關總稱舉雙與倫買賣錢這個們來說時會見現點號電話臉膠換冠軍銷第壹貳風濕頸腫瘤癢"
+    "瘡痠補腎陽糖壓脂選經歷史鑑權衛維偉圍碼聯繫郵箱掃",
+    "万极绝对优无敌广独医疗愈药护颜强级权专国宝质价销网净洁干么让体脏脑肤灭预减长发顶纹养寿"
+    "证认荐机关总称举双与伦买卖钱这个们来说时会见现点号电话脸胶换冠军销第壹贰风湿颈肿瘤痒"
+    "疮酸补肾阳糖压脂选经历史鉴权卫维伟围码联系邮箱扫",
+)
+
+
 def fold(text: str) -> str:
-    """NFKC (full-width → ASCII, ① → 1, ⑴ → (1)), then lower case."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """NFKC (full-width → ASCII, ① → 1, ⑴ → (1)), lower case, common traditional
+    characters as simplified ones (萬能 → 万能)."""
+    return unicodedata.normalize("NFKC", text).lower().translate(_TRADITIONAL)
 
 
 def digits_folded(text: str) -> str:
