@@ -11,8 +11,9 @@ Two corpora, each with one file per detector:
   tuning corpus. Its errors were read while the families were tuned, so its "after" figure is
   no longer blind;
 - the **unseen-2** batch (``corpus/unseen-2/*.tsv``): written blind after that tuning, by
-  someone who never saw the detectors or their corpora: the honest measure, until its errors
-  are read in turn.
+  someone who never saw the detectors or their corpora; read during the second round;
+- the **unseen-3** batch (``corpus/unseen-3/*.tsv``): written blind during the second round:
+  the honest measure, until its errors are read in turn.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ CORPORA = (
     Corpus("tuning", CORPUS, 0.95, 0.95, gates=True),
     Corpus("unseen", UNSEEN, 0.97, 0.95, gates=False),
     Corpus("unseen-2", CORPUS / "unseen-2", 0.97, 0.95, gates=False),
+    Corpus("unseen-3", CORPUS / "unseen-3", 0.97, 0.95, gates=False),
 )
 
 
