@@ -400,6 +400,18 @@ def poor_shop_score(shop: str, window_end: date, computed_at: datetime) -> Score
     )
 
 
+def promoted_by(creator: str, brand: str, commission_rate_bp: int = 1500) -> Attribution:
+    """A shop-window sale through ``creator``'s promotion of ``brand``'s product (达人分销),
+    as orders attributes it from a valid reference."""
+    return Attribution(
+        channel="distribution",
+        creator_id=creator,
+        commission_rate_bp=commission_rate_bp,
+        plan_id=f"plan-{brand}",
+        promotion_id=f"prm-{creator}",
+    )
+
+
 def order_facts(
     shop: str,
     order_id: str,

@@ -33,6 +33,7 @@ from tests.integration.kit import (
     keyed_records,
     order_facts,
     poor_shop_score,
+    promoted_by,
     publish,
     read_topic,
     republish,
@@ -74,7 +75,7 @@ def distribution_sale(
     brand: str, buyer: str, creator: str, *, days_ago: float = 1, order_id: str | None = None
 ) -> ev.OrderPaid:
     when = datetime.now(UTC) - timedelta(days=days_ago)
-    via = ev.Attribution(channel="distribution", creator_id=creator, commission_rate_bp=1500)
+    via = promoted_by(creator, brand)
     order_id = order_id or f"o-{uuid.uuid4().hex[:10]}"
     base = order_facts(brand, order_id, buyer, 5000, when, via, product_id="p")
     return ev.OrderPaid(**base, status="paid", ship_by=when + timedelta(days=2))

@@ -75,6 +75,7 @@ class Evening:
     room: str
     session: str
     creator: str = field(default_factory=lambda: f"creator-{uuid.uuid4().hex[:8]}")
+    reference: str = ""  # the creator's promotion of the product (达人分销)
     done: list[Acknowledged] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     load: list[asyncio.Task[None]] = field(default_factory=list)
@@ -163,6 +164,7 @@ async def evening_under_load(infra: Infra, **tap_env: str) -> AsyncIterator[Even
         product = await api.new_product(seller, stock=STOCK, price_fen=PRICE_FEN)
         room, session = await _brand_live(LiveApi(live_http, settings), seller)
         evening = Evening(infra, procs, api, seller, product["skus"][0]["sku_id"], room, session)
+        evening.reference = await api.promotion(seller, product, evening.creator)
         await _chuanliu_knows_room(evening)
         evening.load = [asyncio.create_task(_shopper(evening, n)) for n in range(4)]
         try:
@@ -232,7 +234,7 @@ async def _shopper(evening: Evening, n: int) -> None:
     api, loop = evening.api, asyncio.get_running_loop()
     channel = ("distribution", "live_room")[n % 2]
     attribution = (
-        {"creator_id": evening.creator, "commission_rate_bp": 1000}
+        {"promotion_ref": evening.reference}
         if channel == "distribution"
         else {"room_id": evening.room, "anchor_id": evening.seller.shop_id}
     )

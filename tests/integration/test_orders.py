@@ -103,6 +103,8 @@ async def test_full_lifecycle_emits_its_events_in_order(
         "video_id": None,
         "creator_id": None,
         "commission_rate_bp": None,
+        "plan_id": None,
+        "promotion_id": None,
     }
     assert paid["shop_kind"] == "brand"
     assert header(records[1], "ce_source") == "/laotie/orders"
@@ -540,3 +542,113 @@ async def test_a_shops_product_list_takes_two_queries_however_many_products(
     assert {p["product_id"]: p["skus"][0]["stock"] for p in listed} == {
         p["product_id"]: p["skus"][0]["stock"] for p in created
     }
+
+
+async def test_distribution_credits_a_creator_only_through_a_promotion_at_the_plans_rate(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    """A buyer once named any creator at any commission; now the shop's plan sets the rate, a
+    creator's promotion names the creator, and anything else is refused with nothing
+    written (issue 20, item 1)."""
+    from laotie_common.auth import Role
+    from laotie_evening.client import Actor
+
+    api, _, _ = orders
+    seller = await api.new_shop("brand")
+    product = await api.new_product(seller, stock=10)
+    other = await api.new_product(seller, stock=10)
+    sku = product["skus"][0]["sku_id"]
+    creator = f"creator-{uuid.uuid4().hex[:6]}"
+    reference = await api.promotion(seller, product, creator, commission_rate_bp=1500)
+    in_room = await api.promotion(
+        seller, product, creator, placement="live_room", placement_id=f"room-{creator}"
+    )
+    buyer = api.buyer()
+
+    # the buyer's own creator and commission are not accepted any more
+    declared = await api.order(
+        buyer,
+        sku,
+        channel="distribution",
+        creator_id="any-creator-i-like",
+        commission_rate_bp=10_000,
+        expect=422,
+    )
+    assert "commission_rate_bp" in declared.text
+    refusals = {
+        "forged": {"channel": "distribution", "promotion_ref": "prm_made-up"},
+        "named creator": {
+            "channel": "distribution",
+            "promotion_ref": reference,
+            "creator_id": "any-creator-i-like",
+        },
+        "other product": {"channel": "distribution", "promotion_ref": reference},
+        "other room": {
+            "channel": "live_room",
+            "room_id": "room-elsewhere",
+            "anchor_id": creator,
+            "promotion_ref": in_room,
+        },
+    }
+    for what, attribution in refusals.items():
+        target = other["skus"][0]["sku_id"] if what == "other product" else sku
+        response = await api.post("/orders", buyer, {"sku_id": target, **attribution})
+        assert response.status_code == 409, (what, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert (await api.get(f"/products/{product['product_id']}"))["skus"][0]["stock"] == 10
+
+    placed = (
+        await api.order(buyer, sku, quantity=2, channel="distribution", promotion_ref=reference)
+    ).json()
+    assert (placed["creator_id"], placed["commission_rate_bp"]) == (creator, 1500)
+    [plan] = await api.get(f"/products/{product['product_id']}/distribution-plans", seller)
+    assert placed["plan_id"] == plan["plan_id"]
+    room_order = (
+        await api.order(
+            buyer,
+            sku,
+            channel="live_room",
+            room_id=f"room-{creator}",
+            anchor_id=creator,
+            promotion_ref=in_room,
+        )
+    ).json()
+    assert room_order["creator_id"] == creator
+    assert room_order["promotion_id"] not in (None, placed["promotion_id"])
+
+    async def placed_event() -> dict[str, object] | None:
+        records = await read_topic(infra.kafka_bootstrap, "orders.order", expect=0, timeout=5)
+        for r in records:
+            if r.key == placed["order_id"].encode():
+                return dict(json.loads(r.value)["attribution"])
+        return None
+
+    attribution = await eventually(placed_event, timeout=30, what="the placed event")
+    assert attribution["plan_id"] == plan["plan_id"]
+    assert attribution["promotion_id"] == placed["promotion_id"]
+
+    # a new plan ends the old one: its references stop crediting at the old rate
+    await api.post(
+        f"/products/{product['product_id']}/distribution-plans",
+        seller,
+        {"commission_rate_bp": 800},
+        expect=201,
+    )
+    ended = await api.post(
+        "/orders", buyer, {"sku_id": sku, "channel": "distribution", "promotion_ref": reference}
+    )
+    assert ended.status_code == 409
+    assert ended.json()["reason"] == "promotion_ended"
+    # only a creator takes up a plan, only the shop's seller offers one
+    await api.post(
+        f"/distribution-plans/{plan['plan_id']}/promotions",
+        buyer,
+        {"placement": "shop_window"},
+        expect=403,
+    )
+    await api.post(
+        f"/products/{product['product_id']}/distribution-plans",
+        Actor(Role.SELLER, "seller-x", "shop-someone-else"),
+        {"commission_rate_bp": 9000},
+        expect=403,
+    )

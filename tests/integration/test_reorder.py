@@ -46,6 +46,7 @@ from tests.integration.kit import (
     ServiceProcess,
     eventually,
     order_facts,
+    promoted_by,
     publish,
     read_topic,
     republish,
@@ -126,7 +127,7 @@ def live_brand_script(shop: str) -> tuple[list[Any], list[Any], list[Any], dict[
     brand, creator = f"{shop}-live", f"{shop}-live-creator"
     buyer = {name: f"{brand}-{name}" for name in ("L0", "L1", "L2", "L3", "L4", "L5", "X")}
     sold = datetime.now(UTC) - timedelta(days=20)
-    via = ev.Attribution(channel="distribution", creator_id=creator, commission_rate_bp=1500)
+    via = promoted_by(creator, brand)
     sales: list[Any] = []
     for name in ("L0", "L1", "L2", "L3", "L4", "L5"):
         base = order_facts(brand, f"{brand}-d-{name}", buyer[name], 5000, sold, via)

@@ -42,6 +42,9 @@ MATRIX: dict[str, dict[tuple[str, str], frozenset[Role] | None]] = {
         ("POST", "/products/{product_id}/relist"): frozenset({S}),
         ("PATCH", "/products/{product_id}"): frozenset({S}),
         ("POST", "/products/{product_id}/resubmit"): frozenset({S}),
+        ("POST", "/products/{product_id}/distribution-plans"): frozenset({S}),
+        ("GET", "/products/{product_id}/distribution-plans"): ANY,
+        ("POST", "/distribution-plans/{plan_id}/promotions"): frozenset({A}),
         ("POST", "/orders"): frozenset({B}),
         ("GET", "/orders"): frozenset({B, S, OP, V, R}),  # anchors list no orders
         ("GET", "/orders/{order_id}"): ANY,

@@ -216,7 +216,13 @@ def order(**overrides: Any) -> ev.OrderFacts:
         quantity=1,
         unit_price_fen=5000,
         total_fen=5000,
-        attribution=ev.Attribution(channel="distribution", creator_id="c1", commission_rate_bp=1),
+        attribution=ev.Attribution(
+            channel="distribution",
+            creator_id="c1",
+            commission_rate_bp=1,
+            plan_id="plan-1",
+            promotion_id="prm-1",
+        ),
         status="paid",
         placed_at=NOW,
         occurred_at=NOW,
@@ -235,6 +241,20 @@ def test_distribution_affinity_needs_a_brand_and_a_creator() -> None:
     assert not domain.is_brand_distribution(
         order(attribution=ev.Attribution(channel="distribution"))
     )
+    # a creator and a commission without a promotion (what a buyer could once declare)
+    forged = ev.Attribution(channel="distribution", creator_id="c1", commission_rate_bp=10_000)
+    assert not domain.is_brand_distribution(order(attribution=forged))
+    # a creator's promotion in their own live room counts as distribution too
+    in_room = ev.Attribution(
+        channel="live_room",
+        room_id="room-c1",
+        anchor_id="c1",
+        creator_id="c1",
+        commission_rate_bp=1500,
+        plan_id="plan-1",
+        promotion_id="prm-2",
+    )
+    assert domain.is_brand_distribution(order(attribution=in_room))
     assert not domain.is_brand_distribution(order(attribution=LIVE))
 
 

@@ -11,11 +11,13 @@ from laotie_orders.domain import (
     IllegalTransition,
     OrderAction,
     OrderStatus,
+    Promotion,
     RefundAction,
     RefundKind,
     RefundStatus,
     RuleViolation,
     SaleWindow,
+    attribute,
     check_attribution,
     check_refund_request,
     next_order_status,
@@ -126,8 +128,16 @@ def test_refund_requests(
         ("live_room", {"room_id": "r", "anchor_id": "a"}, None),
         ("live_room", {"room_id": "r"}, "attribution_incomplete"),
         ("short_video", {"video_id": "v", "creator_id": "c"}, None),
-        ("distribution", {"creator_id": "c", "commission_rate_bp": 2000}, None),
+        ("distribution", {"promotion_ref": "prm_x"}, None),
         ("distribution", {"creator_id": "c"}, "attribution_incomplete"),
+        # the buyer never names the creator or the commission of a distribution order
+        (
+            "distribution",
+            {"promotion_ref": "prm_x", "creator_id": "c"},
+            "attribution_inconsistent",
+        ),
+        ("live_room", {"room_id": "r", "anchor_id": "a", "promotion_ref": "prm_x"}, None),
+        ("shop_page", {"promotion_ref": "prm_x"}, "attribution_inconsistent"),
         ("shop_page", {"room_id": "r"}, "attribution_inconsistent"),
         (
             "live_room",
@@ -145,6 +155,96 @@ def test_attribution_names_who_gets_credit(
         with pytest.raises(RuleViolation) as caught:
             check_attribution(channel, {"channel": channel, **fields})
         assert caught.value.reason == problem
+
+
+T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
+PROMO = Promotion(
+    promotion_id="prm-1",
+    plan_id="plan-1",
+    product_id="p-1",
+    creator_id="creator-1",
+    placement="shop_window",
+    placement_id="creator-1",
+    commission_rate_bp=1500,
+    starts_at=T0,
+    ends_at=T0 + timedelta(days=7),
+    ended_at=None,
+)
+IN_ROOM = Promotion(**{**PROMO.__dict__, "placement": "live_room", "placement_id": "room-9"})
+
+
+def test_a_promotion_credits_its_creator_at_the_plans_commission() -> None:
+    fields = {"channel": "distribution", "promotion_ref": "prm_x"}
+    assert attribute(fields, PROMO, "p-1", T0 + timedelta(hours=1)) == {
+        "channel": "distribution",
+        "creator_id": "creator-1",
+        "commission_rate_bp": 1500,
+        "plan_id": "plan-1",
+        "promotion_id": "prm-1",
+    }
+    room = {"channel": "live_room", "room_id": "room-9", "anchor_id": "creator-1"}
+    placed = attribute({**room, "promotion_ref": "prm_y"}, IN_ROOM, "p-1", T0)
+    assert placed["creator_id"] == "creator-1"
+    assert placed["commission_rate_bp"] == 1500
+    assert attribute(room, None, "p-1", T0) == room  # a room order needs no promotion
+
+
+@pytest.mark.parametrize(
+    ("fields", "promotion", "product", "at", "problem"),
+    [
+        ({"channel": "distribution", "promotion_ref": "forged"}, None, "p-1", T0, "invalid"),
+        ({"channel": "distribution", "promotion_ref": "r"}, PROMO, "p-2", T0, "invalid"),
+        (
+            {
+                "channel": "live_room",
+                "room_id": "room-1",
+                "anchor_id": "creator-1",
+                "promotion_ref": "r",
+            },
+            IN_ROOM,
+            "p-1",
+            T0,
+            "invalid",
+        ),
+        (
+            {
+                "channel": "live_room",
+                "room_id": "room-9",
+                "anchor_id": "other",
+                "promotion_ref": "r",
+            },
+            IN_ROOM,
+            "p-1",
+            T0,
+            "invalid",
+        ),
+        ({"channel": "distribution", "promotion_ref": "r"}, IN_ROOM, "p-1", T0, "invalid"),
+        (
+            {"channel": "distribution", "promotion_ref": "r"},
+            PROMO,
+            "p-1",
+            T0 + timedelta(days=7),
+            "ended",
+        ),
+        (
+            {"channel": "distribution", "promotion_ref": "r"},
+            Promotion(**{**PROMO.__dict__, "ended_at": T0 + timedelta(hours=1)}),
+            "p-1",
+            T0 + timedelta(hours=2),
+            "ended",
+        ),
+    ],
+)
+def test_a_reference_that_does_not_fit_the_order_is_refused(
+    fields: dict[str, object],
+    promotion: Promotion | None,
+    product: str,
+    at: datetime,
+    problem: str,
+) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        attribute(fields, promotion, product, at)
+    assert caught.value.reason == f"promotion_{problem}"
 
 
 def test_flash_sale_window() -> None:

@@ -86,6 +86,40 @@ class ProductResubmitted(ProductFacts):
     resubmission_id: Id
 
 
+@event("orders.product.distribution_offered", topic=PRODUCT_TOPIC, key="product_id")
+class DistributionOffered(Event):
+    """The shop offers the product to creators for distribution (达人分销) at a commission,
+    from ``starts_at`` until ``ends_at`` (or until the shop replaces the plan:
+    ``replaces_plan_id`` names the plan this one ends). Orders through a creator's promotion
+    of it carry ``plan_id`` and this commission."""
+
+    plan_id: Id
+    product_id: Id
+    shop_id: Id
+    shop_kind: Literal["merchant", "brand"]
+    commission_rate_bp: int = Field(ge=1, le=9000, description="Basis points of the order.")
+    starts_at: UtcTime
+    ends_at: UtcTime | None = None
+    replaces_plan_id: Id | None = None
+    occurred_at: UtcTime
+
+
+@event("orders.product.promoted", topic=PRODUCT_TOPIC, key="product_id")
+class ProductPromoted(Event):
+    """A creator took the product into a short video, a live room or their shop window
+    under a distribution plan; orders placed through it carry ``promotion_id``."""
+
+    promotion_id: Id
+    plan_id: Id
+    product_id: Id
+    shop_id: Id
+    creator_id: Id
+    placement: Literal["short_video", "live_room", "shop_window"]
+    placement_id: Id = Field(description="The video's or room's id; the creator's for a window.")
+    commission_rate_bp: int = Field(ge=1, le=9000)
+    occurred_at: UtcTime
+
+
 # --- orders.shop ------------------------------------------------------------------------
 @event("orders.shop.profile_changed", topic=SHOP_TOPIC, key="shop_id")
 class ShopProfileChanged(Event):
@@ -110,7 +144,18 @@ class Attribution(BaseModel):
     video_id: str | None = None
     creator_id: str | None = None
     commission_rate_bp: int | None = Field(
-        default=None, ge=0, le=10_000, description="Distribution commission, basis points."
+        default=None,
+        ge=0,
+        le=10_000,
+        description="Distribution commission, basis points: the plan's (``plan_id``).",
+    )
+    plan_id: str | None = Field(
+        default=None, description="The distribution plan a creator's promotion sold under."
+    )
+    promotion_id: str | None = Field(
+        default=None,
+        description="The creator's promotion the order came through: set exactly when a"
+        " creator is credited for distribution (``creator_id``, ``commission_rate_bp``).",
     )
 
 

@@ -218,9 +218,11 @@ AffinityChange = Literal["gained", "withdrawn"]
 
 
 def is_brand_distribution(facts: order_events.OrderFacts) -> bool:
-    """A brand's sale through a creator's distribution: it builds the buyer's affinity."""
+    """A brand's sale through a creator's promotion of it (达人分销: in the creator's shop
+    window, video or room; ``promotion_id`` set by orders from a valid reference, never by the
+    buyer): it builds the buyer's affinity."""
     a = facts.attribution
-    return a.channel == "distribution" and facts.shop_kind == "brand" and bool(a.creator_id)
+    return bool(a.promotion_id) and facts.shop_kind == "brand" and bool(a.creator_id)
 
 
 def affinity_change(ce_type: str, refunded_fen: int) -> AffinityChange | None:

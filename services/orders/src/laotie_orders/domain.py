@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 
 class IllegalTransition(Exception):
@@ -302,27 +303,92 @@ class SaleWindow:
             raise RuleViolation("sale_ended", f"the sale ended at {self.ends_at}")
 
 
+# The attribution an order's body may give, by channel: a live room's room and anchor, a
+# video's creator; a distribution order (a creator's shop window, 橱窗) only its promotion
+# reference. Live-room and video orders may carry one too (a creator selling a shop's goods
+# in their own room or video); a shop-page order names nobody.
+REQUIRED_ATTRIBUTION = {
+    "live_room": ("room_id", "anchor_id"),
+    "short_video": ("video_id", "creator_id"),
+    "distribution": ("promotion_ref",),
+    "shop_page": (),
+}
+PROMOTABLE = {"live_room": "live_room", "short_video": "short_video", "distribution": "shop_window"}
+
+
 def check_attribution(channel: str, fields: dict[str, object]) -> None:
-    """Each channel names who gets credit: a live room's room and anchor, a video's creator,
-    a distributing creator and their commission; a shop page names nobody."""
-    required = {
-        "live_room": ("room_id", "anchor_id"),
-        "short_video": ("video_id", "creator_id"),
-        "distribution": ("creator_id", "commission_rate_bp"),
-        "shop_page": (),
-    }[channel]
+    """What the body of a ``channel`` order must and may name (see ``REQUIRED_ATTRIBUTION``)."""
+    required = REQUIRED_ATTRIBUTION[channel]
     missing = [f for f in required if fields.get(f) in (None, "")]
     if missing:
         raise RuleViolation(
             "attribution_incomplete", f"a {channel} order needs {', '.join(missing)}"
         )
-    allowed = set(required) | {"channel"}
+    allowed = {*required, "channel", *(("promotion_ref",) if channel in PROMOTABLE else ())}
     extra = [k for k, v in fields.items() if v not in (None, "") and k not in allowed]
     if extra:
         raise RuleViolation(
             "attribution_inconsistent",
             f"a {channel} order does not take {', '.join(sorted(extra))}",
         )
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A creator's promotion of a product under a shop's distribution plan (达人分销), as an
+    order's reference finds it."""
+
+    promotion_id: str
+    plan_id: str
+    product_id: str
+    creator_id: str
+    placement: str  # short_video | live_room | shop_window
+    placement_id: str
+    commission_rate_bp: int
+    starts_at: datetime
+    ends_at: datetime | None
+    ended_at: datetime | None
+
+    def open_at(self, now: datetime) -> bool:
+        ended = min((t for t in (self.ends_at, self.ended_at) if t is not None), default=None)
+        return self.starts_at <= now and (ended is None or now < ended)
+
+
+def attribute(
+    fields: dict[str, Any], promotion: Promotion | None, product_id: str, now: datetime
+) -> dict[str, Any]:
+    """The attribution an order is placed with: the body's fields checked, and with a
+    promotion reference the promoting creator and the plan's commission, never the body's.
+    A reference that names no promotion, another product, another room or video, another
+    creator than the body's, or a plan no longer open is refused."""
+    channel = fields["channel"]
+    check_attribution(channel, fields)
+    attribution = {k: v for k, v in fields.items() if k != "promotion_ref"}
+    if fields.get("promotion_ref") in (None, ""):
+        return attribution
+    if promotion is None:
+        raise RuleViolation("promotion_invalid", "no promotion has this reference")
+    if promotion.product_id != product_id:
+        raise RuleViolation("promotion_invalid", "the promotion reference is for another product")
+    where = {"live_room": fields.get("room_id"), "short_video": fields.get("video_id")}
+    placement = PROMOTABLE[channel]
+    if promotion.placement != placement or promotion.placement_id != where.get(
+        channel, promotion.creator_id
+    ):
+        raise RuleViolation(
+            "promotion_invalid", f"the promotion reference is not for this {placement}"
+        )
+    seller = fields.get("anchor_id") or fields.get("creator_id")
+    if seller not in (None, promotion.creator_id):
+        raise RuleViolation("promotion_invalid", "the promotion reference is another creator's")
+    if not promotion.open_at(now):
+        raise RuleViolation("promotion_ended", "the distribution plan is not open")
+    return attribution | {
+        "creator_id": promotion.creator_id,
+        "commission_rate_bp": promotion.commission_rate_bp,
+        "plan_id": promotion.plan_id,
+        "promotion_id": promotion.promotion_id,
+    }
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ def order_facts(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
             video_id=row["video_id"],
             creator_id=row["creator_id"],
             commission_rate_bp=row["commission_rate_bp"],
+            plan_id=row["plan_id"],
+            promotion_id=row["promotion_id"],
         ),
         "status": row["status"],
         "placed_at": row["placed_at"],

@@ -12,7 +12,7 @@ from laotie_common.db import Connection
 from laotie_common.problems import NotFound
 
 from laotie_orders.access import can_read_order
-from laotie_orders.domain import OPEN_REFUND_STATUSES, RefundKind
+from laotie_orders.domain import OPEN_REFUND_STATUSES, Promotion, RefundKind
 
 
 def active_restrictions(shop: str, now: str) -> str:
@@ -73,6 +73,57 @@ async def _with_skus(conn: Connection, products: list[asyncpg.Record]) -> list[d
 async def shop_product_ids(conn: Connection, shop_id: str) -> list[str]:
     rows = await conn.fetch("SELECT product_id FROM products WHERE shop_id = $1", shop_id)
     return [r["product_id"] for r in rows]
+
+
+# --- distribution --------------------------------------------------------------------------
+PLANS = "SELECT d.*, s.kind AS shop_kind FROM distribution_plans d JOIN shops s USING (shop_id)"
+PROMOTIONS = (
+    "SELECT m.*, d.product_id, d.shop_id, d.commission_rate_bp, d.starts_at, d.ends_at,"
+    " d.ended_at FROM promotions m JOIN distribution_plans d USING (plan_id)"
+)
+
+
+async def plan_view(conn: Connection, plan_id: str) -> dict[str, Any]:
+    row = await conn.fetchrow(PLANS + " WHERE plan_id = $1", plan_id)
+    if row is None:
+        raise NotFound(f"no distribution plan {plan_id}")
+    return dict(row)
+
+
+async def product_plans(conn: Connection, product_id: str) -> list[dict[str, Any]]:
+    """A product's distribution plans, the open one first: what creators may take up."""
+    rows = await conn.fetch(
+        PLANS + " WHERE product_id = $1 ORDER BY ended_at IS NOT NULL, created_at DESC",
+        product_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def promotion_view(
+    conn: Connection, plan_id: str, creator_id: str, placement: str, placement_id: str
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        PROMOTIONS + " WHERE m.plan_id = $1 AND m.creator_id = $2 AND m.placement = $3"
+        " AND m.placement_id = $4",
+        plan_id,
+        creator_id,
+        placement,
+        placement_id,
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def promotions_by_reference(conn: Connection, references: list[str]) -> dict[str, Promotion]:
+    """The promotions these references name (an unknown one is absent): one query."""
+    if not references:
+        return {}
+    rows = await conn.fetch(
+        PROMOTIONS + " WHERE m.reference = ANY($1::text[])", sorted(set(references))
+    )
+    return {
+        r["reference"]: Promotion(**{f: r[f] for f in Promotion.__dataclass_fields__}) for r in rows
+    }
 
 
 # --- orders --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from laotie_orders import queries
 from laotie_orders.access import orders_in_view
 from laotie_orders.domain import IllegalTransition, RuleViolation
-from laotie_orders.usecases import after_sales, catalogue, orders
+from laotie_orders.usecases import after_sales, catalogue, distribution, orders
 from laotie_orders.usecases.orders import Reservation
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
@@ -96,7 +96,30 @@ class PlaceOrder(Body):
     anchor_id: Id | None = None
     video_id: Id | None = None
     creator_id: Id | None = None
-    commission_rate_bp: StrictInt | None = Field(default=None, ge=0, le=10_000)
+    promotion_ref: Id | None = Field(
+        default=None,
+        description="A creator's promotion reference (POST /distribution-plans/{id}/promotions):"
+        " the only way an order credits a creator for distribution, at the plan's commission.",
+    )
+
+
+class OfferDistribution(Body):
+    commission_rate_bp: StrictInt = Field(ge=1, le=9000, description="Basis points of the order.")
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _aware(self) -> OfferDistribution:
+        if any(t is not None and t.tzinfo is None for t in (self.starts_at, self.ends_at)):
+            raise ValueError("plan times must carry a timezone")
+        return self
+
+
+class Promote(Body):
+    placement: Literal["short_video", "live_room", "shop_window"]
+    placement_id: Id | None = Field(
+        default=None, description="The video's or the room's id (a shop window is the creator's)."
+    )
 
 
 class Ship(Body):
@@ -137,6 +160,7 @@ def domain_errors(request: Request, exc: Exception) -> Exception | None:
 
 
 Seller = Annotated[Principal, require(Role.SELLER)]
+Creator = Annotated[Principal, require(Role.ANCHOR)]
 Buyer = Annotated[Principal, require(Role.BUYER)]
 Anyone = Annotated[Principal, require(*ANYONE)]
 Staff = Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)]
@@ -249,6 +273,50 @@ async def delist(product_id: str, command: Commands, who: Seller) -> Any:
 @products.post("/products/{product_id}/relist", summary="Sell again")
 async def relist(product_id: str, command: Commands, who: Seller) -> Any:
     return await command(who, None, lambda tx: catalogue.relist_product(tx, who, product_id))
+
+
+# --- distribution (达人分销) -------------------------------------------------------------------
+@products.post(
+    "/products/{product_id}/distribution-plans",
+    status_code=201,
+    summary="Offer a product to creators at a commission (replaces the open plan)",
+)
+async def offer_distribution(
+    product_id: str, body: OfferDistribution, command: Commands, who: Seller
+) -> Any:
+    return await command(
+        who,
+        body,
+        lambda tx: distribution.offer_distribution(
+            tx,
+            who,
+            product_id,
+            commission_rate_bp=body.commission_rate_bp,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+        ),
+        audited=True,
+    )
+
+
+@products.get("/products/{product_id}/distribution-plans", summary="A product's plans")
+async def product_plans(product_id: str, who: Anyone, conn: Reading) -> list[dict[str, Any]]:
+    return await queries.product_plans(conn, product_id)
+
+
+@products.post(
+    "/distribution-plans/{plan_id}/promotions",
+    status_code=201,
+    summary="A creator takes a product into a video, a room or their shop window: its reference",
+)
+async def promote(plan_id: str, body: Promote, command: Commands, who: Creator) -> Any:
+    return await command(
+        who,
+        body,
+        lambda tx: distribution.promote(
+            tx, who, plan_id, placement=body.placement, placement_id=body.placement_id
+        ),
+    )
 
 
 # --- orders ----------------------------------------------------------------------------------

@@ -104,6 +104,37 @@ class OrdersApi:
         product: dict[str, Any] = response.json()
         return product
 
+    async def promotion(
+        self,
+        seller: Actor,
+        product: dict[str, Any],
+        creator: str,
+        *,
+        commission_rate_bp: int = 2000,
+        placement: str = "shop_window",
+        placement_id: str | None = None,
+    ) -> str:
+        """The product offered for distribution (达人分销) if it is not yet, and taken into
+        ``creator``'s shop window (or video, or room): the promotion reference orders carry."""
+        path = f"/products/{product['product_id']}/distribution-plans"
+        plans = await self.get(path, seller)
+        if not plans or plans[0]["ended_at"] is not None:
+            plans = [
+                (
+                    await self.post(
+                        path, seller, {"commission_rate_bp": commission_rate_bp}, expect=201
+                    )
+                ).json()
+            ]
+        taken = await self.post(
+            f"/distribution-plans/{plans[0]['plan_id']}/promotions",
+            Actor(Role.ANCHOR, creator),
+            {"placement": placement, "placement_id": placement_id},
+            expect=201,
+        )
+        reference: str = taken.json()["reference"]
+        return reference
+
     @staticmethod
     def buyer(name: str | None = None) -> Actor:
         return Actor(Role.BUYER, name or f"buyer-{uuid.uuid4().hex[:8]}")

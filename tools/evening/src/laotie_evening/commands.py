@@ -54,6 +54,7 @@ def demo(*, events: int, seed: int | None) -> int:
         and evening["reconciliation"]["dead_letters"] == 0
         and evening["reconciliation"]["caught_up"]
         and all(case["ok"] for case in evening["cases"].values())
+        and evening["orders"]["distribution"]["forged_reference_refused"] == "promotion_invalid"
     )
     print(f"\nreport: {report_path}")
     return 0 if ok else 1

@@ -17,7 +17,9 @@ from laotie_evening.client import Actor, OrdersApi
 CHANNELS = ("live_room", "short_video", "shop_page", "distribution")
 
 
-def _attribution(channel: str, rng: random.Random, rooms: list[tuple[str, str]]) -> dict[str, Any]:
+def _attribution(
+    channel: str, rng: random.Random, rooms: list[tuple[str, str]], references: list[str]
+) -> dict[str, Any]:
     if channel == "live_room":
         room_id, anchor_id = rng.choice(rooms)
         return {"room_id": room_id, "anchor_id": anchor_id}
@@ -27,7 +29,7 @@ def _attribution(channel: str, rng: random.Random, rooms: list[tuple[str, str]])
             "creator_id": f"creator-{rng.randint(1, 4)}",
         }
     if channel == "distribution":
-        return {"creator_id": f"creator-{rng.randint(1, 4)}", "commission_rate_bp": 2000}
+        return {"promotion_ref": rng.choice(references)}
     return {}
 
 
@@ -76,7 +78,28 @@ async def orders_walkthrough(
             description="每人限购两件",
         )
         rooms = await prepare(str(brand.shop_id), [scarf, tea, flash])
+        # Distribution (达人分销): both shops offer their goods to creators at a commission;
+        # each creator takes them into their shop window and gets a reference per product.
         regular_skus = [scarf["skus"][0]["sku_id"], tea["skus"][0]["sku_id"]]
+        references = {
+            sku["sku_id"]: [
+                await api.promotion(seller, product, f"creator-{n}") for n in range(1, 5)
+            ]
+            for seller, product in ((merchant, scarf), (brand, tea))
+            for sku in product["skus"]
+        }
+        forged = await api.order(
+            api.buyer(f"forger-{tag}"),
+            regular_skus[1],
+            channel="distribution",
+            promotion_ref="prm_forged-by-a-buyer",
+            expect=409,
+        )
+        distribution = {
+            "plans": len(references),
+            "promotions": sum(len(r) for r in references.values()),
+            "forged_reference_refused": forged.json().get("reason"),
+        }
         seller_of = {
             scarf["skus"][0]["sku_id"]: merchant,
             tea["skus"][0]["sku_id"]: brand,
@@ -105,7 +128,7 @@ async def orders_walkthrough(
                 sku,
                 quantity=rng.randint(1, 3),
                 channel=channel,
-                **_attribution(channel, rng, rooms),
+                **_attribution(channel, rng, rooms, references[sku]),
             )
             regular.append((buyer, response.json()))
         await settle(regular)
@@ -274,6 +297,15 @@ async def orders_walkthrough(
         "live_room_gmv_fen": gmv["live_room"],
         "self_broadcast_paid": sum(1 for o in paid_orders if o["sku_id"] == flash_sku),
         "after_sales": dict(refunds),
+        "distribution": distribution
+        | {
+            "paid_orders_through_a_promotion": sum(1 for o in paid_orders if o["promotion_id"]),
+            "commission_fen": sum(
+                o["total_fen"] * o["commission_rate_bp"] // 10_000
+                for o in paid_orders
+                if o["promotion_id"]
+            ),
+        },
         "flash_sale": {
             "stock": 20,
             "sold": flash_sold,
@@ -301,3 +333,10 @@ def print_orders_report(report: dict[str, Any]) -> None:
         f"left {fs['left']}, oversold {fs['oversold']}, refused {fs['rejected']}"
     )
     print(f"after-sales: {report['after_sales']}; refunded ¥{report['refunded_fen'] / 100:,.2f}")
+    d = report["distribution"]
+    print(
+        f"distribution (达人分销): {d['plans']} plans, {d['promotions']} creators' promotions, "
+        f"{d['paid_orders_through_a_promotion']} paid orders through them, commission "
+        f"¥{d['commission_fen'] / 100:,.2f}; a forged reference refused "
+        f"({d['forged_reference_refused']})"
+    )

@@ -25,9 +25,14 @@ from laotie_orders.access import (
     require_logistics,
     require_seller,
 )
-from laotie_orders.domain import OrderAction, RefundKind, RuleViolation, Windows
+from laotie_orders.domain import OrderAction, Promotion, RefundKind, RuleViolation, Windows
 from laotie_orders.facts import order_facts
-from laotie_orders.queries import active_restrictions, open_refund, order_view
+from laotie_orders.queries import (
+    active_restrictions,
+    open_refund,
+    order_view,
+    promotions_by_reference,
+)
 from laotie_orders.usecases.unit import Tx
 
 # SKU $1 with what placing an order of it at $2 needs, its shop's restrictions included, its
@@ -47,15 +52,18 @@ ATTRIBUTION_COLUMNS = (
     "video_id",
     "creator_id",
     "commission_rate_bp",
+    "plan_id",
+    "promotion_id",
 )
 ORDERS_PLACED = """
 INSERT INTO orders (order_id, shop_id, shop_kind, buyer_id, product_id, sku_id, quantity,
     unit_price_fen, total_fen, channel, room_id, anchor_id, video_id, creator_id,
-    commission_rate_bp, status, placed_at, payment_due_at)
+    commission_rate_bp, plan_id, promotion_id, status, placed_at, payment_due_at)
 SELECT o, $2::text, $3::text, b, $5::text, $6::text, q, $8::bigint, $8::bigint * q, c, r, a, v,
-    cr, bp, 'placed', $15::timestamptz, $16::timestamptz
+    cr, bp, pl, pm, 'placed', $17::timestamptz, $18::timestamptz
 FROM unnest($1::text[], $4::text[], $7::int[], $9::text[], $10::text[], $11::text[],
-    $12::text[], $13::text[], $14::int[]) AS u(o, b, q, c, r, a, v, cr, bp)
+    $12::text[], $13::text[], $14::int[], $15::text[], $16::text[])
+    AS u(o, b, q, c, r, a, v, cr, bp, pl, pm)
 RETURNING *
 """
 
@@ -100,7 +108,17 @@ async def place_orders(
     sku = await tx.conn.fetchrow(SKU_TO_ORDER, sku_id, tx.now)
     if sku is None:
         return [NotFound(f"no SKU {sku_id}") for _ in wanted]
-    outcomes: list[dict[str, Any] | Exception | None] = [refused(sku, r, tx.now) for r in wanted]
+    references = [r.attribution.get("promotion_ref") for r in wanted]
+    promotions = await promotions_by_reference(tx.conn, [r for r in references if r])
+    attributed = [attributed_as(sku, r, promotions, tx.now) for r in wanted]
+    outcomes: list[dict[str, Any] | Exception | None] = [
+        refused(sku, r, tx.now) if isinstance(a, dict) else (may_place(r.buyer) or a)
+        for r, a in zip(wanted, attributed, strict=True)
+    ]
+    wanted = [
+        Reservation(r.buyer, r.quantity, a) if isinstance(a, dict) else r
+        for r, a in zip(wanted, attributed, strict=True)
+    ]
     open_ = [i for i, outcome in enumerate(outcomes) if outcome is None]
     buyers = [wanted[i].buyer.subject for i in open_]
     allotment = domain.allot(
@@ -132,7 +150,6 @@ def refused(sku: asyncpg.Record, wanted: Reservation, now: datetime) -> Exceptio
     if forbidden is not None:
         return forbidden
     try:
-        domain.check_attribution(wanted.attribution["channel"], wanted.attribution)
         domain.check_sellable(
             sku["product_id"],
             sku["product_status"],
@@ -144,6 +161,19 @@ def refused(sku: asyncpg.Record, wanted: Reservation, now: datetime) -> Exceptio
     except RuleViolation as refusal:
         return refusal
     return None
+
+
+def attributed_as(
+    sku: asyncpg.Record, wanted: Reservation, promotions: dict[str, Promotion], now: datetime
+) -> dict[str, Any] | RuleViolation:
+    """The reservation's attribution as the order takes it (a promotion's creator and
+    commission), or why it is refused."""
+    reference = wanted.attribution.get("promotion_ref")
+    promotion = promotions.get(reference) if reference else None
+    try:
+        return domain.attribute(wanted.attribution, promotion, sku["product_id"], now)
+    except RuleViolation as refusal:
+        return refusal
 
 
 async def holdings(conn: Connection, sku: asyncpg.Record, buyers: list[str]) -> dict[str, int]:
