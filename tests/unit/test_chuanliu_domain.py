@@ -322,3 +322,21 @@ def test_uplift_per_day_and_in_total() -> None:
     assert body["uplift"] == round(2600 / 3000, 4)
     assert (body["from"], body["to"]) == ("2026-11-01", "2026-11-02")
     assert domain.ratio(1, 0) is None
+
+
+def test_moderation_knows_a_creator_who_sold_through_a_promotion_in_their_room() -> None:
+    """The counterfeit supplier charge reads the same promotion Chuanliu does."""
+    from laotie_moderation.domain.detection import distribution_creator
+
+    in_room = ev.Attribution(
+        channel="live_room",
+        room_id="room-c1",
+        anchor_id="c1",
+        creator_id="c1",
+        commission_rate_bp=1500,
+        plan_id="plan-1",
+        promotion_id="prm-2",
+    )
+    assert distribution_creator(order(attribution=in_room)) == "c1"
+    assert distribution_creator(order(attribution=LIVE)) is None
+    assert distribution_creator(order()) == "c1"

@@ -99,7 +99,10 @@ def unanswered_refund_evidence(refund: order_events.RefundApproved, event_id: st
 
 
 def distribution_creator(order: order_events.OrderFacts) -> str | None:
-    """The creator who sold ``order`` for its shop through distribution (达人分销), if any."""
-    if order.attribution.channel != "distribution":
+    """The creator who sold ``order`` for its shop through distribution (达人分销), if any:
+    through a promotion (shop window, room or video), or a distribution order from before
+    promotions existed."""
+    a = order.attribution
+    if a.promotion_id is None and a.channel != "distribution":
         return None
     return order.attribution.creator_id
