@@ -652,3 +652,46 @@ async def test_distribution_credits_a_creator_only_through_a_promotion_at_the_pl
         {"commission_rate_bp": 9000},
         expect=403,
     )
+
+
+async def test_a_shop_is_a_brand_only_once_an_operator_verifies_it(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    """A seller once made their shop a brand by saying so, and so eligible for Chuanliu; now
+    it stays a merchant until an operator verifies it, in the audit trail (issue 20)."""
+    from laotie_common.auth import Role
+    from laotie_evening.client import Actor
+
+    api, process, _ = orders
+    shop_id = f"shop-{uuid.uuid4().hex[:8]}"
+    seller = Actor(Role.SELLER, f"seller-{shop_id}", shop_id)
+    created = await api.post(
+        "/shops", seller, {"shop_id": shop_id, "name": "自称品牌", "kind": "brand"}, expect=201
+    )
+    assert (created.json()["kind"], created.json()["brand_requested"]) == ("merchant", True)
+    product = await api.new_product(seller)
+    order = (await api.order(api.buyer(), product["skus"][0]["sku_id"])).json()
+    assert order["shop_kind"] == "merchant"
+
+    decision = {"verified": True, "note": "trademark certificate checked"}
+    path = f"/shops/{shop_id}/brand-verification"
+    await api.post(path, seller, decision, expect=403)
+    await api.post(path, api.operator, {"verified": True}, expect=422)  # the note is required
+    verified = (await api.post(path, api.operator, decision, expect=200)).json()
+    assert (verified["kind"], verified["brand_requested"]) == ("brand", False)
+    await api.post(path, api.operator, decision, expect=409)  # decided already
+    later = (await api.order(api.buyer(), product["skus"][0]["sku_id"])).json()
+    assert later["shop_kind"] == "brand"
+
+    trail = await process.audit_trail(api.operator.subject)
+    assert [reason for _, _, reason, target in trail if shop_id in str(target)] == [
+        "trademark certificate checked"
+    ], trail
+    records = await keyed_records(
+        infra.kafka_bootstrap,
+        "orders.shop",
+        shop_id,
+        until=lambda types: "orders.shop.brand_verified" in types,
+    )
+    [event] = [r for r in records if header(r, "ce_type") == "orders.shop.brand_verified"]
+    assert json.loads(event.value)["verified_by"] == api.operator.subject

@@ -34,6 +34,7 @@ MATRIX: dict[str, dict[tuple[str, str], frozenset[Role] | None]] = {
         ("POST", "/shops"): frozenset({OP, S}),
         ("GET", "/shops/{shop_id}"): PUBLIC,
         ("PUT", "/shops/{shop_id}/profile"): frozenset({S}),
+        ("POST", "/shops/{shop_id}/brand-verification"): frozenset({OP}),
         ("POST", "/products"): frozenset({S}),
         ("GET", "/products"): PUBLIC,
         ("GET", "/products/{product_id}"): PUBLIC,

@@ -134,6 +134,18 @@ class ShopProfileChanged(Event):
     occurred_at: UtcTime
 
 
+@event("orders.shop.brand_verified", topic=SHOP_TOPIC, key="shop_id")
+class ShopBrandVerified(Event):
+    """An operator verified the shop as a brand (品牌): from now its events carry
+    ``shop_kind: brand`` (Chuanliu serves brands only). A shop asking to be a brand is a
+    merchant until then."""
+
+    shop_id: Id
+    verified_by: Id
+    note: str
+    occurred_at: UtcTime
+
+
 # --- orders.order -----------------------------------------------------------------------
 class Attribution(BaseModel):
     """Where the sale happened and who gets credit for it."""

@@ -21,6 +21,11 @@ def require_seller(principal: Principal, shop_id: str) -> None:
         raise Forbidden(f"only a seller of shop {shop_id} may do this")
 
 
+def require_operator(principal: Principal) -> None:
+    if principal.role is not Role.OPERATOR:
+        raise Forbidden("only platform operators may do this")
+
+
 def require_logistics(principal: Principal) -> None:
     if principal.role not in (Role.SERVICE, Role.OPERATOR):
         raise Forbidden("deliveries are reported by the logistics service or an operator")

@@ -37,6 +37,11 @@ class CreateShop(Body):
     owner_id: Id = "unknown"
 
 
+class BrandDecision(Body):
+    verified: bool
+    note: Annotated[str, Field(min_length=1, max_length=2000, description="Why: audited.")]
+
+
 class Profile(Body):
     text: Text
 
@@ -166,6 +171,7 @@ Anyone = Annotated[Principal, require(*ANYONE)]
 Staff = Annotated[Principal, require(Role.REVIEWER, Role.OPERATOR)]
 Delivery = Annotated[Principal, require(Role.SERVICE, Role.OPERATOR)]
 ShopMaker = Annotated[Principal, require(Role.OPERATOR, Role.SELLER)]
+Operator = Annotated[Principal, require(Role.OPERATOR)]
 
 shops = APIRouter(tags=["shops"])
 products = APIRouter(tags=["products"])
@@ -182,6 +188,19 @@ async def create_shop(body: CreateShop, command: Commands, who: ShopMaker) -> An
         lambda tx: catalogue.create_shop(
             tx, who, shop_id=body.shop_id, name=body.name, kind=body.kind, owner_id=body.owner_id
         ),
+    )
+
+
+@shops.post(
+    "/shops/{shop_id}/brand-verification",
+    summary="Decide a shop's request to be a brand (operators; audited with the note)",
+)
+async def verify_brand(shop_id: str, body: BrandDecision, command: Commands, who: Operator) -> Any:
+    return await command(
+        who,
+        body,
+        lambda tx: catalogue.verify_brand(tx, who, shop_id, verified=body.verified, note=body.note),
+        audited=True,
     )
 
 

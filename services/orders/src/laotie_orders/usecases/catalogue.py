@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from laotie_common.auth import Principal
+from laotie_common.auth import Principal, Role
 from laotie_common.ids import new_id
 from laotie_common.problems import NotFound
 from laotie_contracts import orders as ev
 
 from laotie_orders import domain
-from laotie_orders.access import new_shop_owner, require_seller
+from laotie_orders.access import new_shop_owner, require_operator, require_seller
 from laotie_orders.domain import RuleViolation
 from laotie_orders.facts import product_facts
 from laotie_orders.queries import product_view, shop, shop_restrictions
@@ -21,18 +21,62 @@ from laotie_orders.usecases.unit import Tx
 async def create_shop(
     tx: Tx, principal: Principal, *, shop_id: str | None, name: str, kind: str, owner_id: str
 ) -> dict[str, Any]:
+    """A new shop. A seller asking for a brand gets a merchant shop with the request pending
+    until an operator verifies it; an operator creating a brand verifies it then and there."""
     shop_id, owner_id = new_shop_owner(principal, shop_id, owner_id)
+    verified = kind == "brand" and principal.role is Role.OPERATOR
     row = await tx.conn.fetchrow(
-        "INSERT INTO shops (shop_id, name, kind, owner_id) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT DO NOTHING RETURNING *",
+        "INSERT INTO shops (shop_id, name, kind, owner_id, brand_requested, brand_verified_by,"
+        " brand_verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+        " RETURNING *",
         shop_id or new_id(),
         name,
-        kind,
+        "brand" if verified else "merchant",
         owner_id,
+        kind == "brand" and not verified,
+        principal.subject if verified else None,
+        tx.now if verified else None,
     )
     if row is None:
         raise RuleViolation("shop_exists", f"shop {shop_id} already exists")
+    if verified:
+        await _brand_verified(tx, row["shop_id"], principal, "created as a brand by an operator")
     return dict(row)
+
+
+async def verify_brand(
+    tx: Tx, principal: Principal, shop_id: str, *, verified: bool, note: str
+) -> dict[str, Any]:
+    """An operator's decision on a shop's request to be a brand (audited by the route)."""
+    require_operator(principal)
+    row = await tx.conn.fetchrow(
+        "UPDATE shops SET kind = CASE WHEN $2 THEN 'brand' ELSE kind END,"
+        " brand_requested = false,"
+        " brand_verified_by = CASE WHEN $2 THEN $3 ELSE brand_verified_by END,"
+        " brand_verified_at = CASE WHEN $2 THEN $4 ELSE brand_verified_at END"
+        " WHERE shop_id = $1 AND brand_requested AND kind = 'merchant'"
+        " RETURNING shop_id",
+        shop_id,
+        verified,
+        principal.subject,
+        tx.now,
+    )
+    if row is None:
+        current = await shop(tx.conn, shop_id, tx.now)  # NotFound when there is no such shop
+        raise domain.IllegalTransition(
+            f"shop {shop_id} is a {current['kind']} with no brand request pending"
+        )
+    if verified:
+        await _brand_verified(tx, shop_id, principal, note)
+    return await shop(tx.conn, shop_id, tx.now)
+
+
+async def _brand_verified(tx: Tx, shop_id: str, principal: Principal, note: str) -> None:
+    await tx.emit(
+        ev.ShopBrandVerified(
+            shop_id=shop_id, verified_by=principal.subject, note=note, occurred_at=tx.now
+        )
+    )
 
 
 async def write_profile(tx: Tx, principal: Principal, shop_id: str, text: str) -> dict[str, Any]:
