@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -427,6 +427,45 @@ async def test_no_grants_for_a_poor_band_or_a_penalised_brand(
         await db.value("SELECT count(*) FROM grants WHERE brand_id = ANY($1)", [poor, penalised])
         == 0
     )
+
+
+async def test_a_withdrawn_score_leaves_no_stale_band(
+    bridge: tuple[httpx.AsyncClient, Db], infra: Infra
+) -> None:
+    """Scoring withdraws a poor score (not enough data any more): Chuanliu once kept the poor
+    band for good from the compacted topic; now the brand is unscored again."""
+    from laotie_contracts.scoring import ScoreNotEnoughData
+
+    _, db = bridge
+    brand = f"brand-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    await publish(infra.kafka_bootstrap, poor_shop_score(brand, now.date(), now))
+    key = f"shop:{brand}"
+
+    async def bands() -> int:
+        n: int = await db.value("SELECT count(*) FROM bands WHERE subject_key = $1", key)
+        return n
+
+    await eventually(bands, timeout=60, what="the poor band known")
+    await publish(
+        infra.kafka_bootstrap,
+        ScoreNotEnoughData(
+            subject_key=key,
+            kind="shop",
+            subject_id=brand,
+            sample_orders=12,
+            min_sample_orders=30,
+            window_days=30,
+            window_end=now.date().isoformat(),
+            policy_version="scores/test",
+            computed_at=now + timedelta(seconds=1),
+        ),
+    )
+    await eventually(lambda: _is(bands(), 0), timeout=60, what="the band forgotten")
+
+
+async def _is(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
 
 
 async def test_a_refunded_distribution_order_removes_its_affinity(

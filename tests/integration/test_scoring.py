@@ -16,6 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from laotie_common.envelope import Envelope
 from laotie_contracts import orders as ev
 from laotie_contracts.moderation import Measure, PenaltyApplied, PenaltyRevoked
+from laotie_scoring.policy import load_policy
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.infra import Infra
@@ -207,7 +208,7 @@ async def test_late_shipments_and_unanswered_refunds_are_not_violations_again(
     assert body["components"]["content"] == 0.6667
     assert body["components"]["logistics"] == 1.0, "every order shipped on time"
     assert body["value"] == 4.93
-    assert body["policy_version"] == "scores/2026.12-1"
+    assert body["policy_version"] == load_policy().version
 
     revoked = await publish(
         infra.kafka_bootstrap,
@@ -366,3 +367,65 @@ async def test_a_backlog_is_scored_once_per_subject_and_batch_with_the_same_resu
     assert body["band"] == "excellent"
     assert body["value"] == 5.0
     assert body["sample_orders"] == 40, "every fact of the batch counted"
+
+
+async def test_a_score_the_window_no_longer_supports_is_withdrawn_on_both_topics(
+    infra: Infra,
+) -> None:
+    """A shop's orders leave the window: its score once stayed stored and the compacted
+    latest topic kept its old band (Chuanliu used it) while the route said not_enough_data.
+    Now both topics carry the no-score state and the route agrees (issue 20)."""
+    import asyncpg
+    from laotie_scoring.bootstrap import Settings, build
+    from laotie_scoring.domain import NotEnoughData, Score
+    from laotie_scoring.queries import score as score_view
+    from laotie_scoring.usecases import Tx, recompute, record_order_fact, refresh_bucket
+
+    schema = f"scoring_{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        database_url=infra.database_url,
+        kafka_bootstrap_servers=infra.kafka_bootstrap,
+        db_schema=schema,
+    )
+    await build(settings).migrate()
+    policy = load_policy()
+    shop = f"shop-{uuid.uuid4().hex[:6]}"
+    events = order_events(shop, 30, good=True, days_ago=20)
+    t0 = datetime.now(UTC)
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    try:
+
+        async def step(now: datetime) -> Score | NotEnoughData:
+            async with conn.transaction():
+                tx = Tx(conn, now, policy)
+                days = set()
+                for e in events:
+                    touched = await record_order_fact(tx, e.ce_type, e, e)
+                    if touched is not None and touched.day is not None:
+                        days.add(touched.day)
+                for day in days:
+                    await refresh_bucket(tx, "shop", shop, day)
+                return await recompute(tx, "shop", shop)
+
+        assert isinstance(await step(t0), Score)
+        later = await step(t0 + timedelta(days=15))  # the orders are 35 days old now
+        assert later == NotEnoughData("shop", 0, 30)
+        rows = await conn.fetch(
+            "SELECT event_type, payload FROM outbox WHERE event_type LIKE 'scoring.%' ORDER BY id"
+        )
+        types = [r["event_type"] for r in rows]
+        assert types == [
+            "scoring.score.changed",
+            "scoring.score-latest.current",
+            "scoring.score.withdrawn",
+            "scoring.score-latest.not_enough_data",
+        ]
+        withdrawn = json.loads(bytes(rows[2]["payload"]))
+        assert withdrawn["previous_band"] == json.loads(bytes(rows[0]["payload"]))["band"]
+        view = await score_view(conn, policy, "shop", shop, t0 + timedelta(days=15))
+        assert view["status"] == "not_enough_data"
+        assert await step(t0 + timedelta(days=16)) == NotEnoughData("shop", 0, 30)
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 4, "published once"
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()

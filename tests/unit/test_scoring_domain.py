@@ -121,7 +121,11 @@ def test_replaced_policies_are_kept_and_still_load() -> None:
 
 
 def test_a_score_is_the_stored_one_only_when_value_band_and_components_agree() -> None:
-    result = score(POLICY, "shop", WindowCounts(orders=100, reviews=10, product_stars_sum=50))
+    result = score(
+        POLICY,
+        "shop",
+        WindowCounts(orders=100, reviews=10, product_stars_sum=50, matured_orders=30, ship_due=30),
+    )
     assert isinstance(result, Score)
     assert same_score(result, result.value, result.band.name, dict(result.components))
     assert not same_score(result, result.value + 0.01, result.band.name, result.components)

@@ -73,6 +73,30 @@ def test_below_the_minimum_sample_there_is_no_score() -> None:
     assert isinstance(score(POLICY, "product", dataclasses.replace(GOOD_SHOP, orders=20)), Score)
 
 
+def test_no_reviews_and_no_matured_orders_is_no_score_not_an_invented_five() -> None:
+    """30 orders with nothing to judge them by once gave 5.00, excellent: ×1.3 traffic."""
+    fresh = WindowCounts(orders=30, ship_due=30, shipped_on_time=30)
+    result = score(POLICY, "shop", fresh)
+    assert result == NotEnoughData("shop", 30, 30, ("product", "after_sales"))
+    assert isinstance(score(POLICY, "creator", WindowCounts(orders=40)), NotEnoughData)
+
+
+def test_an_indicator_below_its_minimum_sample_is_missing_not_perfect() -> None:
+    """Three reviews, one of them bad, decide nothing either way; the matured refunds do."""
+    few_reviews = dataclasses.replace(GOOD_SHOP, reviews=3, negative_reviews=1)
+    result = score(POLICY, "shop", few_reviews)
+    assert isinstance(result, Score)
+    assert "product.negative_review_rate" in result.missing
+    assert "product.negative_review_rate" not in result.components
+    assert result.components["product"] == result.components["product.quality_refund_rate"]
+
+
+def test_the_boost_band_is_strictly_above_4_8() -> None:
+    creator = POLICY.kinds["creator"]
+    assert creator.band(4.8).name == "normal"
+    assert creator.band(4.81).name == "boost"
+
+
 def test_creator_bands() -> None:
     perfect = score(
         POLICY,
@@ -98,16 +122,17 @@ def test_creator_bands() -> None:
     assert banned.band.paid_promotion is False
 
 
+# Windows with every indicator's sample at its minimum or above (a score exists).
 counts = st.builds(
     WindowCounts,
     orders=st.integers(30, 500),
-    reviews=st.integers(0, 200),
+    reviews=st.integers(10, 200),
     negative_reviews=st.integers(0, 200),
     product_stars_sum=st.integers(0, 1000),
-    matured_orders=st.integers(0, 300),
+    matured_orders=st.integers(20, 300),
     quality_refunds=st.integers(0, 300),
     disputes=st.integers(0, 50),
-    ship_due=st.integers(0, 500),
+    ship_due=st.integers(20, 500),
     shipped_on_time=st.integers(0, 500),
     delivered=st.integers(0, 500),
     delivery_hours_sum=st.floats(0, 1e5),

@@ -14,7 +14,7 @@ from laotie_common.envelope import Envelope, parsed
 from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
 from laotie_contracts.moderation import PenaltyFacts
-from laotie_contracts.scoring import ScoreCurrent
+from laotie_contracts.scoring import ScoreCurrent, ScoreNotEnoughData
 
 from laotie_chuanliu import usecases
 from laotie_chuanliu.usecases import Tx
@@ -40,6 +40,7 @@ HANDLERS = {
     "live.room.created": parsed(live_events.RoomFacts, usecases.note_brand_room),
     "live.room.session_started": on_session_started,
     "scoring.score-latest.current": parsed(ScoreCurrent, usecases.record_band),
+    "scoring.score-latest.not_enough_data": parsed(ScoreNotEnoughData, usecases.forget_band),
     "moderation.penalty.applied": parsed(PenaltyFacts, usecases.apply_penalty),
     "moderation.penalty.revoked": parsed(PenaltyFacts, usecases.revoke_penalty),
 }

@@ -21,7 +21,7 @@ from laotie_common.uow import UnitOfWork
 from laotie_contracts import live as live_events
 from laotie_contracts import orders as order_events
 from laotie_contracts.moderation import PenaltyFacts
-from laotie_contracts.scoring import ScoreCurrent
+from laotie_contracts.scoring import ScoreCurrent, ScoreNotEnoughData
 
 from laotie_chuanliu import domain, facts, queries
 from laotie_chuanliu.policy import ChuanliuPolicy
@@ -72,6 +72,15 @@ async def note_brand_room(tx: Tx, room: live_events.RoomFacts) -> bool:
         room.shop_id,
     )
     return True
+
+
+async def forget_band(tx: Tx, score: ScoreNotEnoughData) -> None:
+    """A subject scoring withdrew the score of: unscored again (not its old band)."""
+    await tx.conn.execute(
+        "DELETE FROM bands WHERE subject_key = $1 AND computed_at <= $2",
+        score.subject_key,
+        score.computed_at,
+    )
 
 
 async def record_band(tx: Tx, score: ScoreCurrent) -> None:

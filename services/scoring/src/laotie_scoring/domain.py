@@ -25,6 +25,12 @@ ViolationCode = Annotated[str, StringConstraints(min_length=1, pattern=r"^[a-z][
 class Range(BaseModel):
     best: float
     worst: float
+    min_sample: int = Field(
+        default=1,
+        ge=1,
+        description="The fewest cases of its sample (``SAMPLE_OF``) the indicator is measured"
+        " over; below, it is missing rather than invented.",
+    )
 
     def scale(self, measured: float) -> float:
         """1.0 at ``best``, 0.0 at ``worst`` or beyond, linear between."""
@@ -47,6 +53,12 @@ class Band(BaseModel):
     campaigns: bool
     paid_promotion: bool
     chuanliu: bool
+    above: bool = Field(
+        default=False, description="The band needs a value strictly above `min` (> 4.8)."
+    )
+
+    def holds(self, value: float) -> bool:
+        return value > self.min if self.above else value >= self.min
 
 
 class KindPolicy(BaseModel):
@@ -59,7 +71,7 @@ class KindPolicy(BaseModel):
 
     def band(self, value: float) -> Band:
         for band in sorted(self.bands, key=lambda b: -b.min):
-            if value >= band.min:
+            if band.holds(value):
                 return band
         return self.bands[-1]
 
@@ -119,8 +131,22 @@ class WindowCounts:
     violations: int = 0
 
 
+# What each indicator is measured over (its sample, a field of WindowCounts).
+SAMPLE_OF = {
+    "negative_review_rate": "reviews",
+    "quality_refund_rate": "matured_orders",
+    "ship_on_time_rate": "ship_due",
+    "delivery_hours": "delivered",
+    "refund_answer_hours": "orders",
+    "dispute_rate": "matured_orders",
+    "violations": "orders",
+    "mean_product_stars": "reviews",
+}
+
+
 def measure(counts: WindowCounts) -> dict[str, float | None]:
-    """Each indicator's measured value, or None where the window has no data for it."""
+    """Each indicator's measured value, or None where the window has no data for it. With no
+    refund request in the window nobody waited for an answer: 0 h, over the window's orders."""
 
     def rate(part: float, whole: float) -> float | None:
         return part / whole if whole else None
@@ -130,7 +156,7 @@ def measure(counts: WindowCounts) -> dict[str, float | None]:
         "quality_refund_rate": rate(counts.quality_refunds, counts.matured_orders),
         "ship_on_time_rate": rate(counts.shipped_on_time, counts.ship_due),
         "delivery_hours": rate(counts.delivery_hours_sum, counts.delivered),
-        "refund_answer_hours": rate(counts.refund_answer_hours_sum, counts.refund_answers),
+        "refund_answer_hours": rate(counts.refund_answer_hours_sum, counts.refund_answers) or 0.0,
         "dispute_rate": rate(counts.disputes, counts.matured_orders),
         "violations": float(counts.violations),
         "mean_product_stars": rate(counts.product_stars_sum, counts.reviews),
@@ -144,36 +170,53 @@ class Score:
     band: Band
     components: dict[str, float] = field(default_factory=dict)
     sample_orders: int = 0
+    missing: tuple[str, ...] = ()  # indicators below their minimum sample, left out
 
 
 @dataclass(frozen=True)
 class NotEnoughData:
+    """No score: too few orders, or a weighted dimension with no indicator measured over its
+    minimum sample (``missing`` names those dimensions)."""
+
     kind: str
     sample_orders: int
     min_sample_orders: int
+    missing: tuple[str, ...] = ()
 
 
 def score(policy: ScorePolicy, kind: Kind, counts: WindowCounts) -> Score | NotEnoughData:
     rules = policy.kinds[kind]
     if counts.orders < rules.min_sample_orders:
         return NotEnoughData(kind, counts.orders, rules.min_sample_orders)
-    measured = measure(counts)
+    measured = {
+        indicator: value
+        for indicator, value in measure(counts).items()
+        if value is not None
+        and getattr(counts, SAMPLE_OF[indicator]) >= policy.indicators[indicator].min_sample
+    }
     components: dict[str, float] = {}
+    missing: list[str] = []
+    empty: list[str] = []
     total = 0.0
     for name, dimension in rules.dimensions.items():
         parts = []
         for indicator in dimension.indicators:
-            value = measured[indicator]
-            if value is None:
+            if indicator not in measured:
+                missing.append(f"{name}.{indicator}")
                 continue
-            scaled = policy.indicators[indicator].scale(value)
+            scaled = policy.indicators[indicator].scale(measured[indicator])
             components[f"{name}.{indicator}"] = round(scaled, 4)
             parts.append(scaled)
-        dim = sum(parts) / len(parts) if parts else 1.0
+        if not parts:
+            empty.append(name)
+            continue
+        dim = sum(parts) / len(parts)
         components[name] = round(dim, 4)
         total += dimension.weight * dim
+    if any(rules.dimensions[name].weight > 0 for name in empty):
+        return NotEnoughData(kind, counts.orders, rules.min_sample_orders, tuple(empty))
     value = round(3.0 + 2.0 * total, 2)
-    return Score(kind, value, rules.band(value), components, counts.orders)
+    return Score(kind, value, rules.band(value), components, counts.orders, tuple(missing))
 
 
 def same_score(result: Score, value: float, band: str, components: dict[str, Any]) -> bool:

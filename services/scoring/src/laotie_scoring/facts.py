@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from laotie_contracts.scoring import Resources
 
-from laotie_scoring.domain import Kind, Score, ScorePolicy
+from laotie_scoring.domain import Kind, NotEnoughData, Score, ScorePolicy
 
 
 def resources(result: Score) -> Resources:
@@ -35,6 +35,7 @@ def score_facts(
         "value": result.value,
         "band": result.band.name,
         "components": result.components,
+        "missing": list(result.missing),
         "sample_orders": result.sample_orders,
         "window_days": policy.window_days,
         "window_end": today.isoformat(),
@@ -51,4 +52,27 @@ def change_facts(result: Score, previous: asyncpg.Record | None) -> dict[str, An
         "previous_value": float(previous["value"]) if previous else None,
         "previous_band": previous_band,
         "band_changed": previous_band != result.band.name,
+    }
+
+
+def no_score_facts(
+    policy: ScorePolicy,
+    kind: Kind,
+    subject_id: str,
+    result: NotEnoughData,
+    today: date,
+    now: datetime,
+) -> dict[str, Any]:
+    """The facts both no-score events carry."""
+    return {
+        "subject_key": f"{kind}:{subject_id}",
+        "kind": kind,
+        "subject_id": subject_id,
+        "sample_orders": result.sample_orders,
+        "min_sample_orders": result.min_sample_orders,
+        "missing": list(result.missing),
+        "window_days": policy.window_days,
+        "window_end": today.isoformat(),
+        "policy_version": policy.version,
+        "computed_at": now,
     }

@@ -13,7 +13,15 @@ import asyncpg
 from laotie_common.db import Connection
 from laotie_common.problems import NotFound
 
-from laotie_scoring.domain import Kind, KindPolicy, ScorePolicy, WindowCounts, shanghai_day
+from laotie_scoring.domain import (
+    Kind,
+    KindPolicy,
+    NotEnoughData,
+    ScorePolicy,
+    WindowCounts,
+    shanghai_day,
+)
+from laotie_scoring.domain import score as formula
 
 WINDOW_SQL = """SELECT
      coalesce(sum(orders) FILTER (WHERE day >= $3), 0) AS orders,
@@ -104,8 +112,9 @@ async def score(
         "end": today.isoformat(),
         "matured_after_days": policy.matured_after_days,
     }
-    if row is None or counts.orders < rules.min_sample_orders:
-        if counts.orders == 0 and row is None:
+    result = formula(policy, kind, counts)
+    if row is None or isinstance(result, NotEnoughData):
+        if counts.orders == 0 and row is None and not await _ever_scored(conn, kind, subject_id):
             raise NotFound(f"no orders known for {kind} {subject_id}")
         return {
             "kind": kind,
@@ -113,10 +122,20 @@ async def score(
             "status": "not_enough_data",
             "sample_orders": counts.orders,
             "min_sample_orders": rules.min_sample_orders,
+            "missing": list(result.missing) if isinstance(result, NotEnoughData) else [],
             "window": window,
             "policy_version": policy.version,
         }
     return scored(row, rules, counts, window)
+
+
+async def _ever_scored(conn: Connection, kind: Kind, subject_id: str) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM score_history WHERE kind = $1 AND subject_id = $2)",
+        kind,
+        subject_id,
+    )
+    return found
 
 
 def scored(

@@ -9,11 +9,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
+import asyncpg
 from laotie_common import metrics
 from laotie_common.uow import UnitOfWork
 from laotie_contracts import orders as ev
 from laotie_contracts.moderation import PenaltyFacts
-from laotie_contracts.scoring import ScoreChanged, ScoreCurrent
+from laotie_contracts.scoring import (
+    ScoreChanged,
+    ScoreCurrent,
+    ScoreNotEnoughData,
+    ScoreWithdrawn,
+)
 
 from laotie_scoring import queries
 from laotie_scoring.domain import (
@@ -27,7 +33,7 @@ from laotie_scoring.domain import (
     score,
     shanghai_day,
 )
-from laotie_scoring.facts import change_facts, score_facts
+from laotie_scoring.facts import change_facts, no_score_facts, score_facts
 
 SOURCE = "/laotie/scoring"
 SUBJECT_COLUMN = {"shop": "shop_id", "product": "product_id", "creator": "seller_id"}
@@ -188,9 +194,11 @@ async def recompute(tx: Tx, kind: Kind, subject_id: str) -> Score | NotEnoughDat
     counts = await queries.window_counts(tx.conn, policy, kind, subject_id, today)
     result = score(policy, kind, counts)
     metrics.SCORE_RECOMPUTATIONS.labels(kind).inc()
-    if isinstance(result, NotEnoughData):
-        return result
     previous = await queries.stored_score_for_update(tx.conn, kind, subject_id)
+    if isinstance(result, NotEnoughData):
+        if previous is not None:
+            await withdraw_score(tx, kind, subject_id, result, previous, today)
+        return result
     if previous is not None and same_score(
         result, float(previous["value"]), previous["band"], json.loads(previous["components"])
     ):
@@ -212,6 +220,28 @@ async def recompute(tx: Tx, kind: Kind, subject_id: str) -> Score | NotEnoughDat
     await tx.emit(ScoreChanged(**facts, **change_facts(result, previous)))
     await tx.emit(ScoreCurrent(**facts))
     return result
+
+
+async def withdraw_score(
+    tx: Tx,
+    kind: Kind,
+    subject_id: str,
+    result: NotEnoughData,
+    previous: asyncpg.Record,
+    today: date,
+) -> None:
+    """A stored score that the window no longer supports: removed, and the no-score state
+    published to both topics (the compacted latest one never keeps the old band)."""
+    await tx.conn.execute(
+        "DELETE FROM scores WHERE kind = $1 AND subject_id = $2", kind, subject_id
+    )
+    facts = no_score_facts(tx.policy, kind, subject_id, result, today, tx.now)
+    await tx.emit(
+        ScoreWithdrawn(
+            **facts, previous_value=float(previous["value"]), previous_band=previous["band"]
+        )
+    )
+    await tx.emit(ScoreNotEnoughData(**facts))
 
 
 async def store_score(tx: Tx, kind: Kind, subject_id: str, result: Score, today: date) -> None:

@@ -34,9 +34,11 @@ def print_scoring_report(found: list[dict[str, Any]]) -> None:
     for s in found:
         name = f"{s['kind']}:{s['subject_id'][:24]}"
         if s.get("status") != "scored":
+            missing = s.get("missing") or []
+            why = f"; nothing measured for {', '.join(missing)}" if missing else ""
             print(
                 f"{name:<34} not enough data ({s.get('sample_orders', 0)} of "
-                f"{s.get('min_sample_orders', '?')} orders)"
+                f"{s.get('min_sample_orders', '?')} orders{why})"
             )
             continue
         dims = {k: v for k, v in s["components"].items() if "." not in k}
