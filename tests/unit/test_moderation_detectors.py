@@ -35,13 +35,14 @@ CN = "零一二三四五六七八九"
 CN_FORMAL = "零壹贰叁肆伍陆柒捌玖"
 CIRCLED = "⓪①②③④⑤⑥⑦⑧⑨"
 FULL = "０１２３４５６７８９"
+DINGBAT = "⓿❶❷❸❹❺❻❼❽❾"  # forms NFKC leaves alone
 SEPARATORS = [" ", "-", ".", "·", "*", "_", "~", "❤", "✨", "|", "/", "、"]
 
 
 def obfuscate_digits(digits: str, rng: random.Random) -> str:
     out = []
     for d in digits:
-        form = rng.choice(["plain", "cn", "formal", "circled", "full"])
+        form = rng.choice(["plain", "cn", "formal", "circled", "full", "dingbat"])
         n = int(d)
         out.append(
             {
@@ -50,6 +51,7 @@ def obfuscate_digits(digits: str, rng: random.Random) -> str:
                 "formal": CN_FORMAL[n],
                 "circled": CIRCLED[n],
                 "full": FULL[n],
+                "dingbat": DINGBAT[n],
             }[form]
         )
         if rng.random() < 0.4:

@@ -26,12 +26,16 @@ import re
 from laotie_moderation.domain.diversion import Finding
 from laotie_moderation.domain.normalize import Pinyin, fold, squeezed_of
 
-RULE_VERSION = "false_advertising@1"
+RULE_VERSION = "false_advertising@2"
 
 _NUM = "0-9一二两三四五六七八九十半"
 ABSOLUTE = re.compile(
     r"(最(?:佳|好|强|优|高级|顶级|低价|低|畅销|便宜|先进|安全|有效|健康|正宗|受欢迎|划算|实惠|"
-    r"专业|权威|耐用|舒服|保暖)|全网最低|史上最|第一品牌|销量第一|全国第一|全球第一|世界第一|"
+    r"专业|权威|耐用|舒服|保暖|纯正|纯|新鲜|热销|热卖|靠谱|牛)|全网最低|史上最|"
+    # a superlative scoped to more than the shop: the universe, the platform, the trade
+    r"(?:宇宙|地表|地球|亚洲|全平台|全快手|全抖音|业界|全行业|市面上?)的?(?:第一|最|no1|顶级|冠军|唯一|天花板)|"
+    r"没有之一|找不到第二[家个款件]|别无二家|独此一家|神效|奇效|神药|"
+    r"第一品牌|销量第一|全国第一|全球第一|世界第一|"
     r"行业第一|排名第一|全网第一|同类第一|品类第一|no1|numberone|第一名|国家级|世界级|全球级|"
     r"宇宙级|顶级|极品|极佳|独家|唯一|首选|万能|绝对|100.{0,3}有效|百分百有效|百分之百有效|"
     r"百分百|永久|永不|根治|治愈|药到病除|无.{0,2}副作用|零风险|包治|特效|秒杀全网|"
@@ -44,15 +48,20 @@ ABSOLUTE = re.compile(
     r"nosideeffects?|miracle)"
 )
 _DISEASE = (
-    r"(?:[^，。]{0,3}?(?:病|炎|癌|瘤|症|疮|痔)|三高|高血压|血压|血糖|血脂|尿酸|失眠|脱发|"
-    r"便秘|痛风|湿疹|脚气|灰指甲|近视|颈椎|腰椎|前列腺|风湿|关节痛)"
+    r"(?:[^，。]{0,3}?(?:病|炎|癌|瘤|症|疮|痔|增生|结节|囊肿|息肉|结石|溃疡)|三高|高血压|血压|血糖|血脂|尿酸|失眠|脱发|"
+    r"便秘|痛风|湿疹|脚气|灰指甲|近视|颈椎|腰椎|前列腺|风湿|关节痛|"
+    r"贫血|哮喘|咳嗽|感冒|发烧|过敏|老花眼?|白内障|青光眼)"
 )
 MEDICAL = re.compile(
     rf"((?:治|治疗|医治|根除|调理|降|抗|消|缓解|改善|防治){_DISEASE}|防癌|降压|降糖|降脂|"
     r"不用再?吃.{0,3}药|告别吃药|摆脱药物|可以停药|"
     r"(?:提高|提升|增强|增加)(?:智力|智商|免疫力?|抵抗力|记忆力)|抗衰老?|抗老化|延年益寿|"
     r"长生不老|返老还童|(?:预防|防)(?:流感|感冒|老年痴呆|中风)|调节(?:内分泌|血压|血糖|血脂|免疫)|"
-    r"改善(?:前列腺|内分泌)|壮阳|curescancer|cures?diabetes)"
+    r"改善(?:前列腺|内分泌)|壮阳|curescancer|cures?diabetes|止咳|化痰|止痛|止血(?!钳|带|贴)|退烧|退热|止泻|"
+    # a body function restored, medical grade, viruses killed, sugar controlled
+    r"恢复(?:视力|听力|记忆力?|性功能)|摘掉?眼镜|摘镜|告别(?:老花眼?|近视|眼镜|失眠|脱发|白发)|"
+    r"医美级|医学级|医用级|药用级|修复(?:受损)?的?(?:细胞|视网膜|神经|血管|肝|胃)|比打针还|"
+    r"杀(?:灭|死)?[^，。|]{0,4}病毒|抗病毒|(?:不|再也不|告别)感冒|糖友(?:放心|可以|也能|随便)|控糖|稳糖)"
 )
 GUARANTEED = re.compile(
     r"(无效(?:全额|包)?退|不见效(?:全额)?退|不(?:瘦|白|长高|见效)(?:全额)?退|"
@@ -65,7 +74,13 @@ GUARANTEED = re.compile(
     rf"[{_NUM}]+(?:天|日|周|个月|月|次|分钟|秒)(?:内|就)?(?:见效|起效|显效)|"
     rf"[{_NUM}]+(?:秒|分钟)(?:入睡|睡着)|秒(?:入睡|睡着)|长高[0-9]+(?:cm|厘米|公分)|就能长高|"
     r"逆转(?:年龄|衰老|岁月)|逆龄|回到[0-9一二三四五六七八九十]+岁|保证(?:通过|考过|过关|上岸|拿证)|"
-    r"保过|考不过.{0,2}退|不过全额退|算我输|guaranteed(?:results|towork))"
+    r"保过|考不过.{0,2}退|不过全额退|算我输|guaranteed(?:results|towork)|"
+    # cured in so many days, one tube one cure, a 100% pass, fluent or your money back
+    rf"(?:喝|吃|用|贴|抹|涂|泡|擦)[{_NUM}]+(?:天|次|周|个月|贴|盒|瓶|支)就?"
+    r"(?:好|见效|消|退|没了|痊愈|降下来|降了)|用一[支瓶盒贴次]好一[支瓶盒贴次]|"
+    r"(?:上岸|通过|过关|录取|及格)率(?:达|高达)?100|押题必中|必过|稳过|稳上岸|"
+    r"不(?:流利|好转|改善|通过|上岸|提分|涨分|见效|有效|管用)(?:全额)?就?退|"
+    rf"[{_NUM}]+(?:天|周|个月)(?:张口|开口)?(?:流利|精通|学会|说流利))"
 )
 _AUTHORITY = (
     r"(?:领导人|央视|cctv|中南海|大会堂|国宴|国务院|政府|军队|部队|卫健委|卫生部|药监局|"
@@ -95,14 +110,23 @@ BENIGN = re.compile(
     # own bestseller, special-effects make-up.
     r"(?:抽奖|中奖|抽中|抽到|排队)的?第一名?|第一名的?(?:宝|家人|朋友|粉丝|买家|顾客|下单)|"
     r"(?:只有|仅有|仅此|就这)唯一|唯一(?:一个|一款|一种|一件)?的?(?:颜色|色|尺码|码|款式|库存|现货)|"
-    r"最(?:低|高|大|小|长|远|多)(?:温度|气温|可达|承重|载重|功率|速度|耐温|支持|可伸到|可|到|能)?"
+    r"最(?:低|高|大|小|长|远|多)[\u4e00-\u9fff]{0,6}?"
     rf"[{_NUM}.]+(?:c|度|米|m|kg|公斤|w|瓦|小时|h|分钟|mah|cm|db|人)|"
     r"万能(?:胶|表|扳手|轮|遥控器?|插座|转换头?|接头|螺丝刀|工具箱?|角色)|"
-    r"(?:店里|本店|店铺里?|我家|直播间里?|我们家|咱家)(?:(?!全网|全国|全球|世界|行业)[^|]){0,4}?"
-    r"最(?:好|畅销|受欢迎|火)|特效(?:妆|化妆|服装|道具|视频|镜头|片|贴纸|师)|永久(?:牌|自行车))"
+    r"(?:店里|本店|店铺里?|我家|直播间里?|我们家|咱家|本场|这场|今天|今晚|今年|本月|本周|本期)"
+    r"(?:(?!全网|全国|全球|世界|行业)[^|]){0,4}?"
+    r"(?:最(?:好|畅销|受欢迎|火|低价?|大力度|多)|销量第一|第一|top1|冠军)|"
+    r"(?:编号|序列号|编码|二维码|防伪码|溯源码|证书号?)唯一|"
+    r"唯一(?:编号|序列号|编码|码|标识|识别码|防伪码|溯源码)|特效(?:妆|化妆|服装|道具|视频|镜头|片|贴纸|师)|永久(?:牌|自行车))"
 )
 # The text just before a claim that denies it (不能治病, 不保证效果, 本品不具有).
-NEGATED = re.compile(r"(?:不|没|无|非|并非|不能|不可|不具有|不具备|无法)(?:能|可|会|是|用于)?$")
+NEGATED = re.compile(
+    r"(?:不|没|无|非|并非|不能|不可|不具有|不具备|无法)(?:能|可|会|是|用于|代替|替代|取代)?$"
+)
+# A registered health food (保健食品) stating its approved function, with its approval
+# number and the mandatory disclaimer: the function claim is not read as a medical one.
+REGISTERED_HEALTH_FOOD = re.compile(r"(?:国食健注|国食健字|卫食健字|食健备)[a-z]?\d{4,}")
+HEALTH_FOOD_DISCLAIMER = re.compile(r"不能(?:代替|替代)药物")
 # Claims written in pinyin, and homophones of 最 / 第 before what they qualify.
 PINYIN = {
     "zui hao": "最好",
@@ -147,6 +171,11 @@ SYLLABLE = {
     "bao": "保",
     "kang": "抗",
     "fang": "防",
+    "liao": "疗",
+    "shen": "神",
+    "tang": "糖",
+    "ya": "压",
+    "xue": "血",
 }
 _WORD = "|".join(SYLLABLE)
 _SYLLABLE = re.compile(
@@ -156,14 +185,20 @@ _SYLLABLE = re.compile(
 # Homophones and look-alikes of 最 / 第一 / 独一无二 / 永久 / 一.
 _HOMOPHONES = re.compile(
     r"醉(?=佳|好|强|优|低|便宜|畅销|有效|正宗|划算|实惠)|[蕞冣朂]|[弟第][1壹](?!\d)|弟一|"
-    r"独[一1壹]无[二2贰]|永[九玖](?![0-9十百千万])|壹"
+    r"独[一1壹]无[二2贰]|永[九玖](?![0-9十百千万])|壹|[嘬罪](?=佳|好|强|优|低|便宜|畅销|有效|正宗|纯|新鲜)|"
+    r"醉(?=纯|新鲜|热销|靠谱)|丁页|木及|纟色"
 )
 
 
 def detect_false_advertising(text: str) -> Finding | None:
     """The first claim in the text, once benign phrases are set aside."""
     claims = claim_text(text)
+    registered = bool(REGISTERED_HEALTH_FOOD.search(claims)) and bool(
+        HEALTH_FOOD_DISCLAIMER.search(claims)
+    )
     for name, pattern in _RULES:
+        if registered and name == "medical_claim":
+            continue
         for match in pattern.finditer(claims):
             if name == "absolute_claim" or not NEGATED.search(claims[: match.start()]):
                 return Finding(f"{RULE_VERSION}:{name}", match.group())
@@ -173,11 +208,33 @@ def detect_false_advertising(text: str) -> Finding | None:
 def claim_text(text: str) -> str:
     """The text as the claim rules read it: pinyin and homophones as the characters they
     stand for, separators dropped (:func:`squeeze`), benign phrases replaced by ``|``."""
-    read = _PINYIN.replace(fold(text))
+    read = fold(text)
+    if _LATIN.search(read):
+        read = _english(read)
+    read = _PINYIN.replace(read)
     if _LATIN.search(read):
         read = _SYLLABLE.sub(lambda m: SYLLABLE.get(m.group(), "癌"), read)
     read = _HOMOPHONES.sub(_homophone, squeezed_of(read))
     return BENIGN.sub("|", read)
+
+
+# English claims read as the Chinese they make (cures → 治病, best … in the world → 世界第一).
+ENGLISH = (
+    (re.compile(r"\bbest\b[a-z ]{0,20}?\bin the world\b"), "世界第一"),
+    (re.compile(r"\bcures?\b(?!\s*time)"), "治病"),
+)
+# Spaces between a latin syllable and a character, and between spelled-out letters
+# (zui 好用 → zui好用, 降 t a n g → 降tang), so the syllables read as one word.
+_SPACED = re.compile(
+    r"(?<=[a-z])\s+(?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff])\s+(?=[a-z])|"
+    r"(?<=(?<![a-z])[a-z])\s(?=[a-z](?:\s[a-z])*(?![a-z]))"
+)
+
+
+def _english(folded: str) -> str:
+    for pattern, hanzi in ENGLISH:
+        folded = pattern.sub(hanzi, folded)
+    return _SPACED.sub("", folded)
 
 
 def _homophone(match: re.Match[str]) -> str:
@@ -187,5 +244,17 @@ def _homophone(match: re.Match[str]) -> str:
     return _HOMOPHONE[found]
 
 
-_HOMOPHONE = {"醉": "最", "蕞": "最", "冣": "最", "朂": "最", "壹": "一"}
+_HOMOPHONE = {
+    "醉": "最",
+    "嘬": "最",
+    "罪": "最",
+    "蕞": "最",
+    "冣": "最",
+    "朂": "最",
+    "壹": "一",
+    # a character split into its parts (丁页 → 顶, 木及 → 极, 纟色 → 绝)
+    "丁页": "顶",
+    "木及": "极",
+    "纟色": "绝",
+}
 _LATIN = re.compile(r"[a-z]")

@@ -31,13 +31,13 @@ from dataclasses import dataclass
 
 from laotie_moderation.domain.normalize import digits_of, fold, runs_of, squeezed_of
 
-RULE_VERSION = "diversion@1"
+RULE_VERSION = "diversion@2"
 
 # Contact apps, after squeeze() (no separators, lower case, full-width folded).
 WECHAT = re.compile(
     r"(微信|威信|薇信|维信|維信|徽信|嶶信|微芯|薇芯|卫星号|v信|v芯|wei信|vx|wx|wechat|weixin|"
     r"(?:微|威|薇|徽)(?:xin|x)(?![a-z])|"
-    r"加我?(?:v|微|薇|威|徽)|加信(?!用|号|心)|v加|"
+    r"加我?(?:v|微(?![辣甜酸咸麻胖醺调糖量波距型笑])|薇|威|徽)|加信(?!用|号|心)|v加|(?<![a-z])v[ie]x(?![a-z])|"
     r"(?:私信|私聊|私|找|戳|搜)我?(?:要|发|的)?v(?![a-z])|"
     r"vx号|v号|wx号|徽|薇|威威|绿泡泡|绿色的?(?:泡泡|软件|聊天软件|app)(?!袖|裙|纱|灯|机|糖)|"
     r"卫星(?!导航|定位|电视|天线|地图|云图|信号|通信|遥感|接收|图|锅|城|网)|[嘉佳家][维微薇威](?![生修护持])|"
@@ -50,10 +50,13 @@ QQ = re.compile(
 # vx / wx naming a product series or model (VX系列, VX-200), not the app.
 APP_AS_MODEL = re.compile(r"(?:系列|型号|款|代|pro|max|plus|mini|\d{2,4}(?!\d))")
 # "v: someone", "薇：someone" — an app's initial used as a label before an id.
-LABEL = re.compile(r"(?<![a-z0-9])(v|vx|wx|w|q|qq|薇|威|微|扣)\s*:\s*[a-z0-9_-]{4,}")
+LABEL = re.compile(
+    r"(?<![a-z0-9])(v|vx|wx|w|q|qq|wei|weixin|wechat|vix|薇|威|微|扣|小号)"
+    r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff:]{0,3}:\s*[a-z0-9_-]{4,}"
+)
 PHONE_WORDS = re.compile(r"(电话|手机号|手机|来电|致电|热线|call|tel|打给我|拨打|dianhua)")
 INTENT = re.compile(
-    r"(加|搜|私聊|私信|私我|联系|找我|添加|咨询|详聊|详谈|戳|扫|私下|加我|主页|号码|号是|id|"
+    r"(加|搜|私聊|私信|私我|联系|找我|添加|咨询|详聊|详谈|戳|扫|私下|加我|主页|号码|号是|id|移步|转战|"
     r"置顶|简介|签名|评论区|回复|关注|(?:就是|同)我?的?(?:快手|抖音|手机)号?)"
 )
 OFF_PLATFORM_PAY = re.compile(
@@ -65,16 +68,24 @@ OFF_PLATFORM_PAY = re.compile(
     r"走私单|私单|(?:支付宝|zfb|zhifubao|v信|微信|银行卡).{0,4}转|加我付款|扫码付款|收款码|"
     r"转账给我|转给我|打款给我|银行卡号|直接转我|走红包|同城面交|"
     r"(?:转|打|付)(?:钱|款|账)?(?:给|到)?我的?(?:银行卡|卡上|卡里|支付宝|zfb|微信|v|账户)|"
-    r"卡号私发|私发卡号|发你卡号)"
+    r"卡号私发|私发卡号|发你卡号|转(?:到|给|进)?(?:支付宝|zfb|zhifubao|微信|v信|vx|银行卡|卡上|卡里)|"
+    # a private price: the deal moved to a chat, even the platform's own (私聊便宜三十)
+    r"私(?:聊|信|你|我|下)?(?:再|更|还|给你)?(?:便宜|低价|内部价|私价|少[0-9一二三四五六七八九十两])|私[你我]?价|"
+    r"(?:不在|不从)(?:这里|这边|直播间|快手|平台)(?:卖|买|拍|下单)|这边只做?展示)"
 )
 # Buyers sent to another platform's shop or account (naming it as a style's origin is fine).
 _PLATFORMS = (
-    r"(?:淘宝|天猫|拼多多|pdd|闲鱼|抖音|小红书|京东|得物|"
-    r"某宝|某猫|某东|[拼并某]夕夕|某多多|某鱼|某音)"
+    r"(?:淘宝|天猫|拼多多|pdd|闲鱼|咸鱼|抖音|小红书|红书|京东|得物|"
+    r"(?<![0-9a-z])(?:tb|jd|dy|xhs|taobao|tmall)(?![a-z])|"
+    r"某宝|某猫|某东|[拼并某]夕夕|某多多|某鱼|某音|某书)"
 )
 OTHER_PLATFORM = re.compile(
     rf"((?:去|上|到|打开){_PLATFORMS}(?:搜|找|买|拍|下单|店)?|打开手淘|"
-    rf"(?:{_PLATFORMS}|微博|b站)(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我)|"
+    rf"走{_PLATFORMS}(?!物流|快递|配送|仓|自营)|"
+    rf"(?:{_PLATFORMS}|微博|围脖|b站)(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我)|"
+    # a shop of ours there, and buyers sent to it (拼夕夕有我家旗舰店 … 去那边拍)
+    rf"{_PLATFORMS}有我家?的?[\u4e00-\u9fff]{{0,4}}店|"
+    rf"{_PLATFORMS}.{{0,12}}(?:去那边|那边(?:拍|买|下单|便宜|更便宜|券多|有现货|有货))|"
     r"(?:关注|加|搜)(?:公众号|视频号)|(?:公众号|视频号|小程序)(?:搜|里回复|回复)|微店|有赞店?)"
 )
 # The text just before a steering phrase that warns against it or denies it.
@@ -122,7 +133,7 @@ OTHER_APP = re.compile(
     r"[a-z][a-z0-9_.-]{3,}|飞机\s*[:：]?\s*@[a-z][a-z0-9_.-]{3,}|"
     # another messenger with a colon, a handle or a number; "DM me on Instagram"
     r"(?<![a-z])(?:telegram|whatsapp|instagram|facebook|signal|kakao(?:talk)?|line|ins|ig|fb)"
-    r"(?:\s*id)?\s*(?:[:：]\s*[@+]?[a-z0-9][a-z0-9_.-]{3,}|[:：]?\s*@[a-z0-9][a-z0-9_.-]{3,}|"
+    r"(?:\s*id)?(?:\s+(?:me|us|at|on))?\s*(?:[:：]\s*[@+]?[a-z0-9][a-z0-9_.-]{3,}|[:：]?\s*@[a-z0-9][a-z0-9_.-]{3,}|"
     r"[:：]?\s*\+?\d[\d\s-]{6,}\d)|"
     r"(?<![a-z])(?:dm|message|msg|contact|text|add|find|follow|reach|ping)\s+(?:me|us)\s+"
     r"(?:on|at|via|in)\s+(?:instagram|ig|ins|whatsapp|telegram|line|facebook|fb|wechat|signal)|"
@@ -134,13 +145,27 @@ SPELLED_EMAIL = re.compile(
     r"[(\[]?\s*(?:dot|点|\.)\s*[)\]]?\s*(?:com|net|cn|org)(?![a-z])"
 )
 _PLACE = r"(?:主页|简介|头像|背景图?|资料卡?|签名|置顶|自动回复)"
+# Where a contact hides besides the profile: pictures, covers, the shop's or account's name.
+_PICTURE = r"(?:封面|作品|商品图|主图|详情图|第.张图|图里|图片里|店名|昵称)"
+# What a hidden contact is called: a number, the app's id, "that string of letters".
+_CONTACT_NOUN = (
+    r"(?:号码|手机号|电话(?!手表|卡|机)|联系方式|微信号?|vx号?|v号|qq号?|"
+    r"[那这]串(?:字母|数字|号码?|v|英文|id|拼音))"
+)
 CONTACT_REFERENCE = re.compile(
     rf"({_PLACE}(?:上|面|里|中|的|有|见|看|在|我|你)*(?:联系方式|号(?![码链\d])|电话|二维码|vx|微信)|"
     r"(?:微信|vx|wx|v信|qq|扣扣|企鹅|钉钉|tg|电报|whatsapp|telegram)群|拉你们?进群|"
     rf"联系方式(?:在|见|看)?(?:{_PLACE}|私信|私聊|私发|评论区?)|号在{_PLACE}|"
     r"(?:拿|发|要|给|留|私)(?:你|我)?个?号(?:码)?(?![链\d]|施令|排队)|我的号(?![码链\d]|是\d)|"
     rf"{_PLACE}(?:上|里|中)?(?:加我|找我|私我|联系我)|"
-    r"老地方(?:找|见|加|联系)我)"
+    r"老地方(?:找|见|加|联系)我|"
+    rf"{_CONTACT_NOUN}.{{0,10}}?(?:{_PLACE}|{_PICTURE})|(?:{_PLACE}|{_PICTURE}).{{0,10}}?{_CONTACT_NOUN}|"
+    r"[那这]串(?:字母|数字|号码?|v|英文|id|拼音)(?:加|搜|打|就是)|"
+    r"(?:加|拉|找|私|联系|搜)我?的?(?:小号|私人号|工作号|备用号|新号|大号))"
+)
+# A contact said not to be there (头像是我家猫 不是联系方式).
+DENIED_CONTACT = re.compile(
+    rf"(?:不是|没有|没|无|并非|不含|不放|不留|不提供)(?:任何|的)*{_CONTACT_NOUN}"
 )
 
 
@@ -260,6 +285,10 @@ def _other_app(seen: _Text) -> Finding | None:
 
 def _contact_reference(seen: _Text) -> Finding | None:
     for match in CONTACT_REFERENCE.finditer(seen.squeezed):
+        if _number_context(seen.squeezed, match.start() + 1) or DENIED_CONTACT.search(
+            match.group()
+        ):
+            continue  # 快递单号在详情图: a parcel's number; 不是联系方式: no contact at all
         if not _contact_negated(seen.squeezed, match.start()):
             return _finding("contact_reference", match.group())
     return None

@@ -58,9 +58,27 @@ _TRADITIONAL = str.maketrans(
 )
 
 
+# Digit forms NFKC leaves alone: dingbat circled digits (❶ ➀ ➊) and double-circled ones (⓵);
+# their 10 (❿) is left as it is, as one character cannot become two here.
+_DINGBAT_DIGITS = str.maketrans(
+    {
+        **{chr(base + n): str(n + 1) for base in (0x2776, 0x2780, 0x278A) for n in range(9)},
+        **{chr(0x24F5 + n): str(n + 1) for n in range(9)},
+        "⓿": "0",
+    }
+)
+# Accents on latin letters (Vīx, wēixìn): combining marks once NFKD has split them off.
+_ACCENTED = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f]")
+_ACCENT = re.compile(r"[\u0300-\u036f]")
+
+
 def fold(text: str) -> str:
-    """NFKC (full-width → ASCII, ① → 1, ⑴ → (1)), lower case, common traditional
-    characters as simplified ones (萬能 → 万能)."""
+    """NFKC (full-width → ASCII, ① → 1, ⑴ → (1)), dingbat digits (❶ → 1), accents dropped
+    from latin letters (ī → i), lower case, common traditional characters as simplified ones
+    (萬能 → 万能)."""
+    text = text.translate(_DINGBAT_DIGITS)
+    if _ACCENTED.search(text):
+        text = _ACCENT.sub("", unicodedata.normalize("NFKD", text))
     return unicodedata.normalize("NFKC", text).lower().translate(_TRADITIONAL)
 
 
