@@ -14,7 +14,9 @@ Two corpora, each with one file per detector:
   someone who never saw the detectors or their corpora; read during the second round;
 - the **unseen-3** batch (``corpus/unseen-3/*.tsv``): written blind during the second round,
   read during the third;
-- the **unseen-4** batch (``corpus/unseen-4/*.tsv``): written blind during the third round:
+- the **unseen-4** batch (``corpus/unseen-4/*.tsv``): written blind during the third round,
+  read during the fourth;
+- the **unseen-5** batch (``corpus/unseen-5/*.tsv``): written blind during the fourth round:
   the honest measure, until its errors are read in turn.
 """
 
@@ -52,6 +54,7 @@ CORPORA = (
     Corpus("unseen-2", CORPUS / "unseen-2", 0.97, 0.95, gates=False),
     Corpus("unseen-3", CORPUS / "unseen-3", 0.97, 0.95, gates=False),
     Corpus("unseen-4", CORPUS / "unseen-4", 0.97, 0.95, gates=False),
+    Corpus("unseen-5", CORPUS / "unseen-5", 0.97, 0.95, gates=False),
 )
 
 

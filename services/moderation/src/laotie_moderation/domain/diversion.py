@@ -31,21 +31,21 @@ from dataclasses import dataclass
 
 from laotie_moderation.domain.normalize import digits_of, fold, runs_of, squeezed_of
 
-RULE_VERSION = "diversion@2"
+RULE_VERSION = "diversion@3"
 
 # Contact apps, after squeeze() (no separators, lower case, full-width folded).
 WECHAT = re.compile(
     r"(微信|威信|薇信|维信|維信|徽信|嶶信|微芯|薇芯|卫星号|v信|v芯|wei信|vx|wx|wechat|weixin|"
     r"(?:微|威|薇|徽)(?:xin|x)(?![a-z])|"
-    r"加我?(?:v|微(?![辣甜酸咸麻胖醺调糖量波距型笑])|薇|威|徽)|加信(?!用|号|心)|v加|(?<![a-z])v[ie]x(?![a-z])|"
+    r"加我?(?:v|微(?![辣甜酸咸麻胖醺调糖量波距型笑])|薇|威|徽)|加我?[胃蔚尉危卫喂围唯韦伟魏溦][信芯心訫欣鑫馨]|加信(?!用|号|心)|v加|(?<![a-z])v[ie]x(?![a-z])|"
     r"(?:私信|私聊|私|找|戳|搜)我?(?:要|发|的)?v(?![a-z])|"
     r"vx号|v号|wx号|徽|薇|威威|绿泡泡|绿色的?(?:泡泡|软件|聊天软件|app)(?!袖|裙|纱|灯|机|糖)|"
     r"卫星(?!导航|定位|电视|天线|地图|云图|信号|通信|遥感|接收|图|锅|城|网)|[嘉佳家][维微薇威](?![生修护持])|"
-    r"我的?v(?:号|就是|是))"
+    r"我的?v(?:号|就是|是)|(?:和|跟|与)v同号|(?<![a-z])v(?:号)?同号)"
 )
 QQ = re.compile(
-    r"(?<![a-z])(qq|扣扣|叩叩|蔻蔻|koukou|企鹅号|企鹅|球球号|q号|加q|群号)"
-    r"(?!糖|子|币|音乐|空间会员)"
+    r"(?<![a-z])(qq|扣扣|叩叩|蔻蔻|抠抠|秋秋|koukou|企鹅号|企鹅|球球号|q号|加q|群号)"
+    r"(?!糖|子|币|裤|音乐|空间会员)"
 )
 # vx / wx naming a product series or model (VX系列, VX-200), not the app.
 APP_AS_MODEL = re.compile(r"(?:系列|型号|款|代|pro|max|plus|mini|\d{2,4}(?!\d))")
@@ -60,7 +60,7 @@ INTENT = re.compile(
     r"置顶|简介|签名|评论区|回复|关注|(?:就是|同)我?的?(?:快手|抖音|手机)号?)"
 )
 OFF_PLATFORM_PAY = re.compile(
-    r"(私下.{0,4}(?:交易|转账|付款|买|卖|下单|联系|走)|对公(?:转账|账户|打款)|开户行|淘口令|"
+    r"(私下.{0,4}(?:交易|转账|转|付款|买|卖|下单|联系|走|聊|价)|对公(?:转账|账户|打款)|开户行|淘口令|"
     r"不(?:用|要|必|需要?)(?:走|通过|经过)(?:快手|平台|小黄车|链接)|"
     r"不(?:用|要|必|需要?)(?:在|上)(?:快手|平台|这里?|这边|小黄车|直播间|链接)(?:里|上)?"
     r"(?:拍|下单|买|付款|付)|不(?:用|要|必)拍(?:链接|小黄车)|(?<![a-z])v我(?:\d+|[一二三四五六七八九十百两]+)|"
@@ -71,32 +71,38 @@ OFF_PLATFORM_PAY = re.compile(
     r"卡号私发|私发卡号|发你卡号|转(?:到|给|进)?(?:支付宝|zfb|zhifubao|微信|v信|vx|银行卡|卡上|卡里)|"
     # a private price: the deal moved to a chat, even the platform's own (私聊便宜三十)
     r"私(?:聊|信|你|我|下)?(?:再|更|还|给你)?(?:便宜|低价|内部价|私价|少[0-9一二三四五六七八九十两])|私[你我]?价|"
+    r"私[聊信下你我]?.{0,8}(?:打包价|内部价|单独价|暗号价|价格另算|另算|更实惠|实惠点|便宜点)|"
+    r"(?:拍下?|下单|链接|拍链接)不如私(?:信|聊|我)|(?:发|走)?红包(?:下单|付款|支付|买)|"
     r"(?:不在|不从)(?:这里|这边|直播间|快手|平台)(?:卖|买|拍|下单)|这边只做?展示)"
 )
 # Buyers sent to another platform's shop or account (naming it as a style's origin is fine).
 _PLATFORMS = (
-    r"(?:淘宝|天猫|拼多多|pdd|闲鱼|咸鱼|抖音|小红书|红书|京东|得物|"
+    r"(?:淘宝|桃宝|陶宝|掏宝|天猫|拼多多|pdd|闲鱼|咸鱼|抖音|小红书|红书|京东|狗东|得物|视频号|"
     r"(?<![0-9a-z])(?:tb|jd|dy|xhs|taobao|tmall)(?![a-z])|"
     r"某宝|某猫|某东|[拼并某]夕夕|某多多|某鱼|某音|某书)"
 )
 OTHER_PLATFORM = re.compile(
     rf"((?:去|上|到|打开){_PLATFORMS}(?:搜|找|买|拍|下单|店)?|打开手淘|"
     rf"走{_PLATFORMS}(?!物流|快递|配送|仓|自营)|"
-    rf"(?:{_PLATFORMS}|微博|围脖|b站)(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我)|"
+    rf"(?:{_PLATFORMS}|微博|围脖|b站)(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我|下单|留言)|"
     # a shop of ours there, and buyers sent to it (拼夕夕有我家旗舰店 … 去那边拍)
-    rf"{_PLATFORMS}有我家?的?[\u4e00-\u9fff]{{0,4}}店|"
-    rf"{_PLATFORMS}.{{0,12}}(?:去那边|那边(?:拍|买|下单|便宜|更便宜|券多|有现货|有货))|"
+    rf"{_PLATFORMS}.{{0,4}}(?:我们?家?|咱家|本店)?也?有(?:我们?家?的?)?[\u4e00-\u9fff]{{0,4}}店|"
+    rf"{_PLATFORMS}.{{0,14}}(?:去那(?:边|里|儿)?(?:拍|买|下单)?|(?:拍|买)那边|"
+    r"那边(?:拍|买|下单|便宜|更便宜|券多|有现货|有货))|"
+    r"小红薯(?:搜|私信|号|主页|店|同名)|"
     r"(?:关注|加|搜)(?:公众号|视频号)|(?:公众号|视频号|小程序)(?:搜|里回复|回复)|微店|有赞店?)"
 )
 # The text just before a steering phrase that warns against it or denies it.
 NEGATED = re.compile(
     r"(?:不|没|无|勿|别|禁|拒绝|谨防|警惕|小心|防止|杜绝|并非|非)"
     r"(?:支持|接受|提供|允许|要|能|可|会|做|搞|进行|参与|相信|信|是|在|去|用|开|有|加|添加|私加)?"
+    r"(?:让|叫|要求)?(?:你|您|大家|买家)?"
     r"(?:任何|陌生人的?|什么|和|与|跟|他人|其他)*$"
 )
 # A warning against fraud: the steering phrases in it are what not to do.
 WARNING = re.compile(
-    r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗|没有?(?:任何)?保障|无保障|不受保护|帮不了你|维权无门|"
+    r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗|(?:不要|别|勿|切勿)(?:相信|信)|官方不会|"
+    r"没有?(?:任何)?保障|无保障|不受保护|帮不了你|维权无门|"
     r"后果自负|是假的)"
 )
 # Just before a contact app: the act of adding it denied (主播不会让你加私人微信, 不加微信,
@@ -118,10 +124,10 @@ MODEL_CODE = re.compile(r"^[a-z]{1,5}-[0-9]{2,6}[a-z]{0,3}$")
 
 # Spellings of 微信 and QQ directly before an account id or number (in digits_folded text).
 _GAP = r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff]{0,3}"
-_WEI = "微威薇维維徽嶶溦卫衛喂危围圍唯惟韦伟偉魏巍煨偎葳"
+_WEI = "微威薇维維徽嶶溦卫衛喂危围圍唯惟韦伟偉魏巍煨偎葳胃蔚尉"
 _XIN = "信芯心新訫欣鑫馨辛昕忻伈"
 _WECHAT_SPELLING = rf"(?:[{_WEI}]|(?<![a-z])(?:v|wei)){_GAP}(?:[{_XIN}]|xin|x(?![a-z]))"
-_QQ_SPELLING = rf"(?<![a-z])(?:q|qq|kou{_GAP}kou)(?![a-z])|[扣叩蔻]|🐧|企鹅|球球"
+_QQ_SPELLING = rf"(?<![a-z])(?:q|qq|kou{_GAP}kou)(?![a-z])|[扣叩蔻]|抠抠|秋秋|🐧|企鹅|球球"
 HANDLE_AFTER = re.compile(
     rf"(?P<word>{_WECHAT_SPELLING}|{_QQ_SPELLING}){_GAP}(?:号码?|搜|是|同号|id)?{_GAP}"
     rf"(?P<id>\d(?:{_GAP}\d){{5,}}|[a-z](?:[ ._-]?[a-z0-9_-]){{3,19}})"
@@ -135,13 +141,14 @@ OTHER_APP = re.compile(
     r"(?<![a-z])(?:telegram|whatsapp|instagram|facebook|signal|kakao(?:talk)?|line|ins|ig|fb)"
     r"(?:\s*id)?(?:\s+(?:me|us|at|on))?\s*(?:[:：]\s*[@+]?[a-z0-9][a-z0-9_.-]{3,}|[:：]?\s*@[a-z0-9][a-z0-9_.-]{3,}|"
     r"[:：]?\s*\+?\d[\d\s-]{6,}\d)|"
+    r"(?:telegram|whatsapp|(?<![a-z])tg|电报|纸飞机)\s*(?:上|里)?\s*(?:找我|加我|联系我|私聊|私我)|"
     r"(?<![a-z])(?:dm|message|msg|contact|text|add|find|follow|reach|ping)\s+(?:me|us)\s+"
     r"(?:on|at|via|in)\s+(?:instagram|ig|ins|whatsapp|telegram|line|facebook|fb|wechat|signal)|"
     r"(?:钉钉|电报|纸飞机|tg)(?:号|id)?\s*[:：]?\s*(?:搜)?\s*@?[a-z][a-z0-9_.-]{3,}"
 )
 # An e-mail address spelled out: name at gmail dot com, name(at)163(dot)com, 艾特.
 SPELLED_EMAIL = re.compile(
-    r"[a-z0-9_-]\s*[(\[]?\s*(?<![a-z])(?:at|艾特|@)\s*[)\]]?\s*[a-z0-9-]{2,}\s*"
+    r"[a-z0-9_-]\s*[(\[]?\s*(?:(?<![a-z])at|艾特|圈a|圈圈a|小老鼠|@)\s*[)\]]?\s*[a-z0-9-]{2,}\s*"
     r"[(\[]?\s*(?:dot|点|\.)\s*[)\]]?\s*(?:com|net|cn|org)(?![a-z])"
 )
 _PLACE = r"(?:主页|简介|头像|背景图?|资料卡?|签名|置顶|自动回复)"
@@ -149,7 +156,7 @@ _PLACE = r"(?:主页|简介|头像|背景图?|资料卡?|签名|置顶|自动回
 _PICTURE = r"(?:封面|作品|商品图|主图|详情图|第.张图|图里|图片里|店名|昵称)"
 # What a hidden contact is called: a number, the app's id, "that string of letters".
 _CONTACT_NOUN = (
-    r"(?:号码|手机号|电话(?!手表|卡|机)|联系方式|微信号?|vx号?|v号|qq号?|"
+    r"(?:号码|手机号|电话(?!手表|卡|机)|联系方式|微信号?|vx号?|v号|qq号?|[那这]个号|"
     r"[那这]串(?:字母|数字|号码?|v|英文|id|拼音))"
 )
 CONTACT_REFERENCE = re.compile(
@@ -161,11 +168,26 @@ CONTACT_REFERENCE = re.compile(
     r"老地方(?:找|见|加|联系)我|"
     rf"{_CONTACT_NOUN}.{{0,10}}?(?:{_PLACE}|{_PICTURE})|(?:{_PLACE}|{_PICTURE}).{{0,10}}?{_CONTACT_NOUN}|"
     r"[那这]串(?:字母|数字|号码?|v|英文|id|拼音)(?:加|搜|打|就是)|"
-    r"(?:加|拉|找|私|联系|搜)我?的?(?:小号|私人号|工作号|备用号|新号|大号))"
+    r"(?:加|拉|找|私|联系|搜)我?的?(?:小号|私人号|工作号|备用号|新号|大号)|"
+    r"(?:长按|扫码|扫一扫|扫了|识别).{0,6}(?:加我|加好友|加群|进群)|长按识别|"
+    r"(?:拼|连|合|串)起来.{0,4}(?:打|加|搜|就是)|"
+    rf"{_PLACE}第.(?:行|句|个字)(?:就是|是我|加|搜)|(?:q|v|扣扣|企鹅|飞机|纸飞机)群)"
 )
 # A contact said not to be there (头像是我家猫 不是联系方式).
 DENIED_CONTACT = re.compile(
     rf"(?:不是|没有|没|无|并非|不含|不放|不留|不提供)(?:任何|的)*{_CONTACT_NOUN}"
+)
+
+
+# Emoji standing for the words of a contact: a satellite, a green chat bubble, a paper plane,
+# a peach for 桃(宝).
+_EMOJI_WORDS = (
+    ("🛰", "卫星"),
+    ("🟢💬", "绿泡泡"),
+    ("💚💬", "绿泡泡"),
+    ("✈️", "飞机"),
+    ("✈", "飞机"),
+    ("🍑", "桃"),
 )
 
 
@@ -187,7 +209,9 @@ class _Text:
 
     @classmethod
     def of(cls, text: str) -> _Text:
-        folded = fold(text).replace("🛰", "卫星")
+        folded = fold(text)
+        for emoji, word in _EMOJI_WORDS:
+            folded = folded.replace(emoji, word)
         digits = digits_of(folded)
         return cls(text, folded, squeezed_of(folded), digits, runs_of(digits))
 
@@ -212,9 +236,13 @@ def _off_platform(seen: _Text) -> Finding | None:
     if WARNING.search(squeezed):
         return None
     for pattern in (OFF_PLATFORM_PAY, OTHER_PLATFORM):
+        negated_until = None  # a negation covers a list (不会让你去淘宝拼多多下单)
         for match in pattern.finditer(squeezed):
-            if not NEGATED.search(squeezed[max(0, match.start() - 10) : match.start()]):
-                return _finding("off_platform_payment", match.group())
+            listed = negated_until is not None and match.start() <= negated_until + 1
+            if listed or NEGATED.search(squeezed[max(0, match.start() - 10) : match.start()]):
+                negated_until = match.end()
+                continue
+            return _finding("off_platform_payment", match.group())
     return None
 
 
@@ -284,6 +312,8 @@ def _other_app(seen: _Text) -> Finding | None:
 
 
 def _contact_reference(seen: _Text) -> Finding | None:
+    if WARNING.search(seen.squeezed) and not any(len(d) >= 5 for _, d in seen.runs):
+        return None  # 防骗提醒: 企鹅群领返利全是诈骗
     for match in CONTACT_REFERENCE.finditer(seen.squeezed):
         if _number_context(seen.squeezed, match.start() + 1) or DENIED_CONTACT.search(
             match.group()

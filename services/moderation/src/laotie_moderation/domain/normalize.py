@@ -67,16 +67,21 @@ _DINGBAT_DIGITS = str.maketrans(
         "⓿": "0",
     }
 )
+# Letters of other alphabets that look like latin ones (Ѵ信, Ꮩx, Сontact), as those letters.
+_LOOKALIKES = str.maketrans(
+    "ѴѵᏙνАаВЕеКкМНОоРрСсТуХхԚԛΑΒΕΗΙΚΜΝΟΡΤΧΥΖ",
+    "VvVvAaBEeKkMHOoPpCcTyXxQqABEHIKMNOPTXYZ",
+)
 # Accents on latin letters (Vīx, wēixìn): combining marks once NFKD has split them off.
 _ACCENTED = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f]")
 _ACCENT = re.compile(r"[\u0300-\u036f]")
 
 
 def fold(text: str) -> str:
-    """NFKC (full-width → ASCII, ① → 1, ⑴ → (1)), dingbat digits (❶ → 1), accents dropped
-    from latin letters (ī → i), lower case, common traditional characters as simplified ones
-    (萬能 → 万能)."""
-    text = text.translate(_DINGBAT_DIGITS)
+    """NFKC (full-width → ASCII, ① → 1, ⑴ → (1)), dingbat digits (❶ → 1), look-alike letters
+    of other alphabets (Ѵ → v), accents dropped from latin letters (ī → i), lower case, common
+    traditional characters as simplified ones (萬能 → 万能)."""
+    text = text.translate(_DINGBAT_DIGITS).translate(_LOOKALIKES)
     if _ACCENTED.search(text):
         text = _ACCENT.sub("", unicodedata.normalize("NFKD", text))
     return unicodedata.normalize("NFKC", text).lower().translate(_TRADITIONAL)
