@@ -16,7 +16,9 @@ Two corpora, each with one file per detector:
   read during the third;
 - the **unseen-4** batch (``corpus/unseen-4/*.tsv``): written blind during the third round,
   read during the fourth;
-- the **unseen-5** batch (``corpus/unseen-5/*.tsv``): written blind during the fourth round:
+- the **unseen-5** batch (``corpus/unseen-5/*.tsv``): written blind during the fourth round,
+  read during the fifth;
+- the **unseen-6** batch (``corpus/unseen-6/*.tsv``): written blind during the fifth round:
   the honest measure, until its errors are read in turn.
 """
 
@@ -55,6 +57,7 @@ CORPORA = (
     Corpus("unseen-3", CORPUS / "unseen-3", 0.97, 0.95, gates=False),
     Corpus("unseen-4", CORPUS / "unseen-4", 0.97, 0.95, gates=False),
     Corpus("unseen-5", CORPUS / "unseen-5", 0.97, 0.95, gates=False),
+    Corpus("unseen-6", CORPUS / "unseen-6", 0.97, 0.95, gates=False),
 )
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from laotie_moderation.domain.normalize import digits_of, fold, runs_of, squeezed_of
 
-RULE_VERSION = "diversion@3"
+RULE_VERSION = "diversion@4"
 
 # Contact apps, after squeeze() (no separators, lower case, full-width folded).
 WECHAT = re.compile(
@@ -41,7 +41,9 @@ WECHAT = re.compile(
     r"(?:私信|私聊|私|找|戳|搜)我?(?:要|发|的)?v(?![a-z])|"
     r"vx号|v号|wx号|徽|薇|威威|绿泡泡|绿色的?(?:泡泡|软件|聊天软件|app)(?!袖|裙|纱|灯|机|糖)|"
     r"卫星(?!导航|定位|电视|天线|地图|云图|信号|通信|遥感|接收|图|锅|城|网)|[嘉佳家][维微薇威](?![生修护持])|"
-    r"我的?v(?:号|就是|是)|(?:和|跟|与)v同号|(?<![a-z])v(?:号)?同号)"
+    r"我的?v(?:号|就是|是)|(?:和|跟|与)v同号|(?<![a-z])v(?:号)?同号|"
+    # "V me" before an id (not V我50, a payment); wei … xin spelled apart
+    r"(?<![a-z])v我(?![0-9一二三四五六七八九十百])|(?<![a-z])wei[\u4e00-\u9fff]{1,6}xin(?![a-z]))"
 )
 QQ = re.compile(
     r"(?<![a-z])(qq|扣扣|叩叩|蔻蔻|抠抠|秋秋|koukou|企鹅号|企鹅|球球号|q号|加q|群号)"
@@ -56,7 +58,7 @@ LABEL = re.compile(
 )
 PHONE_WORDS = re.compile(r"(电话|手机号|手机|来电|致电|热线|call|tel|打给我|拨打|dianhua)")
 INTENT = re.compile(
-    r"(加|搜|私聊|私信|私我|联系|找我|添加|咨询|详聊|详谈|戳|扫|私下|加我|主页|号码|号是|id|移步|转战|"
+    r"(加|搜|私聊|私信|私我|联系|找我|添加|咨询|详聊|详谈|戳|扫|私下|加我|主页|号码|号是|id|移步|转战|同名|"
     r"置顶|简介|签名|评论区|回复|关注|(?:就是|同)我?的?(?:快手|抖音|手机)号?)"
 )
 OFF_PLATFORM_PAY = re.compile(
@@ -67,29 +69,31 @@ OFF_PLATFORM_PAY = re.compile(
     r"线下交易|线下转账|不走平台|绕过平台|"
     r"走私单|私单|(?:支付宝|zfb|zhifubao|v信|微信|银行卡).{0,4}转|加我付款|扫码付款|收款码|"
     r"转账给我|转给我|打款给我|银行卡号|直接转我|走红包|同城面交|"
-    r"(?:转|打|付)(?:钱|款|账)?(?:给|到)?我的?(?:银行卡|卡上|卡里|支付宝|zfb|微信|v|账户)|"
+    r"(?:转|打|付)(?:钱|款|账|定金|订金|尾款)?(?:给|到)?我的?(?:银行卡|卡上|卡里|支付宝|zfb|微信|v|账户)|"
     r"卡号私发|私发卡号|发你卡号|转(?:到|给|进)?(?:支付宝|zfb|zhifubao|微信|v信|vx|银行卡|卡上|卡里)|"
     # a private price: the deal moved to a chat, even the platform's own (私聊便宜三十)
     r"私(?:聊|信|你|我|下)?(?:再|更|还|给你)?(?:便宜|低价|内部价|私价|少[0-9一二三四五六七八九十两])|私[你我]?价|"
-    r"私[聊信下你我]?.{0,8}(?:打包价|内部价|单独价|暗号价|价格另算|另算|更实惠|实惠点|便宜点)|"
+    r"私[聊信下你我]?.{0,8}(?:打包价|内部价|单独价|暗号价|价格另算|另算|更实惠|实惠点|便宜点|底价|更低)|"
+    r"发个?红包(?:过来|给我)|(?:剩下|尾款|余款|差价)的?(?:微信|v|vx|支付宝|zfb|私下)(?:补|付|转)|"
+    r"当面交易|现金交易|现金就行|(?<![a-z])走(?:v|vx)(?![a-z])|"
     r"(?:拍下?|下单|链接|拍链接)不如私(?:信|聊|我)|(?:发|走)?红包(?:下单|付款|支付|买)|"
     r"(?:不在|不从)(?:这里|这边|直播间|快手|平台)(?:卖|买|拍|下单)|这边只做?展示)"
 )
 # Buyers sent to another platform's shop or account (naming it as a style's origin is fine).
 _PLATFORMS = (
-    r"(?:淘宝|桃宝|陶宝|掏宝|天猫|拼多多|pdd|闲鱼|咸鱼|抖音|小红书|红书|京东|狗东|得物|视频号|"
+    r"(?:淘宝|桃宝|陶宝|掏宝|天猫|拼多多|pdd|闲鱼|咸鱼|抖音|dou音|抖yin|斗音|逗音|小红书|红书|京东|狗东|得物|视频号|"
     r"(?<![0-9a-z])(?:tb|jd|dy|xhs|taobao|tmall)(?![a-z])|"
     r"某宝|某猫|某东|[拼并某]夕夕|某多多|某鱼|某音|某书)"
 )
 OTHER_PLATFORM = re.compile(
     rf"((?:去|上|到|打开){_PLATFORMS}(?:搜|找|买|拍|下单|店)?|打开手淘|"
     rf"走{_PLATFORMS}(?!物流|快递|配送|仓|自营)|"
-    rf"(?:{_PLATFORMS}|微博|围脖|b站)(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我|下单|留言)|"
+    rf"(?:{_PLATFORMS}|微博|围脖|b站|(?<![a-z])wb(?![a-z]))(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我|下单|留言)|"
     # a shop of ours there, and buyers sent to it (拼夕夕有我家旗舰店 … 去那边拍)
     rf"{_PLATFORMS}.{{0,4}}(?:我们?家?|咱家|本店)?也?有(?:我们?家?的?)?[\u4e00-\u9fff]{{0,4}}店|"
     rf"{_PLATFORMS}.{{0,14}}(?:去那(?:边|里|儿)?(?:拍|买|下单)?|(?:拍|买)那边|"
     r"那边(?:拍|买|下单|便宜|更便宜|券多|有现货|有货))|"
-    r"小红薯(?:搜|私信|号|主页|店|同名)|"
+    r"小红薯上?(?:搜|私信|号|主页|店|同名)|"
     r"(?:关注|加|搜)(?:公众号|视频号)|(?:公众号|视频号|小程序)(?:搜|里回复|回复)|微店|有赞店?)"
 )
 # The text just before a steering phrase that warns against it or denies it.
@@ -101,14 +105,14 @@ NEGATED = re.compile(
 )
 # A warning against fraud: the steering phrases in it are what not to do.
 WARNING = re.compile(
-    r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗|(?:不要|别|勿|切勿)(?:相信|信)|官方不会|"
+    r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗|(?:不要|别|勿|切勿)(?:相信|信)|官方不会|举报|投诉|网络梗|别当真|"
     r"没有?(?:任何)?保障|无保障|不受保护|帮不了你|维权无门|"
     r"后果自负|是假的)"
 )
 # Just before a contact app: the act of adding it denied (主播不会让你加私人微信, 不加微信,
 # 请勿添加陌生人的vx); 不用/不必 are not denials (不用在平台拍 加我vx steers off it).
 NEGATED_CONTACT = re.compile(
-    r"(?:不|别|勿|禁止|严禁|拒绝|从不|绝不|不会|不要|谨防|警惕)(?:会|要|能|可|得|主动|私自)?"
+    r"(?:不|别|勿|禁止|严禁|拒绝|从不|绝不|不会|不要|谨防|警惕|没有|没)(?:会|要|能|可|得|主动|私自)?"
     r"(?:让|叫|要求|要)?(?:你|您|大家|买家)?(?:私自|私下|主动)?(?:加|添加|联系|扫|用)?"
     r"(?:私人|个人|任何|陌生人?的?|其他|的)*$"
 )
@@ -142,6 +146,7 @@ OTHER_APP = re.compile(
     r"(?:\s*id)?(?:\s+(?:me|us|at|on))?\s*(?:[:：]\s*[@+]?[a-z0-9][a-z0-9_.-]{3,}|[:：]?\s*@[a-z0-9][a-z0-9_.-]{3,}|"
     r"[:：]?\s*\+?\d[\d\s-]{6,}\d)|"
     r"(?:telegram|whatsapp|(?<![a-z])tg|电报|纸飞机)\s*(?:上|里)?\s*(?:找我|加我|联系我|私聊|私我)|"
+    r"(?:telegram|(?<![a-z])tg|电报|纸飞机)\s*(?:搜|频道|群)|"
     r"(?<![a-z])(?:dm|message|msg|contact|text|add|find|follow|reach|ping)\s+(?:me|us)\s+"
     r"(?:on|at|via|in)\s+(?:instagram|ig|ins|whatsapp|telegram|line|facebook|fb|wechat|signal)|"
     r"(?:钉钉|电报|纸飞机|tg)(?:号|id)?\s*[:：]?\s*(?:搜)?\s*@?[a-z][a-z0-9_.-]{3,}"
@@ -151,19 +156,19 @@ SPELLED_EMAIL = re.compile(
     r"[a-z0-9_-]\s*[(\[]?\s*(?:(?<![a-z])at|艾特|圈a|圈圈a|小老鼠|@)\s*[)\]]?\s*[a-z0-9-]{2,}\s*"
     r"[(\[]?\s*(?:dot|点|\.)\s*[)\]]?\s*(?:com|net|cn|org)(?![a-z])"
 )
-_PLACE = r"(?:主页|简介|头像|背景图?|资料卡?|签名|置顶|自动回复)"
+_PLACE = r"(?:主页|简介|头像|背景图?|资料卡?|个签|签名|置顶|自动回复)"
 # Where a contact hides besides the profile: pictures, covers, the shop's or account's name.
-_PICTURE = r"(?:封面|作品|商品图|主图|详情图|第.张图|图里|图片里|店名|昵称)"
+_PICTURE = r"(?:封面|作品|商品图|主图|详情图|第.张图|图里|图片里|店名|昵称|贴片|字幕)"
 # What a hidden contact is called: a number, the app's id, "that string of letters".
 _CONTACT_NOUN = (
     r"(?:号码|手机号|电话(?!手表|卡|机)|联系方式|微信号?|vx号?|v号|qq号?|[那这]个号|"
-    r"[那这]串(?:字母|数字|号码?|v|英文|id|拼音))"
+    r"[那这]串(?:字母|数字|号码?|v|英文|id|拼音)|(?:后面|里面?|上面?)的?(?:数字|字母))"
 )
 CONTACT_REFERENCE = re.compile(
     rf"({_PLACE}(?:上|面|里|中|的|有|见|看|在|我|你)*(?:联系方式|号(?![码链\d])|电话|二维码|vx|微信)|"
     r"(?:微信|vx|wx|v信|qq|扣扣|企鹅|钉钉|tg|电报|whatsapp|telegram)群|拉你们?进群|"
     rf"联系方式(?:在|见|看)?(?:{_PLACE}|私信|私聊|私发|评论区?)|号在{_PLACE}|"
-    r"(?:拿|发|要|给|留|私)(?:你|我)?个?号(?:码)?(?![链\d]|施令|排队)|我的号(?![码链\d]|是\d)|"
+    r"(?:拿|发|要|给|留|(?<!隐)私)(?:你|我)?个?号(?:码)?(?![链\d]|施令|排队)|我的号(?![码链\d]|是\d)|"
     rf"{_PLACE}(?:上|里|中)?(?:加我|找我|私我|联系我)|"
     r"老地方(?:找|见|加|联系)我|"
     rf"{_CONTACT_NOUN}.{{0,10}}?(?:{_PLACE}|{_PICTURE})|(?:{_PLACE}|{_PICTURE}).{{0,10}}?{_CONTACT_NOUN}|"
@@ -171,7 +176,10 @@ CONTACT_REFERENCE = re.compile(
     r"(?:加|拉|找|私|联系|搜)我?的?(?:小号|私人号|工作号|备用号|新号|大号)|"
     r"(?:长按|扫码|扫一扫|扫了|识别).{0,6}(?:加我|加好友|加群|进群)|长按识别|"
     r"(?:拼|连|合|串)起来.{0,4}(?:打|加|搜|就是)|"
-    rf"{_PLACE}第.(?:行|句|个字)(?:就是|是我|加|搜)|(?:q|v|扣扣|企鹅|飞机|纸飞机)群)"
+    rf"{_PLACE}第.(?:行|句|个字)(?:就是|是我|加|搜)|(?:q|v|扣扣|企鹅|飞机|纸飞机)群|"
+    # a number given in pieces, a picture's or profile's "that one"
+    r"(?:号码|电话|手机号?).{0,6}(?:前|后|中间)[三四34]位|(?:电话|手机号?|号码).{0,3}1[3-9]\d开头|"
+    rf"(?:{_PICTURE}|{_PLACE}).{{0,10}}?(?:加那个|加这个|打那个|那个就是|那串就是))"
 )
 # A contact said not to be there (头像是我家猫 不是联系方式).
 DENIED_CONTACT = re.compile(
@@ -183,11 +191,18 @@ DENIED_CONTACT = re.compile(
 # a peach for 桃(宝).
 _EMOJI_WORDS = (
     ("🛰", "卫星"),
+    ("🌍⭐", "卫星"),
+    ("🌏⭐", "卫星"),
+    ("🌎⭐", "卫星"),
     ("🟢💬", "绿泡泡"),
     ("💚💬", "绿泡泡"),
     ("✈️", "飞机"),
     ("✈", "飞机"),
     ("🍑", "桃"),
+    ("🟢", "绿"),
+    ("💚", "绿"),
+    ("🍠", "小红薯"),
+    ("ㄨㄒ", "wx"),
 )
 
 
@@ -303,12 +318,21 @@ def _handle_after_word(seen: _Text) -> Finding | None:
     return None
 
 
+STAND_IN = re.compile(r"(\S)\s*(?:换成|替换成|改成)\s*(?:@|艾特)")
+
+
 def _other_app(seen: _Text) -> Finding | None:
     folded = seen.folded
+    stand_in = STAND_IN.search(folded)
+    if stand_in:  # linda.wu#gmail.com（#换成@）
+        folded = folded.replace(stand_in.group(1), "@")
     match = OTHER_APP.search(folded)
     if match is None and ("dot" in folded or "点" in folded or "." in folded):
         match = SPELLED_EMAIL.search(folded)
-    return _finding("other_app_contact", match.group()) if match else None
+    handle = "@" in match.group() or any(len(d) >= 5 for _, d in seen.runs) if match else False
+    if match is None or (WARNING.search(seen.squeezed) and not handle):
+        return None  # 有人冒充主播让大家进Telegram群，全是假的
+    return _finding("other_app_contact", match.group())
 
 
 def _contact_reference(seen: _Text) -> Finding | None:
