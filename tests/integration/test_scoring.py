@@ -136,7 +136,12 @@ async def test_a_shop_that_ships_late_and_sells_poor_goods_falls_into_the_poor_b
     assert poor["components"]["product.negative_review_rate"] == 0.0
     assert poor["counts"]["quality_refunds"] == 40
 
-    changes = await _score_records(infra, "scoring.score", f"shop:{shop}")
+    async def relayed() -> list[dict[str, Any]] | None:
+        found = await _score_records(infra, "scoring.score", f"shop:{shop}")
+        return found if found and found[-1]["band"] == "poor" else None
+
+    # the relay publishes after the commit the route already reads
+    changes = await eventually(relayed, timeout=30, what="the poor score published")
     band_changes = [(c["previous_band"], c["band"]) for c in changes if c["band_changed"]]
     assert band_changes[0][0] is None, "the first score is a band change from nothing"
     assert band_changes[-1][0] != "poor"
@@ -180,7 +185,7 @@ async def test_late_shipments_and_unanswered_refunds_are_not_violations_again(
     )
     assert (first["value"], first["components"]["content"]) == (5.0, 1.0)
 
-    def penalty(code: str) -> dict[str, Any]:
+    def penalty(code: str, points: int = 5) -> dict[str, Any]:
         return dict(
             penalty_id=f"pen-{uuid.uuid4().hex[:8]}",
             subject_type="shop",
@@ -189,6 +194,7 @@ async def test_late_shipments_and_unanswered_refunds_are_not_violations_again(
             violation_code=code,
             occurred_at=datetime.now(UTC),
             measures=[Measure(kind="warning")],
+            step_points=points,
         )
 
     async def applied(envelopes: list[Envelope]) -> bool:
@@ -220,6 +226,23 @@ async def test_late_shipments_and_unanswered_refunds_are_not_violations_again(
     )
     assert body["counts"]["violations"] == 0
     assert body["components"]["content"] == 1.0
+
+    # weighed by points (2026.12-3): a 0-point warning half, a 100-point counterfeit the worst
+    warning, counterfeit = penalty("false_advertising", 0), penalty("counterfeit", 100)
+    sent = await publish(infra.kafka_bootstrap, PenaltyApplied(**warning))
+    await eventually(lambda: applied(sent), timeout=60, what="the warning applied")
+    body = await eventually(
+        lambda: scored(lambda b: b["value"] != 5.0), timeout=10, what="the warning to count"
+    )
+    assert (body["counts"]["violations"], body["components"]["content"]) == (0.5, 0.8333)
+    sent = await publish(infra.kafka_bootstrap, PenaltyApplied(**counterfeit))
+    await eventually(lambda: applied(sent), timeout=60, what="the counterfeit applied")
+    body = await eventually(
+        lambda: scored(lambda b: b["components"]["content"] == 0.0),
+        timeout=10,
+        what="the counterfeit to weigh the most",
+    )
+    assert body["counts"]["violations"] == 3.5
 
 
 async def test_a_shop_under_the_minimum_sample_has_no_score(

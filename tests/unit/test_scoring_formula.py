@@ -97,6 +97,22 @@ def test_the_boost_band_is_strictly_above_4_8() -> None:
     assert creator.band(4.81).name == "boost"
 
 
+def test_a_penalty_weighs_its_points_a_closure_the_most() -> None:
+    """Every penalty once weighed 1: a 0-point warning as much as a 100-point counterfeit."""
+    weight = POLICY.violation_weight
+    assert weight.of(0, closes=False) == 0.5
+    assert weight.of(5, closes=False) == 1.0
+    assert weight.of(100, closes=False) == 3.0
+    assert weight.of(0, closes=True) == 3.0
+    assert weight.of(None, closes=False) == 1.0  # recorded before weights: as it counted
+    one_counterfeit = score(POLICY, "shop", dataclasses.replace(GOOD_SHOP, violations=3.0))
+    two_warnings = score(POLICY, "shop", dataclasses.replace(GOOD_SHOP, violations=1.0))
+    assert isinstance(one_counterfeit, Score)
+    assert isinstance(two_warnings, Score)
+    assert one_counterfeit.components["content"] == 0.0
+    assert two_warnings.components["content"] == 0.6667
+
+
 def test_creator_bands() -> None:
     perfect = score(
         POLICY,

@@ -48,6 +48,14 @@ class PenaltyFacts(Event):
     shop_id: str | None = Field(default=None, description="The shop concerned, if any.")
     violation_code: str
     measures: list[Measure]
+    step_points: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="The points of the penalty's step (扣分): booked once the appeal window"
+        " lapses or the appeal fails (``points_booked``), never if it is revoked. What the"
+        " finding weighs, from a 0-point warning to a 100-point counterfeit.",
+    )
     occurred_at: UtcTime
 
 

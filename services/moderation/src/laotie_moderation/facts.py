@@ -48,7 +48,12 @@ def violation_facts(
 
 
 def penalty_facts(
-    penalty_id: str, code: str, subject: Subject, measures: list[Measure], now: datetime
+    penalty_id: str,
+    code: str,
+    subject: Subject,
+    measures: list[Measure],
+    points: int,
+    now: datetime,
 ) -> dict[str, Any]:
     return {
         "penalty_id": penalty_id,
@@ -57,6 +62,7 @@ def penalty_facts(
         "shop_id": subject.shop_id,
         "violation_code": code,
         "measures": measures,
+        "step_points": points,
         "occurred_at": now,
     }
 
@@ -68,4 +74,6 @@ def penalty_subject(row: asyncpg.Record) -> Subject:
 def penalty_row_facts(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
     """A penalty's facts from its row."""
     measures = [Measure.model_validate(m) for m in decode_json(row["measures"])]
-    return penalty_facts(row["penalty_id"], row["code"], penalty_subject(row), measures, now)
+    return penalty_facts(
+        row["penalty_id"], row["code"], penalty_subject(row), measures, row["points"], now
+    )

@@ -76,6 +76,22 @@ class KindPolicy(BaseModel):
         return self.bands[-1]
 
 
+class ViolationWeight(BaseModel):
+    """What one penalty weighs in `violations`: ``per_point`` × its points, at least
+    ``warning`` (a 0-point finding) and at most ``most`` (a closure weighs ``most``)."""
+
+    warning: float = Field(ge=0)
+    per_point: float = Field(ge=0)
+    most: float = Field(gt=0)
+
+    def of(self, points: int | None, closes: bool) -> float:
+        if closes:
+            return self.most
+        if points is None:
+            return 1.0  # recorded before weights existed: as it counted then
+        return min(self.most, max(self.warning, points * self.per_point))
+
+
 class ScorePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +101,9 @@ class ScorePolicy(BaseModel):
     calendar_timezone: str
     indicators: dict[str, Range]
     kinds: dict[str, KindPolicy]
+    violation_weight: ViolationWeight = Field(
+        default_factory=lambda: ViolationWeight(warning=1.0, per_point=0.0, most=1.0)
+    )
     violations_measured_elsewhere: dict[ViolationCode, str] = Field(
         default_factory=dict,
         description="Violation code → the indicator that already measures its facts: a score"
@@ -128,7 +147,7 @@ class WindowCounts:
     delivery_hours_sum: float = 0.0
     refund_answers: int = 0
     refund_answer_hours_sum: float = 0.0
-    violations: int = 0
+    violations: float = 0.0  # penalties weighted by their points (``ViolationWeight``)
 
 
 # What each indicator is measured over (its sample, a field of WindowCounts).

@@ -54,8 +54,8 @@ async def window_counts(
     )
     # Penalties not revoked, but none whose facts the score already measures (a code the
     # policy says is measured elsewhere); one recorded without its code still counts.
-    violations = await conn.fetchval(
-        "SELECT count(*) FROM penalty_facts WHERE kind = $1 AND subject_id = $2"
+    penalties = await conn.fetch(
+        "SELECT points, closes FROM penalty_facts WHERE kind = $1 AND subject_id = $2"
         " AND day BETWEEN $3 AND $4 AND NOT revoked"
         " AND (violation_code IS NULL OR violation_code <> ALL($5::text[]))",
         kind,
@@ -64,13 +64,14 @@ async def window_counts(
         today,
         policy.uncounted_violations(kind),
     )
+    violations = sum(policy.violation_weight.of(p["points"], p["closes"]) for p in penalties)
     assert row is not None
     kwargs: dict[str, Any] = {
         f.name: (float if f.type == "float" else int)(row[f.name])
         for f in fields(WindowCounts)
         if f.name != "violations"
     }
-    return WindowCounts(**kwargs, violations=int(violations or 0))
+    return WindowCounts(**kwargs, violations=round(violations, 4))
 
 
 async def stored_score_for_update(

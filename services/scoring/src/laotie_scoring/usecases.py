@@ -158,14 +158,17 @@ async def record_penalty(tx: Tx, penalty: PenaltyFacts) -> Touched | None:
     if kind is None:
         return None
     await tx.conn.execute(
-        "INSERT INTO penalty_facts AS p (penalty_id, kind, subject_id, day, violation_code)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (penalty_id) DO UPDATE"
-        " SET violation_code = coalesce(p.violation_code, EXCLUDED.violation_code)",
+        "INSERT INTO penalty_facts AS p (penalty_id, kind, subject_id, day, violation_code,"
+        " points, closes) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (penalty_id) DO UPDATE"
+        " SET violation_code = coalesce(p.violation_code, EXCLUDED.violation_code),"
+        " points = coalesce(p.points, EXCLUDED.points), closes = p.closes OR EXCLUDED.closes",
         penalty.penalty_id,
         kind,
         penalty.subject_id,
         shanghai_day(tx.policy, penalty.occurred_at),
         penalty.violation_code,
+        penalty.step_points,
+        any(m.kind == "close" for m in penalty.measures),
     )
     return Touched([(kind, penalty.subject_id)])
 

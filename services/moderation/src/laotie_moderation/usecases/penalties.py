@@ -161,7 +161,9 @@ async def apply_penalty(
         subject.type,
         subject.id,
     )
-    await tx.emit(PenaltyApplied(**penalty_facts(penalty_id, code, subject, measures, tx.now)))
+    await tx.emit(
+        PenaltyApplied(**penalty_facts(penalty_id, code, subject, measures, points, tx.now))
+    )
     for m in measures:
         tx.after_commit.append(metrics.MODERATION_PENALTIES.labels(m.kind).inc)
     return penalty_id
