@@ -109,6 +109,21 @@ def test_a_penalty_restricts_only_with_a_restrictive_measure_until_its_latest_en
     assert domain.restriction([*restrictive, Measure(kind="suspend")]) == (True, None)
 
 
+def test_a_light_finding_that_delists_one_product_does_not_bar_a_brand_for_good() -> None:
+    """A 0-point false-advertising step delists the product with no end date: it once kept
+    the brand out of Chuanliu forever; a settlement hold restricts no selling either."""
+    light = [Measure(kind="warning"), Measure(kind="delist_products", product_ids=["p-1"])]
+    assert domain.restriction(light) == (False, None)
+    hold = [Measure(kind="settlement_hold", until=NOW + timedelta(days=30))]
+    assert domain.restriction(hold) == (False, None)
+    counterfeit = [
+        Measure(kind="delist_products"),
+        Measure(kind="listing_ban", until=NOW + timedelta(days=21)),
+        Measure(kind="settlement_hold", until=NOW + timedelta(days=30)),
+    ]
+    assert domain.restriction(counterfeit) == (True, NOW + timedelta(days=21))
+
+
 def test_a_penalty_keeps_out_its_subject_and_its_shop() -> None:
     assert domain.penalised_subjects("anchor-1", "shop-1") == {"anchor-1", "shop-1"}
     assert domain.penalised_subjects("shop-1", "shop-1") == {"shop-1"}

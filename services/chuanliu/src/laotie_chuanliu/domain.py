@@ -20,17 +20,12 @@ from laotie_common.problems import Unprocessable
 from laotie_contracts import orders as order_events
 from laotie_contracts.moderation import Measure
 
-# Measures that take a subject out of Chuanliu while they last.
+# Measures that restrict selling or traffic, and so take a subject out of Chuanliu while
+# they last. Not a delisting (the goods delisted take no orders anyway; without an end it
+# barred a brand for good for one 0-point finding), a settlement hold (money, not selling),
+# a fee, points or a warning.
 RESTRICTIVE_MEASURES = frozenset(
-    {
-        "live_ban",
-        "listing_ban",
-        "traffic_restriction",
-        "suspend",
-        "close",
-        "settlement_hold",
-        "delist_products",
-    }
+    {"live_ban", "listing_ban", "traffic_restriction", "suspend", "close"}
 )
 PAID = frozenset({order_events.OrderPaid.ce_type})
 REFUNDS = frozenset({order_events.OrderRefunded.ce_type})
