@@ -505,12 +505,12 @@ async def _scoring_problems(evening: Evening) -> list[str]:
         shop,
         evening.creator,
     )
-    sellers = {"distribution": evening.creator, "live_room": shop}
+    # the brand's own room credits no creator (品牌自播): its orders have no seller
+    sellers = {"distribution": evening.creator, "live_room": None}
     per_channel = Counter(o.channel for o in evening.done)
     want_buckets = {
         f"shop:{shop}": len(evening.done),
         f"creator:{evening.creator}": per_channel["distribution"],
-        f"creator:{shop}": per_channel["live_room"],
     }
     return [
         *_diff(

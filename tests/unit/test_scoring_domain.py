@@ -131,3 +131,26 @@ def test_a_score_is_the_stored_one_only_when_value_band_and_components_agree() -
     assert not same_score(result, result.value + 0.01, result.band.name, result.components)
     assert not same_score(result, result.value, "other", result.components)
     assert not same_score(result, result.value, result.band.name, {})
+
+
+def test_a_brands_own_broadcast_gives_nobody_a_creator_reputation() -> None:
+    """Orders in a brand's own room once gave the brand shop (its anchor) a creator score."""
+    from types import SimpleNamespace
+
+    from laotie_contracts import orders as ev
+    from laotie_scoring.domain import creator_of
+
+    def order(shop_kind: str, **attribution: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            shop_id="brand-1", shop_kind=shop_kind, attribution=ev.Attribution(**attribution)
+        )
+
+    own_room = {"channel": "live_room", "room_id": "r", "anchor_id": "brand-1"}
+    assert creator_of(order("brand", **own_room)) is None
+    staff = {"channel": "live_room", "room_id": "r", "anchor_id": "host-7"}
+    assert creator_of(order("brand", **staff)) is None
+    assert creator_of(order("merchant", **staff)) == "host-7"
+    promoted = {**staff, "creator_id": "host-7", "promotion_id": "prm-1"}
+    assert creator_of(order("brand", **promoted)) == "host-7"
+    video = {"channel": "short_video", "video_id": "v", "creator_id": "c-1"}
+    assert creator_of(order("brand", **video)) == "c-1"

@@ -243,6 +243,18 @@ def same_score(result: Score, value: float, band: str, components: dict[str, Any
     return value == result.value and band == result.band.name and components == result.components
 
 
+def creator_of(facts: Any) -> str | None:
+    """Whose creator reputation (带货口碑分) an order counts in: the creator credited (a
+    promotion's, a video's), else the live room's anchor, but never a brand's own broadcast
+    (品牌自播: a brand shop's room without a promotion) nor the shop itself."""
+    a = facts.attribution
+    if a.creator_id:
+        return str(a.creator_id)
+    if not a.anchor_id or a.anchor_id == facts.shop_id or facts.shop_kind == "brand":
+        return None
+    return str(a.anchor_id)
+
+
 def shanghai_day(policy: ScorePolicy, moment: datetime) -> date:
     """The calendar day (in the policy's time zone) ``moment`` counts on."""
     return moment.astimezone(ZoneInfo(policy.calendar_timezone)).date()

@@ -21,7 +21,7 @@ from laotie_contracts.scoring import (
     ScoreWithdrawn,
 )
 
-from laotie_scoring import queries
+from laotie_scoring import domain, queries
 from laotie_scoring.domain import (
     PENALTY_KINDS,
     Kind,
@@ -126,7 +126,7 @@ async def record_order_fact(
     columns = fact_columns(tx.policy, ce_type, event)
     if columns is None:
         return None
-    seller = facts.attribution.creator_id or facts.attribution.anchor_id
+    seller = domain.creator_of(facts)
     paid_day = await tx.conn.fetchval(
         UPSERT_FACT_SQL,
         facts.order_id,
