@@ -532,11 +532,28 @@ async def test_attribution_and_uplift_match_a_hand_computed_example(
     ).json()
     assert contribution["attributed_gmv_fen"] == 2500
     assert contribution["attributed_orders"] == 1
-    # The policy (chuanliu.toml [rewards]): 10 impressions per yuan *of attributed GMV*, times
-    # the creator's weight (unscored: 1.0); attributed GMV is net of refunds (the figure the
-    # contribution and the uplift report): 3,000 − 500 = 2,500 fen = ¥25 × 10 × 1.0 = 250.
+    # The policy (chuanliu.toml [rewards], 2026.12-1): the creator's day earns
+    # ⌊weight × min(5,000, 10 × yuan^0.8)⌋. The paid order, ¥30 gross, earned ⌊10 × 30^0.8⌋ =
+    # 151; its ¥5 refund withdrew its share: ⌊151 × 2,500 / 3,000⌋ = 125, the 26 withdrawn
+    # going back to the day's budget (a creator_reward_reduced event says so).
     assert contribution["rewards"] == 1
-    assert contribution["reward_impressions"] == 250, "the reward is on net, not gross, GMV"
+    assert contribution["reward_impressions"] == 125, "the refund withdrew its share"
+    assert (
+        await db.value(
+            "SELECT count(*) FROM outbox WHERE event_type = $1"
+            " AND convert_from(payload, 'UTF8') LIKE $2",
+            "chuanliu.traffic.creator_reward_reduced",
+            "%oU%",
+        )
+        == 1
+    )
+    # the ledger holds the grants and the rewards, never more than the budget
+    granted = await db.value("SELECT granted FROM budget_days ORDER BY day DESC LIMIT 1")
+    out = await db.value(
+        "SELECT (SELECT coalesce(sum(impressions), 0) FROM grants)"
+        " + (SELECT coalesce(sum(impressions), 0) FROM rewards WHERE day IS NOT NULL)"
+    )
+    assert granted == out
 
     # Replaying every input changes no ledger.
     before = await _ledger(db, brand)

@@ -301,11 +301,32 @@ def test_what_an_order_fact_means_for_the_creator() -> None:
     assert follow(inserted=True, attributed=True, creator=None) is None
 
 
-def test_rewards_are_on_net_gmv_times_weight_rounded_down() -> None:
-    assert domain.reward_impressions(2500, 10, 1.0) == 250
-    assert domain.reward_impressions(2500, 10, 0.5) == 125
-    assert domain.reward_impressions(9, 10, 1.0) == 0
-    assert domain.reward_impressions(-100, 10, 1.0) == -10
+def test_rewards_are_concave_in_a_creators_day_and_capped() -> None:
+    """Rewards were linear and uncapped: ¥1,000 earned 100× what ¥10 did, so head creators
+    took most. Now each further yuan of a creator's day earns less, up to a daily cap."""
+    from laotie_chuanliu.policy import load_policy
+
+    rewards = load_policy().rewards
+    assert domain.reward_impressions(0, 2500, rewards, 1.0) == 131  # 10 × 25^0.8
+    assert domain.reward_impressions(0, 2500, rewards, 0.5) == 65
+    assert domain.reward_impressions(0, 0, rewards, 1.0) == 0
+    # splitting a day's GMV into small orders earns nothing more: the curve is of the day
+    split = sum(domain.reward_impressions(n * 500, 500, rewards, 1.0) for n in range(5))
+    assert split <= domain.reward_impressions(0, 2500, rewards, 1.0)
+    assert domain.reward_impressions(0, -100, rewards, 1.0) == 0
+    # the same ¥25 order earns a mid-tier creator (¥100 so far) more than a head one (¥5,000)
+    mid = domain.reward_impressions(10_000, 2500, rewards, 1.0)
+    head = domain.reward_impressions(500_000, 2500, rewards, 1.0)
+    assert mid > head >= 0
+    # a day's rewards in all never pass the cap
+    assert domain.reward_curve(10**9, rewards, 1.0) == rewards.daily_cap
+    assert domain.reward_impressions(10**9, 2500, rewards, 1.0) == 0
+
+
+def test_a_refund_withdraws_its_share_of_the_reward() -> None:
+    assert domain.reduced_reward(131, 2500, 2000) == 104
+    assert domain.reduced_reward(131, 2500, 0) == 0
+    assert domain.reduced_reward(131, 2500, 2500) == 131
 
 
 def test_creator_refusals() -> None:

@@ -41,3 +41,18 @@ class CreatorRewarded(Event):
     reputation_band: str | None
     impressions: int = Field(ge=1)
     rewarded_at: UtcTime
+
+
+@event("chuanliu.traffic.creator_reward_reduced", topic=TRAFFIC_TOPIC, key="recipient_id")
+class CreatorRewardReduced(Event):
+    """The attributed order was refunded (in part): its reward falls in proportion to the GMV
+    left, and ``withdrawn_impressions`` go back to the day's budget."""
+
+    reward_id: Id
+    recipient_id: Id = Field(description="The creator.")
+    brand_shop_id: Id
+    order_id: Id
+    attributed_gmv_fen: Fen = Field(description="What is left of the order's GMV.")
+    impressions: int = Field(ge=0, description="The reward now.")
+    withdrawn_impressions: int = Field(ge=1)
+    reduced_at: UtcTime

@@ -13,12 +13,15 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from laotie_common.problems import Unprocessable
 from laotie_contracts import orders as order_events
 from laotie_contracts.moderation import Measure
+
+if TYPE_CHECKING:
+    from laotie_chuanliu.policy import Rewards
 
 # Measures that restrict selling or traffic, and so take a subject out of Chuanliu while
 # they last. Not a delisting (the goods delisted take no orders anyway; without an end it
@@ -254,9 +257,25 @@ def order_follow_up(
     return "reward" if inserted else "reduce_reward"
 
 
-def reward_impressions(net_fen: int, impressions_per_yuan: float, weight: float) -> int:
-    """The impressions attributed net GMV earns the creator, times their reputation weight."""
-    return math.floor(net_fen / 100 * impressions_per_yuan * weight)
+def reward_curve(day_net_fen: int, rewards: Rewards, weight: float) -> int:
+    """What a creator's attributed net GMV of one day earns in all: concave in the GMV,
+    capped per day, times their reputation weight."""
+    yuan = max(0, day_net_fen) / 100
+    curve = rewards.impressions_per_yuan * math.pow(yuan, rewards.exponent)
+    return math.floor(weight * min(float(rewards.daily_cap), curve))
+
+
+def reward_impressions(before_fen: int, net_fen: int, rewards: Rewards, weight: float) -> int:
+    """An order's reward: what the creator's day earns with it, less what it earned before."""
+    after = reward_curve(before_fen + net_fen, rewards, weight)
+    return max(0, after - reward_curve(before_fen, rewards, weight))
+
+
+def reduced_reward(impressions: int, net_fen: int, new_net_fen: int) -> int:
+    """A refunded order's reward, in proportion to what is left of its GMV."""
+    if net_fen <= 0 or new_net_fen >= net_fen:
+        return impressions
+    return math.floor(impressions * max(0, new_net_fen) / net_fen)
 
 
 def creator_refusal(*, weight: float, under_penalty: bool) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
-from laotie_contracts.chuanliu import CreatorRewarded, TrafficGranted
+from laotie_contracts.chuanliu import CreatorRewarded, CreatorRewardReduced, TrafficGranted
 
 
 def traffic_granted(grant: asyncpg.Record, room_id: str) -> TrafficGranted:
@@ -18,6 +20,21 @@ def traffic_granted(grant: asyncpg.Record, room_id: str) -> TrafficGranted:
         impressions=grant["impressions"],
         day=grant["day"].isoformat(),
         granted_at=grant["granted_at"],
+    )
+
+
+def creator_reward_reduced(
+    reward: asyncpg.Record, withdrawn: int, now: datetime
+) -> CreatorRewardReduced:
+    return CreatorRewardReduced(
+        reward_id=reward["reward_id"],
+        recipient_id=reward["creator_id"],
+        brand_shop_id=reward["brand_id"],
+        order_id=reward["order_id"],
+        attributed_gmv_fen=reward["net_fen"],
+        impressions=reward["impressions"],
+        withdrawn_impressions=withdrawn,
+        reduced_at=now,
     )
 
 

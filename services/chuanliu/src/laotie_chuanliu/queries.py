@@ -52,6 +52,16 @@ async def budget_day(conn: Connection, day: date, default_budget: int) -> asyncp
     return row
 
 
+async def creator_day_gmv(conn: Connection, creator_id: str, day: date) -> int:
+    """The attributed net GMV a creator's rewards of ``day`` were earned on."""
+    total: int = await conn.fetchval(
+        "SELECT coalesce(sum(net_fen), 0) FROM rewards WHERE creator_id = $1 AND day = $2",
+        creator_id,
+        day,
+    )
+    return int(total)
+
+
 async def budget_view(conn: Connection, policy: ChuanliuPolicy, now: datetime) -> dict[str, Any]:
     """Today's budget, what is out and left, and the pacing (in a transaction of its own, or
     a savepoint of the caller's)."""

@@ -361,17 +361,32 @@ async def creator_weight(tx: Tx, creator: str) -> tuple[float, str | None]:
 
 
 async def reduce_reward(tx: Tx, *, creator: str, order_id: str, net_fen: int) -> None:
-    """A refund of an attributed order lowers its reward to what the net GMV earns (a
-    reward never grows back: a redelivered payment or refund changes nothing)."""
-    weight, _ = await creator_weight(tx, creator)
-    if weight <= 0:
-        return
-    impressions = domain.reward_impressions(net_fen, tx.policy.rewards.impressions_per_yuan, weight)
-    await tx.conn.execute(
-        "UPDATE rewards SET impressions = $2 WHERE order_id = $1 AND impressions > $2",
+    """A refund of an attributed order withdraws its share of the reward: the reward falls in
+    proportion to the GMV left, the impressions go back to its day's budget, and
+    ``creator_reward_reduced`` says so (a reward never grows back: a redelivered payment or
+    refund changes nothing)."""
+    reward = await tx.conn.fetchrow(
+        "SELECT * FROM rewards WHERE order_id = $1 AND creator_id = $2 FOR UPDATE",
         order_id,
-        max(0, impressions),
+        creator,
     )
+    if reward is None or reward["net_fen"] is None:
+        return  # none, or booked before rewards kept their GMV (2026.11-1)
+    left = domain.reduced_reward(reward["impressions"], reward["net_fen"], net_fen)
+    withdrawn = reward["impressions"] - left
+    if withdrawn <= 0:
+        return
+    row = await tx.conn.fetchrow(
+        "UPDATE rewards SET impressions = $2, net_fen = $3 WHERE order_id = $1 RETURNING *",
+        order_id,
+        left,
+        max(0, net_fen),
+    )
+    assert row is not None
+    await tx.conn.execute(
+        "UPDATE budget_days SET granted = granted - $2 WHERE day = $1", reward["day"], withdrawn
+    )
+    await tx.emit(facts.creator_reward_reduced(row, withdrawn, tx.now))
 
 
 async def reward_creator(
@@ -383,13 +398,23 @@ async def reward_creator(
     if refusal is not None:
         tx.after_commit.append(metrics.CHUANLIU_REFUSALS.labels(refusal).inc)
         return
-    impressions = domain.reward_impressions(gmv_fen, tx.policy.rewards.impressions_per_yuan, weight)
+    day, _ = tx.policy.day_of(tx.now)
+    # One creator's rewards of a day are decided one at a time (in every replica): the curve
+    # is of their day's total, and the budget row is locked next.
+    await tx.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"reward:{creator}:{day}")
+    before = await queries.creator_day_gmv(tx.conn, creator, day)
+    impressions = domain.reward_impressions(before, gmv_fen, tx.policy.rewards, weight)
+    ledger = await queries.budget_day(tx.conn, day, tx.policy.budget.daily_impressions)
+    impressions = min(impressions, ledger["budget"] - ledger["granted"])
     if impressions < 1:
+        refusal = "budget_exhausted" if ledger["granted"] >= ledger["budget"] else None
+        if refusal:
+            tx.after_commit.append(metrics.CHUANLIU_REFUSALS.labels(refusal).inc)
         return
     reward = await tx.conn.fetchrow(
         "INSERT INTO rewards (reward_id, order_id, creator_id, brand_id, impressions, band,"
-        " rewarded_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING"
-        " RETURNING *",
+        " rewarded_at, day, net_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (order_id) DO NOTHING RETURNING *",
         new_id(),
         order_id,
         creator,
@@ -397,6 +422,11 @@ async def reward_creator(
         impressions,
         band,
         tx.now,
+        day,
+        gmv_fen,
     )
     if reward is not None:
+        await tx.conn.execute(
+            "UPDATE budget_days SET granted = granted + $2 WHERE day = $1", day, impressions
+        )
         await tx.emit(facts.creator_rewarded(reward, gmv_fen))

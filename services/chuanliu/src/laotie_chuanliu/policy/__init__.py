@@ -37,6 +37,8 @@ class Attribution(BaseModel):
 
 class Rewards(BaseModel):
     impressions_per_yuan: float = Field(ge=0)
+    exponent: float = Field(gt=0, le=1, description="Below 1: each further yuan earns less.")
+    daily_cap: int = Field(ge=0, description="Impressions per creator per day, before weight.")
     unscored_creator_weight: float = Field(ge=0)
 
 
