@@ -310,6 +310,26 @@ def ProbeProcess(
     )
 
 
+CHUANLIU_POLICY = Path(__file__).resolve().parents[2] / (
+    "services/chuanliu/src/laotie_chuanliu/policy/chuanliu.toml"
+)
+
+
+def chuanliu_policy(**settings: Any) -> str:
+    """The Chuanliu policy with ``settings`` changed (``key = value`` lines), as a file.
+    Tests run Chuanliu without its holdout unless they say otherwise: the holdout is drawn by
+    a hash of buyer ids, which tests make at random, so who is granted would vary by run."""
+    text = CHUANLIU_POLICY.read_text()
+    for key, value in settings.items():
+        text = "\n".join(
+            f"{key} = {value}" if line.startswith(f"{key} =") else line
+            for line in text.splitlines()
+        )
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"chuanliu-{uuid.uuid4().hex[:8]}.toml"
+    path.write_text(text)
+    return str(path)
+
+
 @contextlib.asynccontextmanager
 async def running_service(
     module: str,
@@ -332,6 +352,7 @@ async def running_service(
         "DATABASE_URL": database_url,
         "DB_SCHEMA": f"{name}_{unique}",
         "CONSUMER_GROUP": f"{name}-{unique}",
+        **({"CHUANLIU_POLICY": chuanliu_policy(holdout_share=0.0)} if name == "chuanliu" else {}),
         **env,
     }
     await ensure_topics(admin or KafkaSettings(kafka_bootstrap_servers=bootstrap), all_topics())

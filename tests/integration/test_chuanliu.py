@@ -28,6 +28,7 @@ from laotie_contracts.moderation import Measure, PenaltyApplied
 from tests.integration.infra import Infra
 from tests.integration.kit import (
     ServiceProcess,
+    chuanliu_policy,
     eventually,
     header,
     keyed_records,
@@ -41,22 +42,12 @@ from tests.integration.kit import (
     start_at_end,
 )
 
-POLICY = Path(__file__).resolve().parents[2] / (
-    "services/chuanliu/src/laotie_chuanliu/policy/chuanliu.toml"
-)
 CONSUMED = ("orders.order", "live.room", "scoring.score-latest", "moderation.penalty")
 
 
 def policy_file(tmp: Path, **budget: Any) -> str:
-    text = POLICY.read_text()
-    for key, value in budget.items():
-        text = "\n".join(
-            f"{key} = {value}" if line.startswith(f"{key} =") else line
-            for line in text.splitlines()
-        )
-    path = tmp / f"chuanliu-{uuid.uuid4().hex[:6]}.toml"
-    path.write_text(text)
-    return str(path)
+    """The policy with ``budget`` settings changed, and no holdout unless one is given."""
+    return chuanliu_policy(**{"holdout_share": 0.0, **budget})
 
 
 class Db:
@@ -662,3 +653,65 @@ async def test_an_operators_budget_change_is_audited_once_with_who_and_why(
     events = [json.loads(r.value) for r in records]
     assert [e["audit_id"] for e in events] == [rows[0]["audit_id"]]
     assert events[0]["reason"] == "keep the evening's budget"
+
+
+async def test_uplift_compares_granted_buyers_with_a_holdout(infra: Infra, tmp_path: Path) -> None:
+    """Uplift once set attributed GMV against organic GMV, with no control group; now a
+    hash-chosen share of the eligible buyers gets no grant, and the granted buyers' conversion
+    and GMV per buyer are set against theirs, with the sample sizes (issue 20, item 8)."""
+    from laotie_chuanliu.domain import in_holdout
+
+    policy = policy_file(tmp_path, holdout_share=0.5, pacing_headroom=1.0)
+    async with chuanliu(infra, policy) as (processes, db):
+        brand = f"brand-{uuid.uuid4().hex[:6]}"
+        buyers = [f"{brand}-b{i}" for i in range(24)]
+        held = [b for b in buyers if in_holdout(b, 0.5)]
+        treated = [b for b in buyers if b not in held]
+        assert held, "the brand's id makes some buyers held out"
+        assert treated, "and some granted"
+        await publish(infra.kafka_bootstrap, *(distribution_sale(brand, b, "c1") for b in buyers))
+
+        async def fond() -> bool:
+            n: int = await db.value("SELECT count(*) FROM affinity WHERE brand_id = $1", brand)
+            return n == len(buyers)
+
+        await eventually(fond, timeout=60, what="every buyer fond of the brand")
+        room, session, live = brand_goes_live(brand)
+        await publish(infra.kafka_bootstrap, *live)
+        assert await _decided(db, session) == "granted"
+        granted = await db.value(
+            "SELECT array_agg(buyer_id ORDER BY buyer_id) FROM grants WHERE session_id = $1",
+            session,
+        )
+        assert sorted(granted) == sorted(treated), "nobody held out is granted"
+        # two of the granted buy ¥30 each, one held-out buyer ¥20
+        orders = [
+            *self_broadcast_order(brand, room, treated[0], 3000, order_id=f"{brand}-o1"),
+            *self_broadcast_order(brand, room, treated[1], 3000, order_id=f"{brand}-o2"),
+            *self_broadcast_order(brand, room, held[0], 2000, order_id=f"{brand}-o3"),
+        ]
+        await publish(infra.kafka_bootstrap, *orders)
+        seller = _as(infra, Role.SELLER, "seller-1", shop_id=brand)
+        async with httpx.AsyncClient(base_url=processes[0].url, timeout=10) as client:
+
+            async def compared() -> dict[str, Any] | None:
+                body = (await client.get(f"/brands/{brand}/uplift", headers=seller)).json()
+                arms = body["against_holdout"]
+                done = arms["treated"]["converted"] == 2 and arms["holdout"]["converted"] == 1
+                return arms if done else None
+
+            arms = await eventually(compared, timeout=60, what="both arms counted")
+        t, h = len(treated), len(held)
+        assert arms["treated"] == {
+            "buyers": t,
+            "converted": 2,
+            "conversion": round(2 / t, 4),
+            "net_fen_per_buyer": round(6000 / t, 2),
+        }
+        assert arms["holdout"] == {
+            "buyers": h,
+            "converted": 1,
+            "conversion": round(1 / h, 4),
+            "net_fen_per_buyer": round(2000 / h, 2),
+        }
+        assert arms["conversion_uplift"] == round(round(2 / t, 4) / round(1 / h, 4) - 1, 4)

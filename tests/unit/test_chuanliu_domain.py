@@ -376,3 +376,22 @@ def test_moderation_knows_a_creator_who_sold_through_a_promotion_in_their_room()
     assert distribution_creator(order(attribution=in_room)) == "c1"
     assert distribution_creator(order(attribution=LIVE)) is None
     assert distribution_creator(order()) == "c1"
+
+
+def test_the_holdout_is_a_stable_share_of_buyers() -> None:
+    buyers = [f"buyer-{i}" for i in range(4000)]
+    held = [b for b in buyers if domain.in_holdout(b, 0.1)]
+    assert 0.08 < len(held) / len(buyers) < 0.12
+    assert held == [b for b in buyers if domain.in_holdout(b, 0.1)], "the same every time"
+    assert not any(domain.in_holdout(b, 0.0) for b in buyers)
+
+
+def test_the_holdout_counts_only_buyers_the_plan_would_have_reached() -> None:
+    everyone = [domain.Candidate(f"b{i}", 1.0 - i / 10, "c") for i in range(6)]
+    held = [everyone[1], everyone[4]]
+    treated = [c for c in everyone if c not in held]
+    stopped = domain.GrantPlan(tuple(treated[:2]), 20, "budget_spent")  # b0, b2 granted
+    assert domain.reached_holdout(everyone, held, stopped) == [everyone[1]]
+    complete = domain.GrantPlan(tuple(treated), 20, None)
+    assert domain.reached_holdout(everyone, held, complete) == held
+    assert domain.reached_holdout(everyone, held, domain.GrantPlan((), 20, "no_affinity")) == []

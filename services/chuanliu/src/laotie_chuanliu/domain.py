@@ -9,6 +9,7 @@ true until it commits (concurrent replicas serialise on it and never grant past 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -159,6 +160,7 @@ class GrantPlan:
     buyers: tuple[Candidate, ...]  # who gets a grant of ``per_grant``, in order
     per_grant: int
     stop: str | None  # why it stopped short (None: every candidate with a slot got one)
+    held: tuple[Candidate, ...] = ()  # held out (the holdout) whom the plan would have reached
 
     @property
     def impressions(self) -> int:
@@ -173,6 +175,60 @@ def has_slot(grants_today: int, cap: int) -> bool:
 def budget_refusal(allowance: int, budget: int) -> str:
     """Why the day's budget takes no more: all of it is out, or pacing holds the rest."""
     return BUDGET_SPENT if allowance >= budget else PACED
+
+
+def in_holdout(buyer_id: str, share: float) -> bool:
+    """Whether the buyer is in the holdout: a stable hash of the id below ``share``."""
+    digest = hashlib.sha256(f"chuanliu-holdout:{buyer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < share * 2**64
+
+
+def split_holdout(
+    candidates: Sequence[Candidate], share: float
+) -> tuple[list[Candidate], list[Candidate]]:
+    """(to plan grants for, held out) in the candidates' order."""
+    treated = [c for c in candidates if not in_holdout(c.buyer_id, share)]
+    held = [c for c in candidates if in_holdout(c.buyer_id, share)]
+    return treated, held
+
+
+def reached_holdout(
+    everyone: Sequence[Candidate], held: Sequence[Candidate], plan: GrantPlan
+) -> list[Candidate]:
+    """The held-out buyers the plan would have reached: all of them when it granted every
+    candidate it could, else those ranked above the last buyer granted (none when nobody
+    is granted)."""
+    if not plan.buyers:
+        return []
+    if plan.stop is None:
+        return list(held)
+    rank = {c.buyer_id: i for i, c in enumerate(everyone)}
+    last = rank[plan.buyers[-1].buyer_id]
+    return [c for c in held if rank[c.buyer_id] < last]
+
+
+def arm(buyers: int, converted: int, net_fen: int) -> dict[str, Any]:
+    return {
+        "buyers": buyers,
+        "converted": converted,
+        "conversion": round(converted / buyers, 4) if buyers else None,
+        "net_fen_per_buyer": round(net_fen / buyers, 2) if buyers else None,
+    }
+
+
+def holdout_uplift(treated: dict[str, Any], held: dict[str, Any]) -> dict[str, Any]:
+    """Treated against holdout: conversion and net GMV per buyer, with the sample sizes;
+    None where the holdout has nothing to compare with."""
+    t, h = treated["conversion"], held["conversion"]
+    tg, hg = treated["net_fen_per_buyer"], held["net_fen_per_buyer"]
+    return {
+        "treated": treated,
+        "holdout": held,
+        "conversion_uplift": round(t / h - 1, 4) if t is not None and h else None,
+        "net_fen_per_buyer_uplift": round(tg - hg, 2)
+        if tg is not None and hg is not None
+        else None,
+    }
 
 
 def plan_grants(candidates: Sequence[Candidate], limits: Limits, ledger: Ledger) -> GrantPlan:

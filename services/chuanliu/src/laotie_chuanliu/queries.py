@@ -185,9 +185,44 @@ async def session_grants(
 
 
 # --- uplift and contribution ------------------------------------------------------------------
-async def uplift(conn: Connection, brand_id: str, since: date, until: date) -> dict[str, Any]:
+# Per arm, the buyers (first reached in the days asked), how many bought in the brand's own
+# room within the attribution window of that day, and their net GMV there.
+ARMS_SQL = """
+WITH arms AS (
+    SELECT 'treated' AS arm, buyer_id, min(day) AS day FROM grants
+    WHERE brand_id = $1 AND day BETWEEN $2 AND $3 GROUP BY buyer_id
+    UNION ALL
+    SELECT 'holdout', buyer_id, min(day) FROM holdouts
+    WHERE brand_id = $1 AND day BETWEEN $2 AND $3 GROUP BY buyer_id
+), bought AS (
+    SELECT a.arm, a.buyer_id, coalesce(sum(o.gmv_fen - o.refunded_fen), 0) AS net_fen,
+           count(o.order_id) AS orders
+    FROM arms a LEFT JOIN self_broadcast_orders o ON o.brand_id = $1
+        AND o.buyer_id = a.buyer_id AND o.day BETWEEN a.day AND a.day + $4::int
+    GROUP BY a.arm, a.buyer_id
+)
+SELECT arm, count(*) AS buyers, count(*) FILTER (WHERE orders > 0) AS converted,
+       coalesce(sum(net_fen), 0) AS net_fen
+FROM bought GROUP BY arm
+"""
+
+
+async def uplift(
+    conn: Connection, brand_id: str, since: date, until: date, window_days: int
+) -> dict[str, Any]:
     rows = await conn.fetch(UPLIFT_SQL, brand_id, since, until)
-    return domain.uplift(brand_id, since, until, [dict(r) for r in rows])
+    arms = {r["arm"]: r for r in await conn.fetch(ARMS_SQL, brand_id, since, until, window_days)}
+    treated, held = (
+        domain.arm(
+            int(arms[a]["buyers"]) if a in arms else 0,
+            int(arms[a]["converted"]) if a in arms else 0,
+            int(arms[a]["net_fen"]) if a in arms else 0,
+        )
+        for a in ("treated", "holdout")
+    )
+    return domain.uplift(brand_id, since, until, [dict(r) for r in rows]) | {
+        "against_holdout": domain.holdout_uplift(treated, held)
+    }
 
 
 async def contribution(conn: Connection, creator_id: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@ parses its input and calls a use case (commands) or a query (reads)."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -35,8 +36,8 @@ CreatorOrOperator = Annotated[Principal, require(Role.ANCHOR, Role.OPERATOR)]
 
 @router.get(
     "/brands/{brand_id}/uplift",
-    summary="Attributed / non-attributed self-broadcast GMV, per day and in total"
-    " (the brand's sellers, operators)",
+    summary="Attributed / non-attributed self-broadcast GMV, per day and in total, and the"
+    " granted buyers against the holdout (the brand's sellers, operators)",
 )
 async def brand_uplift(
     brand_id: str,
@@ -49,7 +50,8 @@ async def brand_uplift(
     require_brand(who, brand_id)
     today = policy.day_of(datetime.now(UTC))[0]
     since, until = domain.uplift_window(today, since, until)
-    return await queries.uplift(conn, brand_id, since, until)
+    window = math.ceil(policy.attribution.window_days)
+    return await queries.uplift(conn, brand_id, since, until, window)
 
 
 @router.get(

@@ -11,6 +11,7 @@ past the budget; a session start is decided once (``triggers``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, ClassVar
@@ -232,11 +233,14 @@ async def plan_for_brand(
         budget=budget,
         allowance=policy.paced_allowance(budget, share),
     )
-    candidates = await queries.candidates(tx.conn, brand_id, tx.now, policy)
+    everyone = await queries.candidates(tx.conn, brand_id, tx.now, policy)
+    candidates, held = domain.split_holdout(everyone, policy.grants.holdout_share)
     ledger = await queries.ledger(
         tx.conn, day, brand_id, int(today["granted"]), [c.buyer_id for c in candidates]
     )
-    return day, limits, domain.plan_grants(candidates, limits, ledger)
+    plan = domain.plan_grants(candidates, limits, ledger)
+    reached = domain.reached_holdout(everyone, held, plan)
+    return day, limits, dataclasses.replace(plan, held=tuple(reached))
 
 
 async def carry_out(
@@ -253,6 +257,18 @@ async def carry_out(
     if not plan.buyers:
         return
     await take_from_ledgers(tx, day, limits, plan, brand_id)
+    if plan.held:
+        await tx.conn.execute(
+            "INSERT INTO holdouts (session_id, brand_id, buyer_id, affinity, day, held_at)"
+            " SELECT $1, $2, b, a, $5, $6 FROM unnest($3::text[], $4::numeric[]) AS u(b, a)"
+            " ON CONFLICT DO NOTHING",
+            session_id,
+            brand_id,
+            [c.buyer_id for c in plan.held],
+            [c.affinity for c in plan.held],
+            day,
+            tx.now,
+        )
     for buyer in plan.buyers:
         grant = await tx.conn.fetchrow(
             "INSERT INTO grants (grant_id, session_id, buyer_id, brand_id, via_creator_id,"

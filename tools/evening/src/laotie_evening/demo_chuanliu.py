@@ -72,6 +72,17 @@ def print_chuanliu_report(found: dict[str, Any], impressions_granted: int) -> No
         f"organic ¥{brand['organic_fen'] / 100:,.2f}, uplift "
         f"{'n/a' if uplift is None else f'{uplift:.1%}'}"
     )
+    arms = brand["against_holdout"]
+    t, h = arms["treated"], arms["holdout"]
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
+    print(
+        f"against the holdout (对照组): granted {t['buyers']} buyers, {t['converted']} bought "
+        f"({pct(t['conversion'])}); held out {h['buyers']}, {h['converted']} bought "
+        f"({pct(h['conversion'])}); conversion uplift {pct(arms['conversion_uplift'])}"
+    )
     for c in found["creators"]:
         print(
             f"creator {c['creator_id']:<16} led ¥{c['attributed_gmv_fen'] / 100:,.2f} in "

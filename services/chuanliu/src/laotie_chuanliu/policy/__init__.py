@@ -24,6 +24,9 @@ class Grants(BaseModel):
     per_buyer_daily_cap: int = Field(ge=1)
     max_grants_per_session: int = Field(ge=1)
     unscored_brand_weight: float = Field(ge=0)
+    holdout_share: float = Field(
+        ge=0, lt=1, description="Eligible buyers held out of every grant, by a hash of their id."
+    )
 
 
 class Affinity(BaseModel):
