@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -488,3 +488,67 @@ async def republish(bootstrap: str, envelopes: list[Any]) -> None:
             )
     finally:
         await producer.stop()
+
+
+def order_events(shop: str, n: int, *, good: bool, days_ago: int = 20) -> list[Any]:
+    """The facts the orders service would publish for n orders of a shop, paid ``days_ago``
+    (matured): good ones shipped on time, delivered and reviewed 5 stars; bad ones overdue,
+    reviewed 1 star and refunded for quality."""
+    from laotie_contracts import orders as ev
+
+    events: list[ev.OrderFacts] = []
+    paid = datetime.now(UTC) - timedelta(days=days_ago)
+    for i in range(n):
+        via = ev.Attribution(
+            channel="distribution", creator_id=f"{shop}-creator", commission_rate_bp=1000
+        )
+        base = order_facts(shop, f"{shop}-{good}-{i}", f"b{i}", 1000, paid, via)
+        ship_by = paid + timedelta(hours=48)
+        events.append(ev.OrderPaid(**base, status="paid", ship_by=ship_by))
+        if good:
+            shipped = paid + timedelta(hours=10)
+            events.append(
+                ev.OrderShipped(
+                    **{**base, "occurred_at": shipped},
+                    status="shipped",
+                    tracking_number="T",
+                    ship_by=ship_by,
+                    late=False,
+                )
+            )
+            events.append(
+                ev.OrderDelivered(
+                    **{**base, "occurred_at": shipped + timedelta(hours=24)},
+                    status="delivered",
+                    shipped_at=shipped,
+                    auto_complete_at=shipped + timedelta(days=10),
+                )
+            )
+            events.append(
+                ev.OrderReviewed(
+                    **base, status="completed", product_stars=5, logistics_stars=5, service_stars=5
+                )
+            )
+        else:
+            events.append(
+                ev.ShipmentOverdue(
+                    **{**base, "occurred_at": ship_by}, status="paid", ship_by=ship_by
+                )
+            )
+            events.append(
+                ev.OrderReviewed(
+                    **base, status="completed", product_stars=1, logistics_stars=1, service_stars=1
+                )
+            )
+            events.append(
+                ev.OrderRefunded(
+                    **base,
+                    status="completed",
+                    refunded_fen=1000,
+                    refund_id=f"r{i}",
+                    refund_kind="refund_only",
+                    refund_reason="quality",
+                    refund_amount_fen=1000,
+                )
+            )
+    return events

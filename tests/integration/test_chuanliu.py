@@ -525,10 +525,10 @@ async def test_attribution_and_uplift_match_a_hand_computed_example(
     assert contribution["attributed_orders"] == 1
     # The policy (chuanliu.toml [rewards], 2026.12-1): the creator's day earns
     # ⌊weight × min(5,000, 10 × yuan^0.8)⌋. The paid order, ¥30 gross, earned ⌊10 × 30^0.8⌋ =
-    # 151; its ¥5 refund withdrew its share: ⌊151 × 2,500 / 3,000⌋ = 125, the 26 withdrawn
-    # going back to the day's budget (a creator_reward_reduced event says so).
+    # 151; its ¥5 refund withdrew what those ¥5 earned the day, 151 − ⌊10 × 25^0.8⌋ = 20, back
+    # to the day's budget (a creator_reward_reduced event says so): 131 are left.
     assert contribution["rewards"] == 1
-    assert contribution["reward_impressions"] == 125, "the refund withdrew its share"
+    assert contribution["reward_impressions"] == 131, "the refund withdrew its share"
     assert (
         await db.value(
             "SELECT count(*) FROM outbox WHERE event_type = $1"

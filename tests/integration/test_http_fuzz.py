@@ -30,7 +30,6 @@ import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -41,7 +40,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from laotie_common.auth import Role, mint_token
 from laotie_common.settings import ServiceSettings
-from laotie_contracts.orders import Attribution, OrderPaid
 from schemathesis import GenerationMode
 from schemathesis.core.result import Err, Ok
 
@@ -49,7 +47,7 @@ from tests.integration.infra import Infra
 from tests.integration.kit import (
     eventually,
     group_at_end,
-    order_facts,
+    order_events,
     publish,
     running_service,
 )
@@ -222,25 +220,10 @@ def _record(
 SCORED_ORDERS = 30  # the shop kind's min_sample_orders in the score policy
 
 
-def _paid_orders(shop: str) -> list[OrderPaid]:
-    """Enough paid orders of one shop (and product) for scoring to score both."""
-    now, shop_page = datetime.now(UTC), Attribution(channel="shop_page")
-    return [
-        OrderPaid(
-            **order_facts(
-                shop,
-                f"{shop}-order-{n}",
-                f"{shop}-buyer-{n}",
-                100,
-                now,
-                shop_page,
-                shop_kind="merchant",
-            ),
-            status="paid",
-            ship_by=now + timedelta(hours=48),
-        )
-        for n in range(SCORED_ORDERS)
-    ]
+def _paid_orders(shop: str) -> list[Any]:
+    """Enough matured, shipped and reviewed orders of one shop (and product) for scoring to
+    score both (every weighted dimension measured)."""
+    return order_events(shop, SCORED_ORDERS, good=True)
 
 
 async def _scored(conn: asyncpg.Connection, shop: str) -> bool:

@@ -45,6 +45,7 @@ from tests.integration.infra import Infra
 from tests.integration.kit import (
     ServiceProcess,
     eventually,
+    order_events,
     order_facts,
     promoted_by,
     publish,
@@ -54,7 +55,6 @@ from tests.integration.kit import (
     start_at_end,
 )
 from tests.integration.test_chuanliu import CONSUMED
-from tests.integration.test_scoring import order_events
 
 pytestmark = pytest.mark.integration
 
@@ -91,8 +91,11 @@ QUERIES = {
         " g.buyer_id AS grant_buyer FROM self_broadcast_orders o"
         " LEFT JOIN grants g ON g.grant_id = o.grant_id"
         " WHERE o.brand_id LIKE $1 || '%' ORDER BY o.order_id",
-        "SELECT order_id, creator_id, brand_id, impressions, band FROM rewards"
-        " WHERE brand_id LIKE $1 || '%' ORDER BY order_id",
+        # a creator's day of rewards (how it splits between the day's orders depends on their
+        # order of arrival; the day's total does not: chuanliu/2026.12-1)
+        "SELECT creator_id, brand_id, day, sum(impressions) AS impressions FROM rewards"
+        " WHERE brand_id LIKE $1 || '%' GROUP BY creator_id, brand_id, day"
+        " ORDER BY creator_id, brand_id",
     ],
 }
 TRIGGERS, GRANTS, SELF_BROADCAST, REWARDS = 2, 3, 6, 7  # indexes in QUERIES["chuanliu"]
@@ -121,8 +124,8 @@ def live_brand_script(shop: str) -> tuple[list[Any], list[Any], list[Any], dict[
     (10 with phase 3) for any score's minimum sample: the brand and the creator stay
     unscored (weight 1.0). The session start grants L1..L5 one grant of 20 impressions each.
     Self-broadcast orders, placed 20 minutes from now so that they come after either copy's
-    grants: L1 3,000 fen with 500 refunded, L2 2,000 (attributed, rewarding the creator 10
-    impressions per yuan of net GMV: 250 and 200), X 1,000 (no affinity, no grant) and L0
+    grants: L1 3,000 fen with 500 refunded, L2 2,000 (attributed: the creator's day of ¥45 net
+    earns 210 reward impressions), X 1,000 (no affinity, no grant) and L0
     1,500 (affinity withdrawn, no grant): not attributed."""
     brand, creator = f"{shop}-live", f"{shop}-live-creator"
     buyer = {name: f"{brand}-{name}" for name in ("L0", "L1", "L2", "L3", "L4", "L5", "X")}
@@ -180,8 +183,8 @@ def live_brand_script(shop: str) -> tuple[list[Any], list[Any], list[Any], dict[
             (f"{brand}-s-C", buyer["X"], 1000, 0, False, None, None, None),
             (f"{brand}-s-D", buyer["L0"], 1500, 0, False, None, None, None),
         ],
-        # (3000 − 500) / 100 × 10 × 1.0 and 2000 / 100 × 10 × 1.0
-        "rewards": [(f"{brand}-s-A", creator, brand, 250), (f"{brand}-s-B", creator, brand, 200)],
+        # the creator's day: ¥25 + ¥20 net = ¥45, ⌊10 × 45^0.8⌋ = 210 (chuanliu.toml [rewards])
+        "rewards": [(creator, brand, 210)],
     }
     return sales, going_live, orders, expected
 
@@ -320,10 +323,8 @@ def _hand_check(rows: list[list[dict[str, Any]]], expected: dict[str, Any]) -> N
         for r in rows[SELF_BROADCAST]
     ]
     assert attribution == expected["self_broadcast"]
-    rewards = [
-        (r["order_id"], r["creator_id"], r["brand_id"], r["impressions"]) for r in rows[REWARDS]
-    ]
-    assert rewards == expected["rewards"], "10 impressions per yuan of net attributed GMV"
+    rewards = [(r["creator_id"], r["brand_id"], r["impressions"]) for r in rows[REWARDS]]
+    assert rewards == expected["rewards"], "the creator's day earns what its net GMV earns"
 
 
 async def test_duplicated_and_reordered_deliveries_change_nothing(infra: Infra) -> None:

@@ -14,7 +14,6 @@ from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from laotie_common.envelope import Envelope
-from laotie_contracts import orders as ev
 from laotie_contracts.moderation import Measure, PenaltyApplied, PenaltyRevoked
 from laotie_scoring.policy import load_policy
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,7 +24,7 @@ from tests.integration.kit import (
     eventually,
     group_at_end,
     header,
-    order_facts,
+    order_events,
     publish,
     read_topic,
     republish,
@@ -40,66 +39,6 @@ async def scoring(infra: Infra) -> AsyncIterator[tuple[httpx.AsyncClient, Servic
         httpx.AsyncClient(base_url=process.url, timeout=30) as client,
     ):
         yield client, process
-
-
-def order_events(shop: str, n: int, *, good: bool, days_ago: int = 20) -> list[ev.OrderFacts]:
-    """The facts the orders service would publish for n orders of a shop."""
-    events: list[ev.OrderFacts] = []
-    paid = datetime.now(UTC) - timedelta(days=days_ago)
-    for i in range(n):
-        via = ev.Attribution(
-            channel="distribution", creator_id=f"{shop}-creator", commission_rate_bp=1000
-        )
-        base = order_facts(shop, f"{shop}-{good}-{i}", f"b{i}", 1000, paid, via)
-        ship_by = paid + timedelta(hours=48)
-        events.append(ev.OrderPaid(**base, status="paid", ship_by=ship_by))
-        if good:
-            shipped = paid + timedelta(hours=10)
-            events.append(
-                ev.OrderShipped(
-                    **{**base, "occurred_at": shipped},
-                    status="shipped",
-                    tracking_number="T",
-                    ship_by=ship_by,
-                    late=False,
-                )
-            )
-            events.append(
-                ev.OrderDelivered(
-                    **{**base, "occurred_at": shipped + timedelta(hours=24)},
-                    status="delivered",
-                    shipped_at=shipped,
-                    auto_complete_at=shipped + timedelta(days=10),
-                )
-            )
-            events.append(
-                ev.OrderReviewed(
-                    **base, status="completed", product_stars=5, logistics_stars=5, service_stars=5
-                )
-            )
-        else:
-            events.append(
-                ev.ShipmentOverdue(
-                    **{**base, "occurred_at": ship_by}, status="paid", ship_by=ship_by
-                )
-            )
-            events.append(
-                ev.OrderReviewed(
-                    **base, status="completed", product_stars=1, logistics_stars=1, service_stars=1
-                )
-            )
-            events.append(
-                ev.OrderRefunded(
-                    **base,
-                    status="completed",
-                    refunded_fen=1000,
-                    refund_id=f"r{i}",
-                    refund_kind="refund_only",
-                    refund_reason="quality",
-                    refund_amount_fen=1000,
-                )
-            )
-    return events
 
 
 async def _score_records(infra: Infra, topic: str, key: str) -> list[dict[str, Any]]:

@@ -323,10 +323,25 @@ def test_rewards_are_concave_in_a_creators_day_and_capped() -> None:
     assert domain.reward_impressions(10**9, 2500, rewards, 1.0) == 0
 
 
-def test_a_refund_withdraws_its_share_of_the_reward() -> None:
-    assert domain.reduced_reward(131, 2500, 2000) == 104
-    assert domain.reduced_reward(131, 2500, 0) == 0
-    assert domain.reduced_reward(131, 2500, 2500) == 131
+def test_a_refund_withdraws_what_its_gmv_earned_the_day_in_any_order() -> None:
+    from laotie_chuanliu.policy import load_policy
+
+    rewards = load_policy().rewards
+
+    def f(fen: int) -> int:
+        return domain.reward_curve(fen, rewards, 1.0)
+
+    # ¥30 rewarded (151), ¥5 refunded: the day is left with what ¥25 earns (131)
+    assert domain.withdrawn_impressions(3000, 500, 151, rewards, 1.0) == f(3000) - f(2500)
+    assert domain.withdrawn_impressions(3000, 0, 151, rewards, 1.0) == 0
+    # two orders and a refund of the first, in either order: the day totals f(net)
+    a_first = domain.reward_impressions(0, 3000, rewards, 1.0)
+    b_then = domain.reward_impressions(3000, 2000, rewards, 1.0)
+    a_refund = domain.withdrawn_impressions(5000, 500, a_first, rewards, 1.0)
+    b_first = domain.reward_impressions(0, 2000, rewards, 1.0)
+    a_then = domain.reward_impressions(2000, 3000, rewards, 1.0)
+    a_refund_2 = domain.withdrawn_impressions(5000, 500, a_then, rewards, 1.0)
+    assert a_first + b_then - a_refund == b_first + a_then - a_refund_2 == f(4500)
 
 
 def test_creator_refusals() -> None:

@@ -327,11 +327,17 @@ def reward_impressions(before_fen: int, net_fen: int, rewards: Rewards, weight: 
     return max(0, after - reward_curve(before_fen, rewards, weight))
 
 
-def reduced_reward(impressions: int, net_fen: int, new_net_fen: int) -> int:
-    """A refunded order's reward, in proportion to what is left of its GMV."""
-    if net_fen <= 0 or new_net_fen >= net_fen:
-        return impressions
-    return math.floor(impressions * max(0, new_net_fen) / net_fen)
+def withdrawn_impressions(
+    day_net_fen: int, refunded_fen: int, impressions: int, rewards: Rewards, weight: float
+) -> int:
+    """What a refund of ``refunded_fen`` withdraws from its order's reward: what the
+    creator's day earned with that GMV less what it earns without (at most the order's
+    reward). Rewards and refunds telescope, so a creator's day always totals what its net
+    GMV earns, whatever order the facts arrive in; how it splits between orders does not."""
+    if refunded_fen <= 0:
+        return 0
+    lost = reward_impressions(day_net_fen - refunded_fen, refunded_fen, rewards, weight)
+    return min(impressions, lost)
 
 
 def creator_refusal(*, weight: float, under_penalty: bool) -> str | None:

@@ -377,10 +377,9 @@ async def creator_weight(tx: Tx, creator: str) -> tuple[float, str | None]:
 
 
 async def reduce_reward(tx: Tx, *, creator: str, order_id: str, net_fen: int) -> None:
-    """A refund of an attributed order withdraws its share of the reward: the reward falls in
-    proportion to the GMV left, the impressions go back to its day's budget, and
-    ``creator_reward_reduced`` says so (a reward never grows back: a redelivered payment or
-    refund changes nothing)."""
+    """A refund of an attributed order withdraws what its GMV earned the creator's day: the
+    impressions go back to the day's budget, and ``creator_reward_reduced`` says so (a
+    reward never grows back: a redelivered payment or refund changes nothing)."""
     reward = await tx.conn.fetchrow(
         "SELECT * FROM rewards WHERE order_id = $1 AND creator_id = $2 FOR UPDATE",
         order_id,
@@ -388,17 +387,26 @@ async def reduce_reward(tx: Tx, *, creator: str, order_id: str, net_fen: int) ->
     )
     if reward is None or reward["net_fen"] is None:
         return  # none, or booked before rewards kept their GMV (2026.11-1)
-    left = domain.reduced_reward(reward["impressions"], reward["net_fen"], net_fen)
-    withdrawn = reward["impressions"] - left
-    if withdrawn <= 0:
+    refunded = reward["net_fen"] - max(0, net_fen)
+    if refunded <= 0:
         return
+    key = f"reward:{creator}:{reward['day']}"
+    await tx.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+    day_net = await queries.creator_day_gmv(tx.conn, creator, reward["day"])
+    weight, _ = await creator_weight(tx, creator)
+    withdrawn = domain.withdrawn_impressions(
+        day_net, refunded, reward["impressions"], tx.policy.rewards, weight
+    )
     row = await tx.conn.fetchrow(
-        "UPDATE rewards SET impressions = $2, net_fen = $3 WHERE order_id = $1 RETURNING *",
+        "UPDATE rewards SET impressions = impressions - $2, net_fen = $3 WHERE order_id = $1"
+        " RETURNING *",
         order_id,
-        left,
+        withdrawn,
         max(0, net_fen),
     )
     assert row is not None
+    if withdrawn <= 0:
+        return
     await tx.conn.execute(
         "UPDATE budget_days SET granted = granted - $2 WHERE day = $1", reward["day"], withdrawn
     )
