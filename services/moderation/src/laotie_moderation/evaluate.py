@@ -18,7 +18,9 @@ Two corpora, each with one file per detector:
   read during the fourth;
 - the **unseen-5** batch (``corpus/unseen-5/*.tsv``): written blind during the fourth round,
   read during the fifth;
-- the **unseen-6** batch (``corpus/unseen-6/*.tsv``): written blind during the fifth round:
+- the **unseen-6** batch (``corpus/unseen-6/*.tsv``): written blind during the fifth round,
+  read during the sixth;
+- the **unseen-7** batch (``corpus/unseen-7/*.tsv``): written blind during the sixth round:
   the honest measure, until its errors are read in turn.
 """
 
@@ -58,6 +60,7 @@ CORPORA = (
     Corpus("unseen-4", CORPUS / "unseen-4", 0.97, 0.95, gates=False),
     Corpus("unseen-5", CORPUS / "unseen-5", 0.97, 0.95, gates=False),
     Corpus("unseen-6", CORPUS / "unseen-6", 0.97, 0.95, gates=False),
+    Corpus("unseen-7", CORPUS / "unseen-7", 0.97, 0.95, gates=False),
 )
 
 

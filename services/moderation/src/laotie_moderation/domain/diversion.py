@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from laotie_moderation.domain.normalize import digits_of, fold, runs_of, squeezed_of
 
-RULE_VERSION = "diversion@4"
+RULE_VERSION = "diversion@5"
 
 # Contact apps, after squeeze() (no separators, lower case, full-width folded).
 WECHAT = re.compile(
@@ -43,7 +43,8 @@ WECHAT = re.compile(
     r"卫星(?!导航|定位|电视|天线|地图|云图|信号|通信|遥感|接收|图|锅|城|网)|[嘉佳家][维微薇威](?![生修护持])|"
     r"我的?v(?:号|就是|是)|(?:和|跟|与)v同号|(?<![a-z])v(?:号)?同号|"
     # "V me" before an id (not V我50, a payment); wei … xin spelled apart
-    r"(?<![a-z])v我(?![0-9一二三四五六七八九十百])|(?<![a-z])wei[\u4e00-\u9fff]{1,6}xin(?![a-z]))"
+    r"(?<![a-z])v我(?![0-9一二三四五六七八九十百])|(?<![a-z])wei[\u4e00-\u9fff]{1,6}xin(?![a-z])|"
+    r"[喂卫危围唯韦伟魏溦胃蔚][信芯心訫欣鑫](?=搜|号|加|上|:))"
 )
 QQ = re.compile(
     r"(?<![a-z])(qq|扣扣|叩叩|蔻蔻|抠抠|秋秋|koukou|企鹅号|企鹅|球球号|q号|加q|群号)"
@@ -56,7 +57,9 @@ LABEL = re.compile(
     r"(?<![a-z0-9])(v|vx|wx|w|q|qq|wei|weixin|wechat|vix|薇|威|微|扣|小号)"
     r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff:]{0,3}:\s*[a-z0-9_-]{4,}"
 )
-PHONE_WORDS = re.compile(r"(电话|手机号|手机|来电|致电|热线|call|tel|打给我|拨打|dianhua)")
+PHONE_WORDS = re.compile(
+    r"(电话|手机号|手机|座机|固话|来电|致电|热线|call|tel|打给我|拨打|dianhua)"
+)
 INTENT = re.compile(
     r"(加|搜|私聊|私信|私我|联系|找我|添加|咨询|详聊|详谈|戳|扫|私下|加我|主页|号码|号是|id|移步|转战|同名|"
     r"置顶|简介|签名|评论区|回复|关注|(?:就是|同)我?的?(?:快手|抖音|手机)号?)"
@@ -72,9 +75,11 @@ OFF_PLATFORM_PAY = re.compile(
     r"(?:转|打|付)(?:钱|款|账|定金|订金|尾款)?(?:给|到)?我的?(?:银行卡|卡上|卡里|支付宝|zfb|微信|v|账户)|"
     r"卡号私发|私发卡号|发你卡号|转(?:到|给|进)?(?:支付宝|zfb|zhifubao|微信|v信|vx|银行卡|卡上|卡里)|"
     # a private price: the deal moved to a chat, even the platform's own (私聊便宜三十)
-    r"私(?:聊|信|你|我|下)?(?:再|更|还|给你)?(?:便宜|低价|内部价|私价|少[0-9一二三四五六七八九十两])|私[你我]?价|"
+    r"私(?:聊|信|你|我|下)?我?(?:再|更|还|给你)*(?:便宜|低价|内部价|私价|少[0-9一二三四五六七八九十两])|私[你我]?价|"
+    r"私(?:信|聊)[^|]{0,10}(?:别|不要|先别)拍|(?:别|不要|先别)拍[^|]{0,10}私(?:信|聊)|"
+    r"(?:定金|订金|尾款|余款)先?(?:转|打|付)(?:给)?我|"
     r"私[聊信下你我]?.{0,8}(?:打包价|内部价|单独价|暗号价|价格另算|另算|更实惠|实惠点|便宜点|底价|更低)|"
-    r"发个?红包(?:过来|给我)|(?:剩下|尾款|余款|差价)的?(?:微信|v|vx|支付宝|zfb|私下)(?:补|付|转)|"
+    r"发个?红包(?:过来|给我)|(?:剩下|尾款|余款|差价)的?钱?(?:微信|v|vx|支付宝|zfb|私下|扫码)(?:补|付|转)|"
     r"当面交易|现金交易|现金就行|(?<![a-z])走(?:v|vx)(?![a-z])|"
     r"(?:拍下?|下单|链接|拍链接)不如私(?:信|聊|我)|(?:发|走)?红包(?:下单|付款|支付|买)|"
     r"(?:不在|不从)(?:这里|这边|直播间|快手|平台)(?:卖|买|拍|下单)|这边只做?展示)"
@@ -90,6 +95,7 @@ OTHER_PLATFORM = re.compile(
     rf"走{_PLATFORMS}(?!物流|快递|配送|仓|自营)|"
     rf"(?:{_PLATFORMS}|微博|围脖|b站|(?<![a-z])wb(?![a-z]))(?:店铺?|搜|号|账号|主页|同名|直播间|私信|私聊|找我|下单|留言)|"
     # a shop of ours there, and buyers sent to it (拼夕夕有我家旗舰店 … 去那边拍)
+    rf"{_PLATFORMS}上(?:挂着|挂了|有货|有卖)|"
     rf"{_PLATFORMS}.{{0,4}}(?:我们?家?|咱家|本店)?也?有(?:我们?家?的?)?[\u4e00-\u9fff]{{0,4}}店|"
     rf"{_PLATFORMS}.{{0,14}}(?:去那(?:边|里|儿)?(?:拍|买|下单)?|(?:拍|买)那边|"
     r"那边(?:拍|买|下单|便宜|更便宜|券多|有现货|有货))|"
@@ -105,7 +111,8 @@ NEGATED = re.compile(
 )
 # A warning against fraud: the steering phrases in it are what not to do.
 WARNING = re.compile(
-    r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗|(?:不要|别|勿|切勿)(?:相信|信)|官方不会|举报|投诉|网络梗|别当真|"
+    r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗|(?:不要|别|勿|切勿)(?:相信|信)|官方不会|举报|投诉|网络梗|别当真|骗人|被骗|长点心|"
+    r"都是假货|别点|"
     r"没有?(?:任何)?保障|无保障|不受保护|帮不了你|维权无门|"
     r"后果自负|是假的)"
 )
@@ -133,7 +140,7 @@ _XIN = "信芯心新訫欣鑫馨辛昕忻伈"
 _WECHAT_SPELLING = rf"(?:[{_WEI}]|(?<![a-z])(?:v|wei)){_GAP}(?:[{_XIN}]|xin|x(?![a-z]))"
 _QQ_SPELLING = rf"(?<![a-z])(?:q|qq|kou{_GAP}kou)(?![a-z])|[扣叩蔻]|抠抠|秋秋|🐧|企鹅|球球"
 HANDLE_AFTER = re.compile(
-    rf"(?P<word>{_WECHAT_SPELLING}|{_QQ_SPELLING}){_GAP}(?:号码?|搜|是|同号|id)?{_GAP}"
+    rf"(?P<word>{_WECHAT_SPELLING}|{_QQ_SPELLING}){_GAP}(?:号码?|搜|是|同号|id|聊)?{_GAP}"
     rf"(?P<id>\d(?:{_GAP}\d){{5,}}|[a-z](?:[ ._-]?[a-z0-9_-]){{3,19}})"
 )
 QQ_SPELLING = re.compile(_QQ_SPELLING)
@@ -143,7 +150,7 @@ OTHER_APP = re.compile(
     r"[a-z][a-z0-9_.-]{3,}|飞机\s*[:：]?\s*@[a-z][a-z0-9_.-]{3,}|"
     # another messenger with a colon, a handle or a number; "DM me on Instagram"
     r"(?<![a-z])(?:telegram|whatsapp|instagram|facebook|signal|kakao(?:talk)?|line|ins|ig|fb)"
-    r"(?:\s*id)?(?:\s+(?:me|us|at|on))?\s*(?:[:：]\s*[@+]?[a-z0-9][a-z0-9_.-]{3,}|[:：]?\s*@[a-z0-9][a-z0-9_.-]{3,}|"
+    r"(?:\s*id)?(?:\s+(?:me|us|at|on))?\s*(?:私信|私聊|搜)?\s*(?:[:：]\s*[@+]?[a-z0-9][a-z0-9_.-]{3,}|[:：]?\s*@[a-z0-9][a-z0-9_.-]{3,}|"
     r"[:：]?\s*\+?\d[\d\s-]{6,}\d)|"
     r"(?:telegram|whatsapp|(?<![a-z])tg|电报|纸飞机)\s*(?:上|里)?\s*(?:找我|加我|联系我|私聊|私我)|"
     r"(?:telegram|(?<![a-z])tg|电报|纸飞机)\s*(?:搜|频道|群)|"
@@ -166,7 +173,7 @@ _CONTACT_NOUN = (
 )
 CONTACT_REFERENCE = re.compile(
     rf"({_PLACE}(?:上|面|里|中|的|有|见|看|在|我|你)*(?:联系方式|号(?![码链\d])|电话|二维码|vx|微信)|"
-    r"(?:微信|vx|wx|v信|qq|扣扣|企鹅|钉钉|tg|电报|whatsapp|telegram)群|拉你们?进群|"
+    r"(?:微信|vx|wx|v信|qq|扣扣|企鹅|钉钉|tg|电报|whatsapp|telegram)[\u4e00-\u9fff]{0,3}群|拉你们?进群|"
     rf"联系方式(?:在|见|看)?(?:{_PLACE}|私信|私聊|私发|评论区?)|号在{_PLACE}|"
     r"(?:拿|发|要|给|留|(?<!隐)私)(?:你|我)?个?号(?:码)?(?![链\d]|施令|排队)|我的号(?![码链\d]|是\d)|"
     rf"{_PLACE}(?:上|里|中)?(?:加我|找我|私我|联系我)|"
@@ -174,7 +181,8 @@ CONTACT_REFERENCE = re.compile(
     rf"{_CONTACT_NOUN}.{{0,10}}?(?:{_PLACE}|{_PICTURE})|(?:{_PLACE}|{_PICTURE}).{{0,10}}?{_CONTACT_NOUN}|"
     r"[那这]串(?:字母|数字|号码?|v|英文|id|拼音)(?:加|搜|打|就是)|"
     r"(?:加|拉|找|私|联系|搜)我?的?(?:小号|私人号|工作号|备用号|新号|大号)|"
-    r"(?:长按|扫码|扫一扫|扫了|识别).{0,6}(?:加我|加好友|加群|进群)|长按识别|"
+    r"(?:长按|扫码|扫一扫|扫一下|扫描|扫了|识别).{0,6}(?:加我|加好友|加群|进群)|长按识别|"
+    rf"(?:{_PLACE}|{_PICTURE})(?:里|上)?扫码|号就?在我?的?(?:{_PLACE}|{_PICTURE})|"
     r"(?:拼|连|合|串)起来.{0,4}(?:打|加|搜|就是)|"
     rf"{_PLACE}第.(?:行|句|个字)(?:就是|是我|加|搜)|(?:q|v|扣扣|企鹅|飞机|纸飞机)群|"
     # a number given in pieces, a picture's or profile's "that one"
@@ -206,6 +214,13 @@ _EMOJI_WORDS = (
 )
 
 
+# Letters or digits typed one by one with spaces between (w x ：d a n d a n 2 0 2 6).
+_SPACED_LETTERS = re.compile(r"(?<![a-z0-9])[a-z0-9](?: [a-z0-9])+(?![a-z0-9])")
+# A text telling that letters stand for digits (O和I是数字): read them as those digits.
+DIGIT_STAND_INS = re.compile(r"[oil](?:[和与、,]?[oil])*是数字")
+_LETTERS_AS_DIGITS = str.maketrans({"o": "0", "i": "1", "l": "1"})
+
+
 @dataclass(frozen=True)
 class Finding:
     rule: str
@@ -224,9 +239,12 @@ class _Text:
 
     @classmethod
     def of(cls, text: str) -> _Text:
-        folded = fold(text)
+        folded = _SPACED_LETTERS.sub(lambda m: m.group().replace(" ", ""), fold(text))
         for emoji, word in _EMOJI_WORDS:
             folded = folded.replace(emoji, word)
+        told = DIGIT_STAND_INS.search(folded)
+        if told:  # 158 O9I2（O和I是数字）: the letters before the telling are digits
+            folded = folded[: told.start()].translate(_LETTERS_AS_DIGITS) + folded[told.start() :]
         digits = digits_of(folded)
         return cls(text, folded, squeezed_of(folded), digits, runs_of(digits))
 
