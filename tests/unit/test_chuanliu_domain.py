@@ -248,6 +248,16 @@ def order(**overrides: Any) -> ev.OrderFacts:
 
 
 LIVE = ev.Attribution(channel="live_room", room_id="room-1", anchor_id="brand-1")
+# A creator selling the brand's goods in their own room through a promotion (达人分销).
+IN_ROOM = ev.Attribution(
+    channel="live_room",
+    room_id="room-c1",
+    anchor_id="c1",
+    creator_id="c1",
+    commission_rate_bp=1500,
+    plan_id="plan-1",
+    promotion_id="prm-2",
+)
 
 
 def test_distribution_affinity_needs_a_brand_and_a_creator() -> None:
@@ -260,16 +270,7 @@ def test_distribution_affinity_needs_a_brand_and_a_creator() -> None:
     forged = ev.Attribution(channel="distribution", creator_id="c1", commission_rate_bp=10_000)
     assert not domain.is_brand_distribution(order(attribution=forged))
     # a creator's promotion in their own live room counts as distribution too
-    in_room = ev.Attribution(
-        channel="live_room",
-        room_id="room-c1",
-        anchor_id="c1",
-        creator_id="c1",
-        commission_rate_bp=1500,
-        plan_id="plan-1",
-        promotion_id="prm-2",
-    )
-    assert domain.is_brand_distribution(order(attribution=in_room))
+    assert domain.is_brand_distribution(order(attribution=IN_ROOM))
     assert not domain.is_brand_distribution(order(attribution=LIVE))
 
 
@@ -379,16 +380,7 @@ def test_moderation_knows_a_creator_who_sold_through_a_promotion_in_their_room()
     """The counterfeit supplier charge reads the same promotion Chuanliu does."""
     from laotie_moderation.domain.detection import distribution_creator
 
-    in_room = ev.Attribution(
-        channel="live_room",
-        room_id="room-c1",
-        anchor_id="c1",
-        creator_id="c1",
-        commission_rate_bp=1500,
-        plan_id="plan-1",
-        promotion_id="prm-2",
-    )
-    assert distribution_creator(order(attribution=in_room)) == "c1"
+    assert distribution_creator(order(attribution=IN_ROOM)) == "c1"
     assert distribution_creator(order(attribution=LIVE)) is None
     assert distribution_creator(order()) == "c1"
 
