@@ -88,6 +88,12 @@ async def test_a_shop_that_ships_late_and_sells_poor_goods_falls_into_the_poor_b
     latest = await _score_records(infra, "scoring.score-latest", f"shop:{shop}")
     assert latest[-1]["band"] == "poor", "Chuanliu reads the poor band from the latest topic"
     assert latest[-1]["resources"]["chuanliu_eligible"] is False
+    uses = (await client.get(f"/scores/shop/{shop}/resources")).json()
+    assert (uses["band"], uses["subsidy_eligible"], uses["campaign_eligible"]) == (
+        "poor",
+        False,
+        False,
+    )
 
     # Replaying the input changes nothing: same facts, new event ids.
     history_before = (await client.get(f"/scores/shop/{shop}/history")).json()
@@ -198,6 +204,9 @@ async def test_a_shop_under_the_minimum_sample_has_no_score(
     body = (await client.get(f"/scores/shop/{shop}")).json()
     assert body["status"] == "not_enough_data"
     assert (body["sample_orders"], body["min_sample_orders"]) == (12, 30)
+    uses = (await client.get(f"/scores/shop/{shop}/resources")).json()
+    assert uses["status"] == "not_enough_data"
+    assert (uses["band"], uses["traffic_weight"], uses["subsidy_eligible"]) == (None, 1.0, False)
     product = (await client.get(f"/scores/product/{shop}-p")).json()
     assert product["status"] == "not_enough_data"
     assert await _score_records(infra, "scoring.score", f"shop:{shop}") == []

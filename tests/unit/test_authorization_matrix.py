@@ -96,6 +96,7 @@ MATRIX: dict[str, dict[tuple[str, str], frozenset[Role] | None]] = {
     "scoring": {
         ("GET", "/scores/{kind}/{subject_id}"): PUBLIC,
         ("GET", "/scores/{kind}/{subject_id}/history"): PUBLIC,
+        ("GET", "/scores/{kind}/{subject_id}/resources"): PUBLIC,
         ("GET", "/scores"): PUBLIC,
         ("GET", "/policy"): PUBLIC,
     },

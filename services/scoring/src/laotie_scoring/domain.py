@@ -45,14 +45,19 @@ class Dimension(BaseModel):
     indicators: list[str]
 
 
-class Band(BaseModel):
-    name: str
-    min: float
+class Resources(BaseModel):
+    """What a score earns its subject (docs/scoring.md says what each gates)."""
+
     traffic_weight: float
     subsidy: bool
     campaigns: bool
     paid_promotion: bool
     chuanliu: bool
+
+
+class Band(Resources):
+    name: str
+    min: float
     above: bool = Field(
         default=False, description="The band needs a value strictly above `min` (> 4.8)."
     )
@@ -101,6 +106,12 @@ class ScorePolicy(BaseModel):
     calendar_timezone: str
     indicators: dict[str, Range]
     kinds: dict[str, KindPolicy]
+    unscored: Resources = Field(
+        default_factory=lambda: Resources(
+            traffic_weight=1.0, subsidy=False, campaigns=False, paid_promotion=True, chuanliu=True
+        ),
+        description="What a subject without a score (not enough data) may use.",
+    )
     violation_weight: ViolationWeight = Field(
         default_factory=lambda: ViolationWeight(warning=1.0, per_point=0.0, most=1.0)
     )

@@ -139,6 +139,28 @@ async def _ever_scored(conn: Connection, kind: Kind, subject_id: str) -> bool:
     return found
 
 
+async def resources(
+    conn: Connection, policy: ScorePolicy, kind: Kind, subject_id: str, now: datetime
+) -> dict[str, Any]:
+    """What the subject may use now, by its band, or the policy's ``unscored`` resources
+    while it has no score: for callers deciding subsidies, campaigns, paid promotion."""
+    view = await score(conn, policy, kind, subject_id, now)
+    scored_ = view["status"] == "scored"
+    band = policy.kinds[kind].band(view["value"]) if scored_ else policy.unscored
+    return {
+        "kind": kind,
+        "subject_id": subject_id,
+        "status": view["status"],
+        "band": view["band"] if scored_ else None,
+        "policy_version": view["policy_version"],
+        "traffic_weight": band.traffic_weight,
+        "subsidy_eligible": band.subsidy,
+        "campaign_eligible": band.campaigns,
+        "paid_promotion_allowed": band.paid_promotion,
+        "chuanliu_eligible": band.chuanliu,
+    }
+
+
 def scored(
     row: asyncpg.Record, rules: KindPolicy, counts: WindowCounts, window: dict[str, Any]
 ) -> dict[str, Any]:

@@ -28,6 +28,17 @@ async def get_score(
     return await queries.score(conn, policy, kind, subject_id, datetime.now(UTC))
 
 
+@router.get(
+    "/scores/{kind}/{subject_id}/resources",
+    summary="What the subject may use now (traffic weight; subsidy, campaign, paid promotion"
+    " and Chuanliu eligibility), by its band or, without a score, the policy's default",
+)
+async def get_resources(
+    kind: KindParam, subject_id: str, conn: Reading, policy: PolicyDep
+) -> dict[str, Any]:
+    return await queries.resources(conn, policy, kind, subject_id, datetime.now(UTC))
+
+
 @router.get("/scores/{kind}/{subject_id}/history", summary="Every change, oldest first")
 async def history(
     kind: KindParam,
