@@ -350,8 +350,13 @@ class Promotion:
     ended_at: datetime | None
 
     def open_at(self, now: datetime) -> bool:
-        ended = min((t for t in (self.ends_at, self.ended_at) if t is not None), default=None)
-        return self.starts_at <= now and (ended is None or now < ended)
+        return self.starts_at <= now and not plan_over(self.ends_at, self.ended_at, now)
+
+
+def plan_over(ends_at: datetime | None, ended_at: datetime | None, now: datetime) -> bool:
+    """Whether a distribution plan is over at ``now``: past its end, or ended by its shop."""
+    ended = min((t for t in (ends_at, ended_at) if t is not None), default=None)
+    return ended is not None and now >= ended
 
 
 def attribute(

@@ -14,7 +14,7 @@ from laotie_common.problems import Forbidden
 from laotie_contracts import orders as ev
 
 from laotie_orders.access import require_seller
-from laotie_orders.domain import IllegalTransition, RuleViolation
+from laotie_orders.domain import IllegalTransition, RuleViolation, plan_over
 from laotie_orders.queries import plan_view, promotion_view
 from laotie_orders.usecases.catalogue import locked_product
 from laotie_orders.usecases.unit import Tx
@@ -81,7 +81,7 @@ async def promote(
     if not where:
         raise RuleViolation("placement_incomplete", f"a {placement} promotion needs its id")
     plan = await plan_view(tx.conn, plan_id)
-    if plan["ended_at"] is not None or (plan["ends_at"] and plan["ends_at"] <= tx.now):
+    if plan_over(plan["ends_at"], plan["ended_at"], tx.now):
         raise IllegalTransition(f"plan {plan_id} is no longer open")
     row = await tx.conn.fetchrow(
         "INSERT INTO promotions (promotion_id, reference, plan_id, creator_id, placement,"
