@@ -10,7 +10,7 @@ export UV_PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)')
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
-.PHONY: help sync up down status clean run bench smoke detectors test test-unit test-integration lint fmt topics token dlq deploy deploy-tools deploy-check contracts
+.PHONY: help sync up down status clean run bench smoke detectors detectors-train test test-unit test-integration lint fmt topics token dlq deploy deploy-tools deploy-check contracts
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -109,6 +109,9 @@ clean: down ## stop everything and delete local state (.laotie: data, logs, Kafk
 
 detectors: sync ## detectors' precision and recall: tuning corpus (gates) and unseen batch (reported)
 	@$(RUN) python -m laotie_moderation.evaluate
+
+detectors-train: sync ## retrain the detectors' learned models on the training corpora (models/*.json)
+	@$(RUN) python -m laotie_moderation.train
 
 topics: sync ## list the topic registry
 	@$(RUN) laotie topics list

@@ -3,6 +3,7 @@ who answers for a room or a comment, and the evidence each decision keeps."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from datetime import date
@@ -14,11 +15,22 @@ from laotie_contracts.moderation import Evidence
 from laotie_moderation.domain.advertising import detect_false_advertising
 from laotie_moderation.domain.decisions import Subject
 from laotie_moderation.domain.diversion import Finding, detect_diversion
+from laotie_moderation.domain.learned import model
 
 Detector = Callable[[str], Finding | None]
-TEXT_RULES: tuple[tuple[str, Detector], ...] = (
-    ("diversion", detect_diversion),
-    ("false_advertising", detect_false_advertising),
+RULES: dict[str, Detector] = {
+    "diversion": detect_diversion,
+    "false_advertising": detect_false_advertising,
+}
+
+
+def detect(code: str, text: str) -> Finding | None:
+    """What decides: the rules' finding for ``text`` weighed by the code's learned model."""
+    return model(code).judge(text, RULES[code](text))
+
+
+TEXT_RULES: tuple[tuple[str, Detector], ...] = tuple(
+    (code, functools.partial(detect, code)) for code in RULES
 )
 
 

@@ -25,6 +25,7 @@ from laotie_moderation.domain.decisions import (
 from laotie_moderation.domain.detection import (
     comment_charge,
     comment_evidence,
+    detect,
     distribution_creator,
     late_week_evidence,
     room_owner,
@@ -33,7 +34,6 @@ from laotie_moderation.domain.detection import (
     text_version,
     unanswered_refund_evidence,
 )
-from laotie_moderation.domain.diversion import detect_diversion
 from laotie_moderation.domain.rectification import product_text, product_trigger
 from laotie_moderation.usecases import Tx
 from laotie_moderation.usecases.penalties import record_violation
@@ -42,7 +42,7 @@ from laotie_moderation.usecases.penalties import record_violation
 async def check_comment(tx: Tx, comment: live_events.CommentPosted, event_id: str) -> None:
     """Diversion in a comment: the room's owner is charged for its own comments, a viewer's
     are charged to the viewer (and hidden)."""
-    finding = detect_diversion(comment.text)
+    finding = detect("diversion", comment.text)
     if finding is None:
         return
     subject, code = comment_charge(comment)
