@@ -43,6 +43,8 @@ run: export RECEIPT_WINDOW_S := 30
 # Moderation's appeal window (7 natural days): long enough for the evening's appeals to be
 # filed in time, short enough for a silent shop's points to be booked before the report.
 run: export APPEAL_WINDOW_S := 20
+# Chuanliu tops a live session up every 10 minutes; the evening lasts about one.
+run: export TOP_UP_EVERY_S := 3
 run: sync ## the whole system doing its job locally, ending with a report (SEED=n to replay)
 	@$(RUN) laotie up --fresh || { $(RUN) laotie down; exit 1; }; \
 	$(RUN) laotie demo $(if $(SEED),--seed $(SEED)); rc=$$?; \

@@ -127,13 +127,14 @@ def self_broadcast_order(
 
 @contextlib.asynccontextmanager
 async def chuanliu(
-    infra: Infra, policy: str, replicas: int = 1
+    infra: Infra, policy: str, replicas: int = 1, **settings: str
 ) -> AsyncIterator[tuple[list[ServiceProcess], Db]]:
     unique = uuid.uuid4().hex[:8]
     env = {
         "DB_SCHEMA": f"chuanliu_{unique}",
         "CONSUMER_GROUP": f"chuanliu-{unique}",
         "CHUANLIU_POLICY": policy,
+        **settings,
     }
     await start_at_end(infra.kafka_bootstrap, env["CONSUMER_GROUP"], CONSUMED)
     async with contextlib.AsyncExitStack() as stack:
@@ -715,3 +716,88 @@ async def test_uplift_compares_granted_buyers_with_a_holdout(infra: Infra, tmp_p
             "net_fen_per_buyer": round(2000 / h, 2),
         }
         assert arms["conversion_uplift"] == round(round(2 / t, 4) / round(1 / h, 4) - 1, 4)
+
+
+async def test_a_live_session_is_topped_up_in_rounds_until_it_ends(
+    infra: Infra, tmp_path: Path
+) -> None:
+    """Grants were decided once, at session start, for at most 500 buyers: a buyer who
+    bought through a creator during the session, or one the first round could not reach,
+    got nothing. Now a round reaches max_grants_per_round × the band weight, and a top-up
+    follows every top_up_every_s while the session is live, each granting buyers the session
+    has not granted yet; the session's end stops them (issue 20, item 7)."""
+    policy = policy_file(
+        tmp_path,
+        pacing_headroom=1.0,
+        max_grants_per_round=4,
+        top_up_every_s=1,
+        rounds_per_session=50,
+    )
+    async with chuanliu(infra, policy, TOP_UP_CHECK_INTERVAL_S="0.3") as (_, db):
+        brand = f"brand-{uuid.uuid4().hex[:6]}"
+        first = [f"{brand}-b{i}" for i in range(6)]
+        await publish(infra.kafka_bootstrap, *(distribution_sale(brand, b, "c1") for b in first))
+
+        async def fond(n: int) -> bool:
+            found: int = await db.value("SELECT count(*) FROM affinity WHERE brand_id = $1", brand)
+            return found == n
+
+        await eventually(lambda: fond(6), timeout=60, what="six buyers fond of the brand")
+        room, session, live = brand_goes_live(brand)
+        await publish(infra.kafka_bootstrap, *live)
+        assert await _decided(db, session) == "granted"
+
+        async def by_round(n: int) -> dict[str, int] | None:
+            rows = await _fetch(
+                db, "SELECT buyer_id, round FROM grants WHERE session_id = $1", session
+            )
+            return {r["buyer_id"]: r["round"] for r in rows} if len(rows) == n else None
+
+        rounds = await eventually(lambda: by_round(6), timeout=30, what="the top-up")
+        assert sorted(rounds.values()) == [1, 1, 1, 1, 2, 2], "4 at the start, 2 topped up"
+        late = f"{brand}-late"
+        await publish(infra.kafka_bootstrap, distribution_sale(brand, late, "c2", days_ago=0))
+        rounds = await eventually(lambda: by_round(7), timeout=30, what="the late buyer's grant")
+        assert rounds[late] > 2, "a buyer who bought during the session is granted in a top-up"
+        assert set(rounds) == {*first, late}
+
+        ended = lv.SessionEnded(
+            room_id=room,
+            owner_type="brand",
+            owner_id=brand,
+            shop_id=brand,
+            title="品牌自播",
+            occurred_at=datetime.now(UTC),
+            session_id=session,
+            self_broadcast=True,
+            started_at=datetime.now(UTC),
+            ended_at=datetime.now(UTC),
+            reason="owner",
+            totals=lv.SessionTotals(
+                gmv_fen=0,
+                refunded_fen=0,
+                net_gmv_fen=0,
+                orders=0,
+                buyers=0,
+                unique_viewers=0,
+                peak_viewers=0,
+                comments=0,
+                conversion=0.0,
+            ),
+        )
+        await publish(infra.kafka_bootstrap, ended)
+
+        async def over() -> bool:
+            row = await _fetch(
+                db, "SELECT ended_at, next_round_at FROM triggers WHERE session_id = $1", session
+            )
+            return row[0]["ended_at"] is not None and row[0]["next_round_at"] is None
+
+        await eventually(over, timeout=30, what="the session's end recorded")
+        after = f"{brand}-after"
+        await publish(infra.kafka_bootstrap, distribution_sale(brand, after, "c2", days_ago=0))
+        await eventually(lambda: fond(8), timeout=30, what="a buyer fond after the end")
+        # Nothing can signal a round that does not happen: give the job three chances.
+        await asyncio.sleep(3 * 1.0)
+        granted = await db.value("SELECT count(*) FROM grants WHERE session_id = $1", session)
+        assert granted == 7, "no round after the session ended"

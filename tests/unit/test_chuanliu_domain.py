@@ -68,6 +68,20 @@ def test_the_brand_cap_is_budget_times_share_times_band_weight() -> None:
     assert domain.brand_cap(1000, 0.02, 0.0) == 0
 
 
+def test_a_rounds_reach_follows_the_brands_band_weight() -> None:
+    """Grants once reached 500 buyers whatever the band (issue 20, item 7)."""
+    assert domain.reach(500, 1.3) == 650
+    assert domain.reach(500, 1.0) == 500
+    assert domain.reach(500, 0.7) == 350
+
+
+def test_a_live_session_has_its_next_round_until_its_last() -> None:
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    assert domain.next_round_at(1, 18, now, 600) == now + timedelta(minutes=10)
+    assert domain.next_round_at(17, 18, now, 600) == now + timedelta(minutes=10)
+    assert domain.next_round_at(18, 18, now, 600) is None
+
+
 def test_todays_budget_never_drops_below_what_is_out() -> None:
     assert domain.todays_budget(500, 100) == 500
     assert domain.todays_budget(50, 100) == 100

@@ -23,9 +23,19 @@ class TrafficGranted(Event):
     session_id: Id
     via_creator_id: str | None = Field(description="The creator whose sale made the affinity.")
     affinity: float = Field(ge=0)
-    impressions: int = Field(ge=1)
+    impressions: int = Field(
+        ge=1,
+        description="Showings of the room's card in the buyer's feed, reserved while the"
+        " session lasts (the unit of the budget).",
+    )
     day: str = Field(description="Asia/Shanghai budget day.")
     granted_at: UtcTime
+    round: int = Field(
+        default=1,
+        ge=1,
+        description="The session's round that granted it: 1 at its start, then"
+        " the top-ups while it is live.",
+    )
 
 
 @event("chuanliu.traffic.creator_rewarded", topic=TRAFFIC_TOPIC, key="recipient_id")

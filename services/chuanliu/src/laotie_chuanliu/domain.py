@@ -257,8 +257,19 @@ def plan_grants(candidates: Sequence[Candidate], limits: Limits, ledger: Ledger)
     return GrantPlan(tuple(chosen), per_grant, stop)
 
 
+def reach(max_per_round: int, weight: float) -> int:
+    """The buyers one round may reach: the policy's most × the brand's band weight."""
+    return int(max_per_round * weight)
+
+
+def next_round_at(rounds: int, limit: int, now: datetime, every_s: float) -> datetime | None:
+    """When a live session's next round is due after its ``rounds``-th (None: it had its
+    last)."""
+    return now + timedelta(seconds=every_s) if rounds < limit else None
+
+
 def outcome(grants: int, refusal: str | None) -> str:
-    """A session start's recorded outcome: granted if any grant went out."""
+    """A session's recorded outcome: granted if any grant went out (in any round so far)."""
     return "granted" if grants else f"refused:{refusal}"
 
 

@@ -20,6 +20,7 @@ def traffic_granted(grant: asyncpg.Record, room_id: str) -> TrafficGranted:
         impressions=grant["impressions"],
         day=grant["day"].isoformat(),
         granted_at=grant["granted_at"],
+        round=grant["round"],
     )
 
 

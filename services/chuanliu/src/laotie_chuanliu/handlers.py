@@ -3,7 +3,8 @@ calls a use case in the unit of work it is given (``usecases`` says what each do
 
 - ``orders.order``: distribution sales (affinity) and their refunds (withdrawal); paid sales
   in a brand's own room (attribution, rewards);
-- ``live.room``: brands' rooms, and their session starts (grants);
+- ``live.room``: brands' rooms, their session starts (the first round of grants) and ends
+  (no more top-ups);
 - ``scoring.score-latest``: the bands of shops and creators;
 - ``moderation.penalty``: who is kept out while a penalty lasts.
 """
@@ -39,6 +40,7 @@ HANDLERS = {
     **dict.fromkeys(order_events.ORDER_EVENT_TYPES, on_order_fact),
     "live.room.created": parsed(live_events.RoomFacts, usecases.note_brand_room),
     "live.room.session_started": on_session_started,
+    "live.room.session_ended": parsed(live_events.SessionEnded, usecases.end_session),
     "scoring.score-latest.current": parsed(ScoreCurrent, usecases.record_band),
     "scoring.score-latest.not_enough_data": parsed(ScoreNotEnoughData, usecases.forget_band),
     "moderation.penalty.applied": parsed(PenaltyFacts, usecases.apply_penalty),

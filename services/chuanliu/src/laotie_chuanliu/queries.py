@@ -19,6 +19,8 @@ SELECT buyer_id,
        sum(exp(-ln(2) * EXTRACT(EPOCH FROM $2 - paid_at) / $3)) AS affinity,
        (array_agg(creator_id ORDER BY paid_at DESC))[1] AS via
 FROM affinity WHERE brand_id = $1 AND NOT withdrawn AND paid_at <= $2
+  AND buyer_id NOT IN (SELECT buyer_id FROM grants WHERE session_id = $6)
+  AND buyer_id NOT IN (SELECT buyer_id FROM holdouts WHERE session_id = $6)
 GROUP BY buyer_id HAVING sum(exp(-ln(2) * EXTRACT(EPOCH FROM $2 - paid_at) / $3))
                          >= $4
 ORDER BY affinity DESC, buyer_id LIMIT $5
@@ -109,19 +111,48 @@ async def brand_of_room(conn: Connection, room_id: str) -> str | None:
 
 # --- grants -----------------------------------------------------------------------------------
 async def candidates(
-    conn: Connection, brand_id: str, now: datetime, policy: ChuanliuPolicy
+    conn: Connection,
+    brand_id: str,
+    session_id: str,
+    now: datetime,
+    policy: ChuanliuPolicy,
+    reach: int,
 ) -> list[domain.Candidate]:
-    """The buyers the brand's distribution sales pull, highest affinity (decayed with the
-    policy's half-life) first, at most the session's reach."""
+    """The buyers the brand's distribution sales pull whom the session has neither granted
+    nor held out yet, highest affinity (decayed with the policy's half-life) first, at most
+    ``reach``."""
     rows = await conn.fetch(
         CANDIDATES_SQL,
         brand_id,
         now,
         policy.affinity.half_life_days * 86400,
         policy.affinity.min_affinity,
-        policy.grants.max_grants_per_session,
+        reach,
+        session_id,
     )
     return [domain.Candidate(r["buyer_id"], float(r["affinity"]), r["via"]) for r in rows]
+
+
+async def due_sessions(conn: Connection, now: datetime, limit: int) -> list[str]:
+    """Live sessions whose next round is due, the longest waiting first."""
+    rows = await conn.fetch(
+        "SELECT session_id FROM triggers WHERE next_round_at <= $1 ORDER BY next_round_at LIMIT $2",
+        now,
+        limit,
+    )
+    return [r["session_id"] for r in rows]
+
+
+async def due_session(conn: Connection, session_id: str, now: datetime) -> asyncpg.Record | None:
+    """The session's trigger row, locked, if its next round is still due (None: another
+    replica holds it or had it)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT session_id, room_id, brand_id, rounds FROM triggers"
+        " WHERE session_id = $1 AND next_round_at <= $2 FOR UPDATE SKIP LOCKED",
+        session_id,
+        now,
+    )
+    return row
 
 
 async def ledger(
@@ -170,7 +201,7 @@ async def session_grants(
 ) -> dict[str, Any]:
     """A page of a session's grants, highest affinity first; buyer ids only if ``buyers``."""
     rows = await conn.fetch(
-        "SELECT buyer_id, via_creator_id, affinity, impressions, granted_at FROM grants"
+        "SELECT buyer_id, via_creator_id, affinity, impressions, round, granted_at FROM grants"
         " WHERE session_id = $1 ORDER BY affinity DESC, grant_id LIMIT $2 OFFSET $3",
         session_id,
         limit + 1,

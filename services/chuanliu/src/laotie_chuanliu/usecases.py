@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
+import asyncpg
 from laotie_common import metrics
 from laotie_common.ids import new_id
 from laotie_common.uow import UnitOfWork
@@ -173,9 +174,37 @@ async def withdraw_affinity(tx: Tx, order: order_events.OrderFacts) -> None:
 async def grant_for_session(
     tx: Tx, *, session_id: str, room_id: str, brand_id: str
 ) -> dict[str, Any]:
-    """Decide the grants a brand's session start earns, once per session."""
+    """The first round of a brand's session start, once per session."""
     if not await claim_session(tx, session_id=session_id, room_id=room_id, brand_id=brand_id):
         return {"outcome": "decided_before"}
+    return await grant_round(tx, session_id=session_id, room_id=room_id, brand_id=brand_id)
+
+
+async def top_up(tx: Tx, session: asyncpg.Record) -> dict[str, Any]:
+    """A live session's next round (the caller holds its trigger row)."""
+    return await grant_round(
+        tx,
+        session_id=session["session_id"],
+        room_id=session["room_id"],
+        brand_id=session["brand_id"],
+        round_=session["rounds"] + 1,
+    )
+
+
+async def end_session(tx: Tx, ended: live_events.SessionEnded) -> None:
+    """A session over takes no more rounds."""
+    await tx.conn.execute(
+        "UPDATE triggers SET ended_at = $2, next_round_at = NULL WHERE session_id = $1",
+        ended.session_id,
+        ended.ended_at,
+    )
+
+
+async def grant_round(
+    tx: Tx, *, session_id: str, room_id: str, brand_id: str, round_: int = 1
+) -> dict[str, Any]:
+    """Decide one round of a session's grants: the brand's eligibility now, then grants to
+    buyers the session has not granted yet, within what the ledgers have left by now."""
     band = await queries.band_of(tx.conn, f"shop:{brand_id}")
     weight, band_name = domain.weight_of(band, tx.policy.grants.unscored_brand_weight)
     refusal = domain.brand_refusal(
@@ -185,30 +214,52 @@ async def grant_for_session(
     )
     granted = impressions = 0
     if refusal is None:
-        day, limits, plan = await plan_for_brand(tx, brand_id, weight)
+        day, limits, plan = await plan_for_brand(tx, brand_id, weight, session_id)
         await carry_out(
-            tx, day, limits, plan, session_id=session_id, room_id=room_id, brand_id=brand_id
+            tx,
+            day,
+            limits,
+            plan,
+            session_id=session_id,
+            room_id=room_id,
+            brand_id=brand_id,
+            round_=round_,
         )
         granted, impressions, refusal = len(plan.buyers), plan.impressions, plan.stop
-    outcome = domain.outcome(granted, refusal)
-    await tx.conn.execute(
-        "UPDATE triggers SET outcome = $2, grants = $3, impressions = $4 WHERE session_id = $1",
-        session_id,
-        outcome,
-        granted,
-        impressions,
-    )
+    total = await record_round(tx, session_id, round_, granted, impressions, refusal)
     if refusal:
         tx.after_commit.append(metrics.CHUANLIU_REFUSALS.labels(domain.refusal_label(refusal)).inc)
-    return {"outcome": outcome, "grants": granted, "impressions": impressions}
+    return {"outcome": total["outcome"], "round": round_, "grants": granted}
+
+
+async def record_round(
+    tx: Tx, session_id: str, round_: int, granted: int, impressions: int, refusal: str | None
+) -> asyncpg.Record:
+    """Add a round to the session's totals and say when the next one is due."""
+    grants = tx.policy.grants
+    due = domain.next_round_at(round_, grants.rounds_per_session, tx.now, grants.top_up_every_s)
+    row = await tx.conn.fetchrow(
+        "UPDATE triggers SET grants = grants + $3, impressions = impressions + $4,"
+        " outcome = CASE WHEN grants + $3 > 0 THEN 'granted' ELSE $5 END, rounds = $2,"
+        " next_round_at = CASE WHEN ended_at IS NULL THEN $6::timestamptz END"
+        " WHERE session_id = $1 RETURNING outcome",
+        session_id,
+        round_,
+        granted,
+        impressions,
+        domain.outcome(granted, refusal),
+        due,
+    )
+    assert row is not None  # claimed
+    return row
 
 
 async def claim_session(tx: Tx, *, session_id: str, room_id: str, brand_id: str) -> bool:
     """Take the session start's decision (False: it was decided before)."""
     claimed = await tx.conn.fetchval(
         "INSERT INTO triggers (session_id, brand_id, room_id, outcome, grants, impressions,"
-        " decided_at) VALUES ($1, $2, $3, 'deciding', 0, 0, $4) ON CONFLICT DO NOTHING"
-        " RETURNING 1",
+        " decided_at, rounds) VALUES ($1, $2, $3, 'deciding', 0, 0, $4, 0)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
         session_id,
         brand_id,
         room_id,
@@ -218,10 +269,10 @@ async def claim_session(tx: Tx, *, session_id: str, room_id: str, brand_id: str)
 
 
 async def plan_for_brand(
-    tx: Tx, brand_id: str, weight: float
+    tx: Tx, brand_id: str, weight: float, session_id: str
 ) -> tuple[date, domain.Limits, domain.GrantPlan]:
-    """Read today's ledgers (the budget row locked first) and the brand's candidates, and
-    plan the grants."""
+    """Read today's ledgers (the budget row locked first) and the brand's candidates not yet
+    granted in the session, and plan the round's grants."""
     policy = tx.policy
     day, share = policy.day_of(tx.now)
     today = await queries.budget_day(tx.conn, day, policy.budget.daily_impressions)
@@ -233,7 +284,8 @@ async def plan_for_brand(
         budget=budget,
         allowance=policy.paced_allowance(budget, share),
     )
-    everyone = await queries.candidates(tx.conn, brand_id, tx.now, policy)
+    reach = domain.reach(policy.grants.max_grants_per_round, weight)
+    everyone = await queries.candidates(tx.conn, brand_id, session_id, tx.now, policy, reach)
     candidates, held = domain.split_holdout(everyone, policy.grants.holdout_share)
     ledger = await queries.ledger(
         tx.conn, day, brand_id, int(today["granted"]), [c.buyer_id for c in candidates]
@@ -252,6 +304,7 @@ async def carry_out(
     session_id: str,
     room_id: str,
     brand_id: str,
+    round_: int,
 ) -> None:
     """Take the plan's grants from the ledgers, record each and tell its buyer."""
     if not plan.buyers:
@@ -272,8 +325,8 @@ async def carry_out(
     for buyer in plan.buyers:
         grant = await tx.conn.fetchrow(
             "INSERT INTO grants (grant_id, session_id, buyer_id, brand_id, via_creator_id,"
-            " affinity, impressions, day, granted_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+            " affinity, impressions, day, granted_at, round)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
             new_id(),
             session_id,
             buyer.buyer_id,
@@ -283,6 +336,7 @@ async def carry_out(
             plan.per_grant,
             day,
             tx.now,
+            round_,
         )
         assert grant is not None
         await tx.emit(facts.traffic_granted(grant, room_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -29,6 +30,19 @@ async def wait_for_decision(url: str, session_id: str, timeout: float = 30.0) ->
             if time.monotonic() > deadline:
                 return {"outcome": "not decided in time", "grants": 0}
             await asyncio.sleep(0.3)
+
+
+async def rounds(url: str, session_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The brand's session's rounds of grants so far, waiting (up to ``timeout``) for a
+    top-up to grant the buyers won over while it was live."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=_operator()) as http:
+        while True:
+            body = (await http.get(f"/sessions/{session_id}/grants?limit=500")).json()
+            by_round = dict(sorted(Counter(g["round"] for g in body["grants_detail"]).items()))
+            if any(r > 1 for r in by_round) or time.monotonic() > deadline:
+                return {"rounds": body["rounds"], "grants_by_round": by_round}
+            await asyncio.sleep(0.5)
 
 
 async def granted_so_far(url: str) -> int:
@@ -66,6 +80,12 @@ def print_chuanliu_report(found: dict[str, Any], impressions_granted: int) -> No
         f" by now"
     )
     print(f"the brand's self-broadcast session start: {found.get('session_decision')}")
+    paced = found.get("session_rounds") or {}
+    print(
+        f"paced through the session: {paced.get('rounds')} rounds so far; grants by round "
+        f"{paced.get('grants_by_round')} (round 1 at the start, then top-ups to buyers won"
+        " over while it was live)"
+    )
     uplift = brand["uplift"]
     print(
         f"brand {brand['brand_id']}: attributed GMV ¥{brand['attributed_fen'] / 100:,.2f}, "

@@ -160,6 +160,26 @@ async def orders_walkthrough(
         await settle(
             [(b, r.json()) for b, r in zip(crowd, rush, strict=True) if r.status_code == 201]
         )
+        # While the brand is live, creators win over more buyers: Chuanliu's next round
+        # (a top-up) reaches them during the session.
+        tea_sku = tea["skus"][0]["sku_id"]
+        late_wave = [
+            (
+                b,
+                (
+                    await api.order(
+                        b,
+                        tea_sku,
+                        channel="distribution",
+                        promotion_ref=rng.choice(references[tea_sku]),
+                    )
+                ).json(),
+            )
+            for b in (api.buyer(f"late-{tag}-{i}") for i in range(12))
+        ]
+        for buyer, order in late_wave:
+            await api.post(f"/orders/{order['order_id']}/pay", buyer, expect=200)
+            paid.append((buyer, order))
 
         # After-sales before shipment: the first paid order is refunded in full.
         refunds: Counter[str] = Counter()

@@ -56,9 +56,12 @@ async def run_evening(env: dict[str, str], seed: int) -> dict[str, Any]:
                 chuanliu_url, brand_session["session_id"]
             )
             brand["decision"] = f"{decision['outcome']} ({decision['grants']} buyers)"
+            brand["session_id"] = brand_session["session_id"]
             return evening.rooms("brand")[0]
 
         orders = await orders_walkthrough(orders_url, settings, seed, prepare, brand_live)
+        step("Chuanliu tops the brand's session up with the buyers won over meanwhile")
+        session_rounds = await demo_chuanliu.rounds(chuanliu_url, brand["session_id"])
         step("crediting live-room sales to the sessions")
         await evening.wait_for_sales(orders["live_room_gmv_fen"])
         step("an anchor and a viewer post contact details; moderation steps in")
@@ -88,6 +91,7 @@ async def run_evening(env: dict[str, str], seed: int) -> dict[str, Any]:
         chuanliu_url, brand["id"], creators, orders["self_broadcast_paid"]
     )
     chuanliu["session_decision"] = brand.get("decision")
+    chuanliu["session_rounds"] = session_rounds
     chuanliu["impressions_this_evening"] = (
         await demo_chuanliu.granted_so_far(chuanliu_url) - granted_before
     )

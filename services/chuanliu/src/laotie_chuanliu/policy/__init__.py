@@ -22,7 +22,11 @@ class Budget(BaseModel):
 class Grants(BaseModel):
     impressions_per_grant: int = Field(ge=1)
     per_buyer_daily_cap: int = Field(ge=1)
-    max_grants_per_session: int = Field(ge=1)
+    max_grants_per_round: int = Field(
+        ge=1, description="Buyers one round reaches, before the brand's band weight."
+    )
+    top_up_every_s: float = Field(gt=0, description="A live session's next round after this.")
+    rounds_per_session: int = Field(ge=1, description="Rounds at most, the first included.")
     unscored_brand_weight: float = Field(ge=0)
     holdout_share: float = Field(
         ge=0, lt=1, description="Eligible buyers held out of every grant, by a hash of their id."
