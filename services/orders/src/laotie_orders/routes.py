@@ -78,6 +78,15 @@ Title = Annotated[str, Field(min_length=1, max_length=200)]
 class EditText(Body):
     """A product's words (rectification, 整改, starts here); at least one is given."""
 
+    model_config = ConfigDict(
+        json_schema_extra={  # "at least one", in the document too (clients, fuzzers)
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("title", "description")
+            ]
+        }
+    )
+
     title: Title | None = None
     description: Text | None = None
 
