@@ -120,6 +120,14 @@ def test_replaced_policies_are_kept_and_still_load() -> None:
     )
 
 
+def test_what_a_subject_without_a_score_may_use_is_policy() -> None:
+    """It was a default in the code; now the policy file says it (its own section)."""
+    text = DEFAULT_POLICY.read_text()
+    assert "[unscored]" in text
+    assert POLICY.unscored is not None
+    assert all(f"{name} " in text for name in type(POLICY.unscored).model_fields)
+
+
 def test_a_score_is_the_stored_one_only_when_value_band_and_components_agree() -> None:
     result = score(
         POLICY,

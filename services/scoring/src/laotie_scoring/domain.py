@@ -106,11 +106,10 @@ class ScorePolicy(BaseModel):
     calendar_timezone: str
     indicators: dict[str, Range]
     kinds: dict[str, KindPolicy]
-    unscored: Resources = Field(
-        default_factory=lambda: Resources(
-            traffic_weight=1.0, subsidy=False, campaigns=False, paid_promotion=True, chuanliu=True
-        ),
-        description="What a subject without a score (not enough data) may use.",
+    unscored: Resources | None = Field(
+        default=None,
+        description="What a subject without a score (not enough data) may use; versions"
+        " before scores/2026.12-3 (kept in history/) served nothing without a score.",
     )
     violation_weight: ViolationWeight = Field(
         default_factory=lambda: ViolationWeight(warning=1.0, per_point=0.0, most=1.0)

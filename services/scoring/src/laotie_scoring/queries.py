@@ -147,6 +147,8 @@ async def resources(
     view = await score(conn, policy, kind, subject_id, now)
     scored_ = view["status"] == "scored"
     band = policy.kinds[kind].band(view["value"]) if scored_ else policy.unscored
+    if band is None:
+        raise NotFound(f"policy {policy.version} serves no resources without a score")
     return {
         "kind": kind,
         "subject_id": subject_id,
