@@ -530,6 +530,7 @@ async def test_attribution_and_uplift_match_a_hand_computed_example(
     # to the day's budget (a creator_reward_reduced event says so): 131 are left.
     assert contribution["rewards"] == 1
     assert contribution["reward_impressions"] == 131, "the refund withdrew its share"
+    assert contribution["reward_impressions_withdrawn"] == 20
     assert (
         await db.value(
             "SELECT count(*) FROM outbox WHERE event_type = $1"

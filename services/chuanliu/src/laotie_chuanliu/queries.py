@@ -264,8 +264,8 @@ async def contribution(conn: Connection, creator_id: str) -> dict[str, Any]:
         creator_id,
     )
     rewards = await conn.fetchrow(
-        "SELECT count(*) AS rewards, coalesce(sum(impressions), 0) AS impressions"
-        " FROM rewards WHERE creator_id = $1",
+        "SELECT count(*) AS rewards, coalesce(sum(impressions), 0) AS impressions,"
+        " coalesce(sum(withdrawn), 0) AS withdrawn FROM rewards WHERE creator_id = $1",
         creator_id,
     )
     assert rewards is not None
@@ -276,4 +276,5 @@ async def contribution(conn: Connection, creator_id: str) -> dict[str, Any]:
         "by_brand": [{**dict(r), "gmv_fen": int(r["gmv_fen"])} for r in by_brand],
         "rewards": int(rewards["rewards"]),
         "reward_impressions": int(rewards["impressions"]),
+        "reward_impressions_withdrawn": int(rewards["withdrawn"]),
     }

@@ -452,7 +452,8 @@ async def reduce_reward(tx: Tx, *, creator: str, order_id: str, net_fen: int) ->
         day_net, refunded, reward["impressions"], tx.policy.rewards, weight
     )
     row = await tx.conn.fetchrow(
-        "UPDATE rewards SET impressions = impressions - $2, net_fen = $3 WHERE order_id = $1"
+        "UPDATE rewards SET impressions = impressions - $2, withdrawn = withdrawn + $2,"
+        " net_fen = $3 WHERE order_id = $1"
         " RETURNING *",
         order_id,
         withdrawn,

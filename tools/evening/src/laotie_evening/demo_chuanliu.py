@@ -107,6 +107,11 @@ def print_chuanliu_report(found: dict[str, Any], impressions_granted: int) -> No
         print(
             f"creator {c['creator_id']:<16} led ¥{c['attributed_gmv_fen'] / 100:,.2f} in "
             f"{c['attributed_orders']} orders → {c['reward_impressions']:,} reward impressions"
+            + (
+                f" ({c['reward_impressions_withdrawn']:,} withdrawn by refunds)"
+                if c["reward_impressions_withdrawn"]
+                else ""
+            )
         )
     if not found["creators"]:
         print("no creator rewards this evening")

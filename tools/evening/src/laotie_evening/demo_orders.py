@@ -38,6 +38,21 @@ Prepare = Callable[[str, list[dict[str, Any]]], Awaitable[Rooms]]
 BrandLive = Callable[[], Awaitable[tuple[str, str]]]
 
 
+async def refund_in_full(
+    api: OrdersApi, buyer: Actor, order: dict[str, Any], seller: Actor
+) -> None:
+    """The buyer asks for a refund before shipment; the seller approves it."""
+    refund = (
+        await api.post(
+            f"/orders/{order['order_id']}/refunds",
+            buyer,
+            {"kind": "refund_only", "reason": "changed_mind"},
+            expect=201,
+        )
+    ).json()
+    await api.post(f"/refunds/{refund['refund_id']}/approve", seller, expect=200)
+
+
 async def orders_walkthrough(
     url: str, settings: ServiceSettings, seed: int, prepare: Prepare, brand_live: BrandLive
 ) -> dict[str, Any]:
@@ -184,18 +199,17 @@ async def orders_walkthrough(
         # After-sales before shipment: the first paid order is refunded in full.
         refunds: Counter[str] = Counter()
         buyer0, order0 = paid[0]
-        refund = (
-            await api.post(
-                f"/orders/{order0['order_id']}/refunds",
-                buyer0,
-                {"kind": "refund_only", "reason": "changed_mind"},
-                expect=201,
-            )
-        ).json()
-        await api.post(
-            f"/refunds/{refund['refund_id']}/approve", seller_of[order0["sku_id"]], expect=200
-        )
+        await refund_in_full(api, buyer0, order0, seller_of[order0["sku_id"]])
         refunds["refunded before shipment"] += 1
+        # A buyer Chuanliu sent to the brand's room asks for a refund of a flash-sale order:
+        # the creator's reward for that sale is clawed back.
+        sent = next(
+            ((b, o) for b, o in paid if b in fond_of_brand and o["sku_id"] == flash_sku), None
+        )
+        if sent is not None:
+            paid.remove(sent)
+            await refund_in_full(api, *sent, seller_of[flash_sku])
+            refunds["refunded after Chuanliu sent the buyer (reward clawed back)"] += 1
 
         # Ship, deliver, and let most buyers confirm and review.
         for _buyer, order in paid[1:]:
