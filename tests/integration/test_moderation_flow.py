@@ -165,7 +165,7 @@ async def test_a_diverting_anchor_is_penalised_and_live_closes_the_session(
     assert [v["code"] for v in subject["violations"]] == ["diversion"]
     violation = subject["violations"][0]
     assert violation["evidence"]["source_id"] == comment["comment_id"]
-    assert violation["evidence"]["matched_rule"].startswith("diversion@6")
+    assert violation["evidence"]["matched_rule"].startswith("diversion@7")
     assert violation["policy_version"].startswith("thunder-plan/")
     # The first diversion's step, for an anchor (the shop-only measures do not apply).
     assert sorted((m["kind"], m["amount_fen"]) for m in subject["current_measures"]) == [

@@ -71,6 +71,7 @@ CORPORA = (
     Corpus("unseen-5", CORPUS / "unseen-5", 0.97, 0.95, gates=False),
     Corpus("unseen-6", CORPUS / "unseen-6", 0.97, 0.95, gates=False),
     Corpus("unseen-7", CORPUS / "unseen-7", 0.97, 0.95, gates=False),
+    Corpus("unseen-8", CORPUS / "unseen-8", 0.97, 0.95, gates=False, trains=False),
 )
 
 

@@ -26,7 +26,7 @@ import re
 from laotie_moderation.domain.diversion import Finding
 from laotie_moderation.domain.normalize import Pinyin, fold, squeezed_of
 
-RULE_VERSION = "false_advertising@5"
+RULE_VERSION = "false_advertising@6"
 
 _NUM = "0-9一二两三四五六七八九十半"
 ABSOLUTE = re.compile(
@@ -89,6 +89,8 @@ GUARANTEED = re.compile(
     r"不(?:流利|好转|改善|通过|上岸|提分|涨分|见效|有效|管用)(?:全额)?就?退|"
     # weight lost by the pound, passes, profits and jobs guaranteed
     rf"(?:瘦|掉秤|减)[{_NUM}]+(?:斤|公斤|kg|磅)|包过|不过退费?|没过退|稳赚|包赚|保本|"
+    # a body measure guaranteed (保证血糖正常, 包你血压稳定)
+    r"(?:保证|包)你?的?(?:血糖|血压|血脂|尿酸|视力|睡眠)|"
     r"包就业|保就业|包分配|月入过万|保证不(?:掉发|掉头发|复发|反弹|长痘|过敏)|"
     r"必(?:瘦|白|长高|过)|不瘦找我|保证.{0,4}(?:提分|涨分|考上|录取|上岸)|"
     r"保证(?:亩产|产量|收益|回本)|不达标(?:赔|退)|(?:白|瘦|好|长高)不了.{0,2}退|"
@@ -130,24 +132,33 @@ BENIGN = re.compile(
     r"最(?:低|高|大|小|长|远|多)[\u4e00-\u9fff]{0,6}?"
     rf"[{_NUM}.]+(?:c|度|米|m|kg|公斤|w|瓦|小时|h|分钟|mah|cm|db|人)|"
     r"万能(?:胶|表|扳手|轮|遥控器?|插座|转换头?|接头|螺丝刀|工具箱?|角色)|"
-    r"(?:店里|本店|店铺里?|我家|直播间里?|我们家|咱家|本场|这场|今天|今晚|今年|本月|本周|本期)"
+    r"(?:店里|本店|店铺里?|我家|直播间里?|我们家|咱家|本场|这场|今天|今晚|今年|本月|本周|本期|"
+    r"这个月|这周|这个星期|主播)"
     r"(?:(?!全网|全国|全球|世界|行业)[^|]){0,6}?"
     r"(?:最(?:好|畅销|受欢迎|火|低价?|大力度|多|便宜|划算|实惠)|销量第一|第一|唯一|top1|冠军)|"
-    r"极品飞车|"
-    r"唯一一(?:件|个|款|只|双|台|套)|唯一(?:要|需要)?(?:注意|提醒|不好|美中不足)|"
+    r"极品飞车|最低价?(?:就是|是|在)?(?:今晚|今天|本场|这场|这个月)|"
+    r"唯一一(?:件|个|只|双|台|套)|唯一(?:要|需要)?(?:注意|提醒|不好|美中不足)|"
     r"最好(?=提前|先|别|早|尽快|当天|冷藏|放|选|用完|今天|现在|马上)|最好的(?:闺蜜|朋友|兄弟|姐妹|哥们|礼物给)|"
     r"(?:色号|型号|款号|编号)no1|no1(?=色|号|款|是)|第一名(?:抢到|下单|拍到|付款)|恭喜第一|"
     r"(?:编号|序列号|编码|二维码|防伪码|溯源码|证书号?)唯一|"
-    r"唯一(?:编号|序列号|编码|码|标识|识别码|防伪码|溯源码)|特效(?:妆|化妆|服装|道具|视频|镜头|片|贴纸|师)|永久(?:牌|自行车))"
+    r"唯一(?:编号|序列号|编码|码|标识|识别码|防伪码|溯源码)|特效(?:妆|化妆|服装|道具|视频|镜头|片|贴纸|师)|永久(?:牌|自行车))|"
+    # a question asked (这个能降血压吗, 孕妇能用吗): a buyer's question claims nothing
+    # (the claim sits between 能 and 吗; 想降血压吗 and 能根治吗？能！ stay claims)
+    r"(?<![想还])(?:能|可以|会|真的能|是不是|能不能)[^|]{0,10}?(?:吗|么)"
+    r"(?!能|会|可以|当然|必须|肯定|绝对|没问题|放心)"
 )
 # The text just before a claim that denies it (不能治病, 不保证效果, 本品不具有).
 NEGATED = re.compile(
-    r"(?:不|没|无|非|并非|不能|不可|不具有|不具备|无法)(?:能|可|会|是|用于|代替|替代|取代)?$"
+    r"(?:(?:不|没|无|非|并非|不能|不可|不具有|不具备|无法)(?:能|可|会|是|用于|代替|替代|取代)?|"
+    r"(?:不能|不可|无法)(?:代替|替代|取代)(?:药物|药品|药)|"
+    # a claim disowned or reported to be denied (我们不说能治病, 别听别人说能降血糖)
+    r"(?:不|没|别|从不|从来不)(?:说|讲|吹|敢说|承诺|宣传)(?:过)?(?:能|可以|会)?|"
+    r"别(?:听|信)[^，。|]{0,6}?说的?(?:能|可以|会)?)$"
 )
 # A registered health food (保健食品) stating its approved function, with its approval
 # number and the mandatory disclaimer: the function claim is not read as a medical one.
 REGISTERED_HEALTH_FOOD = re.compile(r"(?:国食健注|国食健字|卫食健字|食健备)[a-z]?\d{4,}")
-HEALTH_FOOD_DISCLAIMER = re.compile(r"不能(?:代替|替代)药物")
+HEALTH_FOOD_DISCLAIMER = re.compile(r"不能(?:代替|替代)药物|功能以批准为准|以批准(?:的|文件)?为准")
 # Claims written in pinyin, and homophones of 最 / 第 before what they qualify.
 PINYIN = {
     "zui hao": "最好",
@@ -219,6 +230,11 @@ _HOMOPHONES = re.compile(
 )
 
 
+# A trigger word said to be a brand's name, or 永久 among bicycle makers: a name, not a claim.
+BRAND_NAMED = re.compile(r"品牌名|品牌叫|牌子叫|是个?(?:品牌|牌子)|商标|自行车|单车|凤凰|飞鸽")
+NAME_WORDS = frozenset({"永久", "numberone", "no1", "number1", "极品", "王者级", "之王"})
+
+
 def detect_false_advertising(text: str) -> Finding | None:
     """The first claim in the text, once benign phrases are set aside."""
     claims = claim_text(text)
@@ -229,9 +245,15 @@ def detect_false_advertising(text: str) -> Finding | None:
         if registered and name == "medical_claim":
             continue
         for match in pattern.finditer(claims):
+            if name == "absolute_claim" and _a_name(match.group(), claims):
+                continue
             if name == "absolute_claim" or not NEGATED.search(claims[: match.start()]):
                 return Finding(f"{RULE_VERSION}:{name}", match.group())
     return None
+
+
+def _a_name(word: str, claims: str) -> bool:
+    return word in NAME_WORDS and bool(BRAND_NAMED.search(claims))
 
 
 def claim_text(text: str) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from laotie_moderation.domain.normalize import digits_of, fold, runs_of, squeezed_of
 
-RULE_VERSION = "diversion@5"
+RULE_VERSION = "diversion@6"
 
 # Contact apps, after squeeze() (no separators, lower case, full-width folded).
 WECHAT = re.compile(
@@ -47,7 +47,7 @@ WECHAT = re.compile(
     r"[喂卫危围唯韦伟魏溦胃蔚][信芯心訫欣鑫](?=搜|号|加|上|:))"
 )
 QQ = re.compile(
-    r"(?<![a-z])(qq|扣扣|叩叩|蔻蔻|抠抠|秋秋|koukou|企鹅号|企鹅|球球号|q号|加q|群号)"
+    r"(?<![a-z])(qq|扣扣|叩叩|蔻蔻|抠抠|秋秋|koukou|企鹅号|企鹅|球球号|q号|加q|群号|鹅厂号|鹅厂(?=\s*\d))"
     r"(?!糖|子|币|裤|音乐|空间会员)"
 )
 # vx / wx naming a product series or model (VX系列, VX-200), not the app.
@@ -175,6 +175,8 @@ CONTACT_REFERENCE = re.compile(
     rf"({_PLACE}(?:上|面|里|中|的|有|见|看|在|我|你)*(?:联系方式|号(?![码链\d])|电话|二维码|vx|微信)|"
     r"(?:微信|vx|wx|v信|qq|扣扣|企鹅|钉钉|tg|电报|whatsapp|telegram)[\u4e00-\u9fff]{0,3}群|拉你们?进群|"
     rf"联系方式(?:在|见|看)?(?:{_PLACE}|私信|私聊|私发|评论区?)|号在{_PLACE}|"
+    # a place pointed at, then "the number is there" (看置顶评论区，号在那)
+    rf"(?:{_PLACE}|{_PICTURE}|评论区)[^|]{{0,12}}?(?<![单订])号就?在(?:那|这)|"
     r"(?:拿|发|要|给|留|(?<!隐)私)(?:你|我)?个?号(?:码)?(?![链\d]|施令|排队)|我的号(?![码链\d]|是\d)|"
     rf"{_PLACE}(?:上|里|中)?(?:加我|找我|私我|联系我)|"
     r"老地方(?:找|见|加|联系)我|"
