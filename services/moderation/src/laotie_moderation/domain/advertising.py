@@ -106,7 +106,9 @@ _AUTHORITY = (
 )
 ENDORSEMENT = re.compile(
     rf"({_AUTHORITY}.{{0,4}}?(?:推荐|指定|特供|专供|认证|御用|同款|背书|监制|专用|上榜|合作|展播|"
-    r"点赞|力荐|研发|在用)|特供)"
+    r"点赞|力荐|研发|在用)|特供|"
+    # the state's inspection exemption, abolished in 2008 (免检产品)
+    r"(?:国家|质检总局|质监局?)?免检(?:产品|商品)?)"
 )
 _RULES = (
     ("absolute_claim", ABSOLUTE),
@@ -122,7 +124,7 @@ BENIGN = re.compile(
     r"森林公园|地质公园|湿地公园|文物保护单位|重点文物|高新技术企业|专精特新|重点实验室|"
     r"龙头企业|贫困县|示范(?:区|基地|县|单位|园区))|"
     rf"最低[{_NUM}]+(?:件|个|份|盒|箱|瓶|袋|斤|单)起?|最低[{_NUM}.]+折|"
-    r"(?:不是|不敢说|不敢讲|不能说|不好说|算不上|谈不上|称不上|不一定|未必|并非|不算)是?"
+    r"(?:不是|不敢说|不敢讲|不能说|不好说|算不上|谈不上|称不上|不一定|未必|并非|不算|不说|不吹|不讲|不标)是?"
     r"(?:全网|全国|行业|市面上?)?(?:最|第一|唯一|顶级)|"
     r"百分百(?=纯|棉|羊毛|羊绒|真丝|桑蚕丝|蚕丝|实木|牛皮|纯铜|足金|足银)|"
     # A lottery's or a queue's rank, a count, a technical limit, product names, the shop's
@@ -138,7 +140,9 @@ BENIGN = re.compile(
     r"(?:最(?:好|畅销|受欢迎|火|低价?|大力度|多|便宜|划算|实惠)|销量第一|第一|唯一|top1|冠军)|"
     r"极品飞车|最低价?(?:就是|是|在)?(?:今晚|今天|本场|这场|这个月)|"
     r"唯一一(?:件|个|只|双|台|套)|唯一(?:要|需要)?(?:注意|提醒|不好|美中不足)|"
-    r"最好(?=提前|先|别|早|尽快|当天|冷藏|放|选|用完|今天|现在|马上)|最好的(?:闺蜜|朋友|兄弟|姐妹|哥们|礼物给)|"
+    r"最好(?=提前|先|别|早|尽快|当天|冷藏|放|选|用完|今天|现在|马上)|"
+    # how to use or keep it (手洗最好, 冷藏最好), not a claim about it (用最好的料)
+    r"(?:手洗|机洗|干洗|洗|晾|晒|阴干|存放|保存|冷藏|冷冻|喝|吃|泡|煮|蒸|炖|戴|穿)最好(?!的)|最好的(?:闺蜜|朋友|兄弟|姐妹|哥们|礼物给)|"
     r"(?:色号|型号|款号|编号)no1|no1(?=色|号|款|是)|第一名(?:抢到|下单|拍到|付款)|恭喜第一|"
     r"(?:编号|序列号|编码|二维码|防伪码|溯源码|证书号?)唯一|"
     r"唯一(?:编号|序列号|编码|码|标识|识别码|防伪码|溯源码)|特效(?:妆|化妆|服装|道具|视频|镜头|片|贴纸|师)|永久(?:牌|自行车))|"
@@ -230,6 +234,12 @@ _HOMOPHONES = re.compile(
 )
 
 
+# The title of a film, a book, a song or a game (电影《最好的我们》): a name, not a claim.
+_WORK = r"(?:电影|书|小说|歌曲?|电视剧|剧|游戏|专辑|漫画|动漫|绘本|综艺|纪录片)"
+_WORK_AFTER = r"(?:周边|海报|原著|同款|主题曲|原声|书|碟|dvd|小说|绘本|画册|手办|电影票|门票)"
+WORK_TITLE = re.compile(
+    rf"{_WORK}《[^》]{{1,24}}》|《[^》]{{1,24}}》(?=[^，。]{{0,4}}{_WORK_AFTER})"
+)
 # A trigger word said to be a brand's name, or 永久 among bicycle makers: a name, not a claim.
 BRAND_NAMED = re.compile(r"品牌名|品牌叫|牌子叫|是个?(?:品牌|牌子)|商标|自行车|单车|凤凰|飞鸽")
 NAME_WORDS = frozenset({"永久", "numberone", "no1", "number1", "极品", "王者级", "之王"})
@@ -244,11 +254,16 @@ def detect_false_advertising(text: str) -> Finding | None:
     for name, pattern in _RULES:
         if registered and name == "medical_claim":
             continue
+        negated_to = -1  # a negation reaches the claims that follow it (不能防脱生发)
         for match in pattern.finditer(claims):
             if name == "absolute_claim" and _a_name(match.group(), claims):
                 continue
-            if name == "absolute_claim" or not NEGATED.search(claims[: match.start()]):
-                return Finding(f"{RULE_VERSION}:{name}", match.group())
+            if name != "absolute_claim" and (
+                match.start() == negated_to or NEGATED.search(claims[: match.start()])
+            ):
+                negated_to = match.end()
+                continue
+            return Finding(f"{RULE_VERSION}:{name}", match.group())
     return None
 
 
@@ -259,7 +274,7 @@ def _a_name(word: str, claims: str) -> bool:
 def claim_text(text: str) -> str:
     """The text as the claim rules read it: pinyin and homophones as the characters they
     stand for, separators dropped (:func:`squeeze`), benign phrases replaced by ``|``."""
-    read = fold(text)
+    read = WORK_TITLE.sub("|", fold(text))
     if _LATIN.search(read):
         read = _english(read)
     read = _PINYIN.replace(read)
