@@ -22,6 +22,7 @@ senses of 第一 and 最 (第一次, 最好不要), and a negated claim (不能�
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from laotie_moderation.domain.diversion import Finding
 from laotie_moderation.domain.normalize import Pinyin, fold, squeezed_of
@@ -44,7 +45,8 @@ ABSOLUTE = re.compile(
     r"行业第一|排名第一|全网第一|同类第一|品类第一|no1|numberone|第一名|国家级|世界级|全球级|"
     r"宇宙级|顶级|极品|极佳|独家|唯一|首选|万能|绝对|100.{0,3}有效|百分百有效|百分之百有效|"
     r"百分百|永久|永不|根治|治愈|药到病除|无.{0,2}副作用|零风险|包治|特效|秒杀全网|"
-    r"史无前例|绝无仅有|前所未有|独一无二|无与伦比|举世无双|空前绝后|"
+    r"史无前例|绝无仅有|前所未有|独一无二|无与伦比|举世无双|空前绝后|(?:全球|全国|世界|国内|行业)首创|"
+    r"100%?(?:去除|除|杀灭|杀菌|祛除|清除)|"
     r"(?:销量|销售|行业|全网|全国)冠军|销冠|极致|天花板级|(?:界|圈|中|里)的?天花板|"
     r"天花板(?:之作|存在|水平|品质)|(?:吊打|碾压)(?:全网|同行|一切|所有|大牌|同价位|同级|同类)|"
     r"秒杀(?:一切|所有|同行|同级|同价位|同类)|(?:没有|没|无|找不到)(?:任何)?对手|无人能(?:及|敌|比)|"
@@ -65,6 +67,7 @@ MEDICAL = re.compile(
     r"改善(?:前列腺|内分泌)|壮阳|curescancer|cures?diabetes|止咳|化痰|止痛|止血(?!钳|带|贴)|退烧|退热|止泻|"
     # a body function restored, medical grade, viruses killed, sugar controlled
     r"恢复(?:视力|听力|记忆力?|性功能)|摘掉?眼镜|摘镜|告别(?:老花眼?|近视|眼镜|失眠|脱发|白发)|"
+    r"(?:消除|修复|根除|去除)(?:妊娠纹|激素脸|疤痕|红血丝)|(?:喝|吃)出(?:好)?(?:血管|肠道|肠胃|肝|肾|免疫力)|"
     r"医美级|医学级|医用级|药用级|修复(?:受损)?的?(?:细胞|视网膜|神经|血管|肝|胃)|比打针还|"
     r"杀(?:灭|死)?[^，。|]{0,4}病毒|抗病毒|(?:不|再也不|告别)感冒|糖友(?:放心|可以|也能|随便)|控糖|稳糖|"
     # a disease's nemesis, hair regrown, cleverer babies, fat scraped, spots lightened
@@ -81,7 +84,7 @@ GUARANTEED = re.compile(
     rf"[{_NUM}]+(?:天|日|周|个月|月|次|分钟|秒)(?:内|就)?(?:见效|起效|显效)|"
     rf"[{_NUM}]+(?:秒|分钟)(?:入睡|睡着)|秒(?:入睡|睡着)|长高[0-9]+(?:cm|厘米|公分)|就能长高|"
     r"逆转(?:年龄|衰老|岁月)|逆龄|回到[0-9一二三四五六七八九十]+岁|保证(?:通过|考过|过关|上岸|拿证)|"
-    r"保过|考不过.{0,2}退|不过全额退|算我输|guaranteed(?:results|towork)|"
+    r"保过|考不过.{0,2}退|增高[0-9]+|不过全额退|算我输|guaranteed(?:results|towork)|"
     # cured in so many days, one tube one cure, a 100% pass, fluent or your money back
     rf"(?:喝|吃|用|贴|抹|涂|泡|擦)[{_NUM}]+(?:天|次|周|个月|贴|盒|瓶|支)就?"
     r"(?:好|见效|消|退|没了|痊愈|降下来|降了)|用一[支瓶盒贴次]好一[支瓶盒贴次]|"
@@ -135,12 +138,14 @@ BENIGN = re.compile(
     rf"[{_NUM}.]+(?:c|度|米|m|kg|公斤|w|瓦|小时|h|分钟|mah|cm|db|人)|"
     r"万能(?:胶|表|扳手|轮|遥控器?|插座|转换头?|接头|螺丝刀|工具箱?|角色)|"
     r"(?:店里|本店|店铺里?|我家|直播间里?|我们家|咱家|本场|这场|今天|今晚|今年|本月|本周|本期|"
-    r"这个月|这周|这个星期|主播)"
-    r"(?:(?!全网|全国|全球|世界|行业)[^|]){0,6}?"
+    r"这个月|这周|这个星期|主播|本季|这季|这一季|店内)"
+    r"(?:(?!全网|全国|全球|世界|行业|史上)[^|]){0,6}?"
     r"(?:最(?:好|畅销|受欢迎|火|低价?|大力度|多|便宜|划算|实惠)|销量第一|第一|唯一|top1|冠军)|"
     r"极品飞车|最低价?(?:就是|是|在)?(?:今晚|今天|本场|这场|这个月)|"
     r"唯一一(?:件|个|只|双|台|套)|唯一(?:要|需要)?(?:注意|提醒|不好|美中不足)|"
-    r"最好(?=提前|先|别|早|尽快|当天|冷藏|放|选|用完|今天|现在|马上)|"
+    r"最好(?=提前|先|别|早|尽快|当天|冷藏|放|选|用完|今天|现在|马上|在|不要|"
+    r"用(?:温水|冷水|热水|清水|凉水|开水|中性|软布|手|[0-9])|[0-9一二三]+(?:个月|天|周|小时|分钟|度))|"
+    r"(?:前|后|时|的时候)最好(?!的)|"
     # how to use or keep it (手洗最好, 冷藏最好), not a claim about it (用最好的料)
     r"(?:手洗|机洗|干洗|洗|晾|晒|阴干|存放|保存|冷藏|冷冻|喝|吃|泡|煮|蒸|炖|戴|穿)最好(?!的)|最好的(?:闺蜜|朋友|兄弟|姐妹|哥们|礼物给)|"
     r"(?:色号|型号|款号|编号)no1|no1(?=色|号|款|是)|第一名(?:抢到|下单|拍到|付款)|恭喜第一|"
@@ -154,6 +159,7 @@ BENIGN = re.compile(
 # The text just before a claim that denies it (不能治病, 不保证效果, 本品不具有).
 NEGATED = re.compile(
     r"(?:(?:不|没|无|非|并非|不能|不可|不具有|不具备|无法)(?:能|可|会|是|用于|代替|替代|取代)?|"
+    r"(?:没有|没|并无)(?:什么|任何)|"
     r"(?:不能|不可|无法)(?:代替|替代|取代)(?:药物|药品|药)|"
     # a claim disowned or reported to be denied (我们不说能治病, 别听别人说能降血糖)
     r"(?:不|没|别|从不|从来不)(?:说|讲|吹|敢说|承诺|宣传)(?:过)?(?:能|可以|会)?|"
@@ -235,8 +241,14 @@ _HOMOPHONES = re.compile(
 
 
 # The title of a film, a book, a song or a game (电影《最好的我们》): a name, not a claim.
-_WORK = r"(?:电影|书|小说|歌曲?|电视剧|剧|游戏|专辑|漫画|动漫|绘本|综艺|纪录片)"
-_WORK_AFTER = r"(?:周边|海报|原著|同款|主题曲|原声|书|碟|dvd|小说|绘本|画册|手办|电影票|门票)"
+_WORK = (
+    r"(?:电影|书|小说|歌曲?|唱一?首?|一首|电视剧|剧|游戏|桌游|专辑|漫画|动漫|动画|绘本|综艺|"
+    r"纪录片|节目)"
+)
+_WORK_AFTER = (
+    r"(?:周边|海报|原著|同款|主题曲|原声|书|碟|dvd|小说|绘本|画册|手办|电影票|门票|儿童版|"
+    r"典藏版|第.季)"
+)
 WORK_TITLE = re.compile(
     rf"{_WORK}《[^》]{{1,24}}》|《[^》]{{1,24}}》(?=[^，。]{{0,4}}{_WORK_AFTER})"
 )
@@ -274,7 +286,7 @@ def _a_name(word: str, claims: str) -> bool:
 def claim_text(text: str) -> str:
     """The text as the claim rules read it: pinyin and homophones as the characters they
     stand for, separators dropped (:func:`squeeze`), benign phrases replaced by ``|``."""
-    read = WORK_TITLE.sub("|", fold(text))
+    read = _untoned(WORK_TITLE.sub("|", fold(text)))
     if _LATIN.search(read):
         read = _english(read)
     read = _PINYIN.replace(read)
@@ -295,6 +307,16 @@ _SPACED = re.compile(
     r"(?<=[a-z])\s+(?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff])\s+(?=[a-z])|"
     r"(?<=(?<![a-z])[a-z])\s(?=[a-z](?:\s[a-z])*(?![a-z]))"
 )
+
+
+def _untoned(folded: str) -> str:
+    """Pinyin without its tone marks (jí → ji); characters are left as they are."""
+    if not _TONED.search(folded):
+        return folded
+    return "".join(c for c in unicodedata.normalize("NFD", folded) if not unicodedata.combining(c))
+
+
+_TONED = re.compile(r"[à-ǜ]")
 
 
 def _english(folded: str) -> str:

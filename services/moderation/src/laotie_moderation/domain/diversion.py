@@ -38,7 +38,7 @@ WECHAT = re.compile(
     r"(微信|威信|薇信|维信|維信|徽信|嶶信|微芯|薇芯|卫星号|v信|v芯|wei信|vx|wx|wechat|weixin|"
     r"(?:微|威|薇|徽)(?:xin|x)(?![a-z])|"
     r"加我?(?:v|微(?![辣甜酸咸麻胖醺调糖量波距型笑])|薇|威|徽)|加我?[胃蔚尉危卫喂围唯韦伟魏溦][信芯心訫欣鑫馨]|加信(?!用|号|心)|v加|(?<![a-z])v[ie]x(?![a-z])|"
-    r"(?:私信|私聊|私|找|戳|搜)我?(?:要|发|的)?v(?![a-z])|"
+    r"(?:私信|私聊|私|找|戳|搜)我?(?:要|发|的)?v(?![a-z])|加个v(?![a-z])|(?<![a-z])[wv]x同号|"
     r"vx号|v号|wx号|徽|(?<!薇)薇(?!薇)|威威|绿泡泡|绿色的?(?:泡泡|软件|聊天软件|app)(?!袖|裙|纱|灯|机|糖)|"
     r"卫星(?!导航|定位|电视|天线|地图|云图|信号|通信|遥感|接收|图|锅|城|网)|[嘉佳家][维微薇威](?![生修护持])|"
     r"我的?v(?:号|就是|是)|(?:和|跟|与)v同号|(?<![a-z])v(?:号)?同号|"
@@ -62,7 +62,9 @@ PHONE_WORDS = re.compile(
 )
 INTENT = re.compile(
     r"(加|搜|私聊|私信|私我|联系|找我|添加|咨询|详聊|详谈|戳|扫|私下|加我|主页|号码|号是|id|移步|转战|同名|"
-    r"置顶|简介|签名|评论区|回复|关注|(?:就是|同)我?的?(?:快手|抖音|手机)号?)"
+    r"置顶|简介|签名|评论区|回复|关注|(?:就是|同)我?的?(?:快手|抖音|手机)号?|"
+    # the buyer's contact asked for, or the seller's asked about (留下你的绿泡泡, 有微信吗)
+    r"留下?你?的|有没有|有(?=[^|]{1,3}吗)|是多少|多少)"
 )
 OFF_PLATFORM_PAY = re.compile(
     r"(私下.{0,4}(?:交易|转账|转|付款|买|卖|下单|联系|走|聊|价)|对公(?:转账|账户|打款)|开户行|淘口令|"
@@ -105,7 +107,7 @@ OTHER_PLATFORM = re.compile(
 # The text just before a steering phrase that warns against it or denies it.
 NEGATED = re.compile(
     r"(?:不|没|无|勿|别|禁|拒绝|谨防|警惕|小心|防止|杜绝|并非|非)"
-    r"(?:支持|接受|提供|允许|要|能|可|会|做|搞|进行|参与|相信|信|是|在|去|用|开|有|加|添加|私加)?"
+    r"(?:支持|接受|提供|允许|要|能|可|会|做|搞|进行|参与|相信|信|是|在|去|用|开|有|加|添加|私加|接)?"
     r"(?:让|叫|要求)?(?:你|您|大家|买家)?"
     r"(?:任何|陌生人的?|什么|和|与|跟|他人|其他)*$"
 )
@@ -114,7 +116,7 @@ WARNING = re.compile(
     r"(诈骗|冒充|骗子|防骗|谨防|警惕|上当|受骗|(?:不要|别|勿|切勿)(?:相信|信)|官方不会|举报|投诉|网络梗|别当真|骗人|被骗|长点心|"
     r"都是假货|别点|"
     r"没有?(?:任何)?保障|无保障|不受保护|帮不了你|维权无门|"
-    r"后果自负|是假的)"
+    r"后果自负|是假的|概不负责|平台不负责|出了问题.{0,3}(?:不管|自己负责))"
 )
 # Just before a contact app: the act of adding it denied (主播不会让你加私人微信, 不加微信,
 # 请勿添加陌生人的vx); 不用/不必 are not denials (不用在平台拍 加我vx steers off it).
@@ -369,7 +371,12 @@ def _contact_reference(seen: _Text) -> Finding | None:
 
 
 def _contact_negated(squeezed: str, start: int) -> bool:
-    return NEGATED_CONTACT.search(squeezed[max(0, start - 12) : start]) is not None
+    # 能不能加个v asks for the contact; it denies nothing
+    before = _ASKED.sub("", squeezed[max(0, start - 12) : start])
+    return NEGATED_CONTACT.search(before) is not None
+
+
+_ASKED = re.compile(r"能不能|可不可以|会不会|要不要|方不方便|行不行")
 
 
 _RULES = (
