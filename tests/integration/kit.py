@@ -552,3 +552,36 @@ def order_events(shop: str, n: int, *, good: bool, days_ago: int = 20) -> list[A
                 )
             )
     return events
+
+
+async def live_session(
+    bootstrap: str,
+    api: Any,
+    owner_id: str,
+    *,
+    owner_type: str = "anchor",
+    shop_id: str | None = None,
+    room_id: str | None = None,
+) -> str:
+    """A room with a session live in it, announced on ``live.room`` as the live service would,
+    once the orders service has read it (a live-room order is accepted only then); its id."""
+    from laotie_contracts import live
+
+    room_id = room_id or f"room-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    room = {
+        "room_id": room_id,
+        "owner_type": owner_type,
+        "owner_id": owner_id,
+        "shop_id": shop_id,
+        "title": "test room",
+        "occurred_at": now,
+    }
+    session = room | {
+        "session_id": f"session-{uuid.uuid4().hex[:8]}",
+        "self_broadcast": owner_type == "brand",
+        "started_at": now,
+    }
+    await publish(bootstrap, live.RoomCreated(**room), live.SessionStarted(**session))
+    await api.until_live(room_id)
+    return room_id

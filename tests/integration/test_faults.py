@@ -166,6 +166,7 @@ async def evening_under_load(infra: Infra, **tap_env: str) -> AsyncIterator[Even
         evening = Evening(infra, procs, api, seller, product["skus"][0]["sku_id"], room, session)
         evening.reference = await api.promotion(seller, product, evening.creator)
         await _chuanliu_knows_room(evening)
+        await api.until_live(room)
         evening.load = [asyncio.create_task(_shopper(evening, n)) for n in range(4)]
         try:
             yield evening

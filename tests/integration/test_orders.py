@@ -23,6 +23,7 @@ from tests.integration.kit import (
     eventually,
     header,
     keyed_records,
+    live_session,
     publish,
     read_topic,
     running_service,
@@ -64,11 +65,8 @@ async def test_full_lifecycle_emits_its_events_in_order(
     product = await api.new_product(seller)
     sku = product["skus"][0]["sku_id"]
     buyer = api.buyer()
-    placed = (
-        await api.order(
-            buyer, sku, quantity=2, channel="live_room", room_id="room-1", anchor_id="anchor-1"
-        )
-    ).json()
+    room = await live_session(infra.kafka_bootstrap, api, "anchor-1")
+    placed = (await api.order(buyer, sku, quantity=2, channel="live_room", room_id=room)).json()
     oid = placed["order_id"]
     assert placed["total_fen"] == 2 * 9900
     await api.post(f"/orders/{oid}/pay", buyer, expect=200)
@@ -98,7 +96,7 @@ async def test_full_lifecycle_emits_its_events_in_order(
     paid = json.loads(records[1].value)
     assert paid["attribution"] == {
         "channel": "live_room",
-        "room_id": "room-1",
+        "room_id": room,
         "anchor_id": "anchor-1",
         "video_id": None,
         "creator_id": None,
@@ -560,8 +558,10 @@ async def test_distribution_credits_a_creator_only_through_a_promotion_at_the_pl
     sku = product["skus"][0]["sku_id"]
     creator = f"creator-{uuid.uuid4().hex[:6]}"
     reference = await api.promotion(seller, product, creator, commission_rate_bp=1500)
+    room = await live_session(infra.kafka_bootstrap, api, creator)
+    elsewhere = await live_session(infra.kafka_bootstrap, api, creator)
     in_room = await api.promotion(
-        seller, product, creator, placement="live_room", placement_id=f"room-{creator}"
+        seller, product, creator, placement="live_room", placement_id=room
     )
     buyer = api.buyer()
 
@@ -583,18 +583,22 @@ async def test_distribution_credits_a_creator_only_through_a_promotion_at_the_pl
             "creator_id": "any-creator-i-like",
         },
         "other product": {"channel": "distribution", "promotion_ref": reference},
-        "other room": {
+        "other room": {"channel": "live_room", "room_id": elsewhere, "promotion_ref": in_room},
+        "named anchor": {
             "channel": "live_room",
-            "room_id": "room-elsewhere",
-            "anchor_id": creator,
+            "room_id": room,
+            "anchor_id": "any-anchor-i-like",
             "promotion_ref": in_room,
         },
+        "room not live": {"channel": "live_room", "room_id": f"room-{creator}-never-opened"},
     }
+    reasons = {"named anchor": "attribution_inconsistent", "room not live": "room_not_live"}
     for what, attribution in refusals.items():
         target = other["skus"][0]["sku_id"] if what == "other product" else sku
         response = await api.post("/orders", buyer, {"sku_id": target, **attribution})
         assert response.status_code == 409, (what, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["reason"] == reasons.get(what, response.json()["reason"])
     assert (await api.get(f"/products/{product['product_id']}"))["skus"][0]["stock"] == 10
 
     placed = (
@@ -608,8 +612,7 @@ async def test_distribution_credits_a_creator_only_through_a_promotion_at_the_pl
             buyer,
             sku,
             channel="live_room",
-            room_id=f"room-{creator}",
-            anchor_id=creator,
+            room_id=room,
             promotion_ref=in_room,
         )
     ).json()
@@ -695,3 +698,57 @@ async def test_a_shop_is_a_brand_only_once_an_operator_verifies_it(
     )
     [event] = [r for r in records if header(r, "ce_type") == "orders.shop.brand_verified"]
     assert json.loads(event.value)["verified_by"] == api.operator.subject
+
+
+async def test_a_live_room_order_is_the_rooms_while_it_is_live(
+    orders: tuple[OrdersApi, ServiceProcess, str], infra: Infra
+) -> None:
+    """A buyer once named any room and any anchor; now the room must be live (as live.room
+    says) and the order is credited to its owner (issue 20)."""
+    from laotie_contracts import live
+
+    api, _, _ = orders
+    seller = await api.new_shop("merchant")
+    sku = (await api.new_product(seller, stock=10))["skus"][0]["sku_id"]
+    anchor = f"anchor-{uuid.uuid4().hex[:6]}"
+    room = await live_session(infra.kafka_bootstrap, api, anchor)
+    placed = (await api.order(api.buyer(), sku, channel="live_room", room_id=room)).json()
+    assert placed["anchor_id"] == anchor
+
+    view = await api.get(f"/live-rooms/{room}", api.buyer())
+    now = datetime.now(UTC)
+    totals = live.SessionTotals(
+        gmv_fen=0,
+        refunded_fen=0,
+        net_gmv_fen=0,
+        orders=0,
+        buyers=0,
+        unique_viewers=0,
+        peak_viewers=0,
+        comments=0,
+        conversion=0.0,
+    )
+    ended = live.SessionEnded(
+        room_id=room,
+        owner_type="anchor",
+        owner_id=anchor,
+        title="test room",
+        occurred_at=now,
+        session_id=view["session_id"],
+        self_broadcast=False,
+        started_at=now,
+        ended_at=now,
+        reason="owner",
+        totals=totals,
+    )
+    await publish(infra.kafka_bootstrap, ended)
+
+    async def refused() -> dict[str, object] | None:
+        response = await api.post(
+            "/orders", api.buyer(), {"sku_id": sku, "channel": "live_room", "room_id": room}
+        )
+        return response.json() if response.status_code == 409 else None
+
+    problem = await eventually(refused, timeout=30, what="orders to hear the session ended")
+    assert problem["reason"] == "room_not_live"
+    assert (await api.get(f"/live-rooms/{room}", api.buyer()))["live"] is False

@@ -47,6 +47,7 @@ MATRIX: dict[str, dict[tuple[str, str], frozenset[Role] | None]] = {
         ("GET", "/products/{product_id}/distribution-plans"): ANY,
         ("POST", "/distribution-plans/{plan_id}/promotions"): frozenset({A}),
         ("POST", "/orders"): frozenset({B}),
+        ("GET", "/live-rooms/{room_id}"): ANY,
         ("GET", "/orders"): frozenset({B, S, OP, V, R}),  # anchors list no orders
         ("GET", "/orders/{order_id}"): ANY,
         ("POST", "/orders/{order_id}/pay"): frozenset({B}),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from laotie_orders.domain import (
     ORDER_TRANSITIONS,
     IllegalTransition,
+    LiveRoom,
     OrderAction,
     OrderStatus,
     Promotion,
@@ -126,7 +128,8 @@ def test_refund_requests(
     [
         ("shop_page", {}, None),
         ("live_room", {"room_id": "r", "anchor_id": "a"}, None),
-        ("live_room", {"room_id": "r"}, "attribution_incomplete"),
+        ("live_room", {"room_id": "r"}, None),  # the anchor is the room's owner
+        ("live_room", {"anchor_id": "a"}, "attribution_incomplete"),
         ("short_video", {"video_id": "v", "creator_id": "c"}, None),
         ("distribution", {"promotion_ref": "prm_x"}, None),
         ("distribution", {"creator_id": "c"}, "attribution_incomplete"),
@@ -173,9 +176,16 @@ PROMO = Promotion(
 IN_ROOM = Promotion(**{**PROMO.__dict__, "placement": "live_room", "placement_id": "room-9"})
 
 
+def live(fields: Mapping[str, object]) -> LiveRoom | None:
+    """The room a live-room order names, live and owned by the anchor it names."""
+    if fields["channel"] != "live_room":
+        return None
+    return LiveRoom(str(fields["room_id"]), str(fields["anchor_id"]), "session-1")
+
+
 def test_a_promotion_credits_its_creator_at_the_plans_commission() -> None:
     fields = {"channel": "distribution", "promotion_ref": "prm_x"}
-    assert attribute(fields, PROMO, "p-1", T0 + timedelta(hours=1)) == {
+    assert attribute(fields, PROMO, None, "p-1", T0 + timedelta(hours=1)) == {
         "channel": "distribution",
         "creator_id": "creator-1",
         "commission_rate_bp": 1500,
@@ -183,10 +193,25 @@ def test_a_promotion_credits_its_creator_at_the_plans_commission() -> None:
         "promotion_id": "prm-1",
     }
     room = {"channel": "live_room", "room_id": "room-9", "anchor_id": "creator-1"}
-    placed = attribute({**room, "promotion_ref": "prm_y"}, IN_ROOM, "p-1", T0)
+    placed = attribute({**room, "promotion_ref": "prm_y"}, IN_ROOM, live(room), "p-1", T0)
     assert placed["creator_id"] == "creator-1"
     assert placed["commission_rate_bp"] == 1500
-    assert attribute(room, None, "p-1", T0) == room  # a room order needs no promotion
+    assert attribute(room, None, live(room), "p-1", T0) == room  # no promotion needed
+
+
+def test_a_live_room_order_is_credited_to_the_rooms_owner_while_it_is_live() -> None:
+    owned = LiveRoom("room-9", "anchor-9", "session-1")
+    fields = {"channel": "live_room", "room_id": "room-9"}
+    assert attribute(fields, None, owned, "p-1", T0)["anchor_id"] == "anchor-9"
+    refusals = {
+        "room_not_live": (fields, None),
+        "attribution_inconsistent": ({**fields, "anchor_id": "any-anchor-i-like"}, owned),
+    }
+    ended = LiveRoom("room-9", "anchor-9", None)
+    for reason, (body, room) in [*refusals.items(), ("room_not_live", (fields, ended))]:
+        with pytest.raises(RuleViolation) as caught:
+            attribute(body, None, room, "p-1", T0)
+        assert caught.value.reason == reason
 
 
 @pytest.mark.parametrize(
@@ -243,7 +268,7 @@ def test_a_reference_that_does_not_fit_the_order_is_refused(
     problem: str,
 ) -> None:
     with pytest.raises(RuleViolation) as caught:
-        attribute(fields, promotion, product, at)
+        attribute(fields, promotion, live(fields), product, at)
     assert caught.value.reason == f"promotion_{problem}"
 
 

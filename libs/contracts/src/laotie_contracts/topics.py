@@ -81,7 +81,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         owner="live",
         key="room_id",
         description="Live rooms and sessions: created, started, ended (with totals), force-closed.",
-        consumers=("moderation", "chuanliu"),
+        consumers=("orders", "moderation", "chuanliu"),
     ),
     TopicSpec(
         name="live.comment",

@@ -303,12 +303,14 @@ class SaleWindow:
             raise RuleViolation("sale_ended", f"the sale ended at {self.ends_at}")
 
 
-# The attribution an order's body may give, by channel: a live room's room and anchor, a
-# video's creator; a distribution order (a creator's shop window, 橱窗) only its promotion
-# reference. Live-room and video orders may carry one too (a creator selling a shop's goods
-# in their own room or video); a shop-page order names nobody.
+# The attribution an order's body must give, by channel: a live room (its anchor is the
+# room's owner; the body may name it, and then it must match), a video and its creator; a
+# distribution order (a creator's shop window, 橱窗) only its promotion reference. Live-room
+# and video orders may carry one too (a creator selling a shop's goods in their own room or
+# video); a shop-page order names nobody.
+OPTIONAL_ATTRIBUTION = {"live_room": ("anchor_id",)}
 REQUIRED_ATTRIBUTION = {
-    "live_room": ("room_id", "anchor_id"),
+    "live_room": ("room_id",),
     "short_video": ("video_id", "creator_id"),
     "distribution": ("promotion_ref",),
     "shop_page": (),
@@ -324,7 +326,12 @@ def check_attribution(channel: str, fields: dict[str, object]) -> None:
         raise RuleViolation(
             "attribution_incomplete", f"a {channel} order needs {', '.join(missing)}"
         )
-    allowed = {*required, "channel", *(("promotion_ref",) if channel in PROMOTABLE else ())}
+    allowed = {
+        *required,
+        *OPTIONAL_ATTRIBUTION.get(channel, ()),
+        "channel",
+        *(("promotion_ref",) if channel in PROMOTABLE else ()),
+    }
     extra = [k for k, v in fields.items() if v not in (None, "") and k not in allowed]
     if extra:
         raise RuleViolation(
@@ -359,15 +366,42 @@ def plan_over(ends_at: datetime | None, ended_at: datetime | None, now: datetime
     return ended is not None and now >= ended
 
 
+@dataclass(frozen=True)
+class LiveRoom:
+    """A live room as ``live.room`` told of it: its owner (an anchor, a creator, or for a
+    brand's own room the shop), and the session live in it, if any."""
+
+    room_id: str
+    owner_id: str
+    session_id: str | None
+
+
+def in_live_room(fields: dict[str, Any], room: LiveRoom | None) -> dict[str, Any]:
+    """A live-room order's fields with the room's owner as its anchor: the room must be live,
+    and an anchor the body names must be that owner (the buyer's word credits nobody)."""
+    if room is None or room.session_id is None:
+        raise RuleViolation("room_not_live", f"room {fields['room_id']} has no live session")
+    if fields.get("anchor_id") not in (None, "", room.owner_id):
+        raise RuleViolation("attribution_inconsistent", "the anchor is not this room's")
+    return fields | {"anchor_id": room.owner_id}
+
+
 def attribute(
-    fields: dict[str, Any], promotion: Promotion | None, product_id: str, now: datetime
+    fields: dict[str, Any],
+    promotion: Promotion | None,
+    room: LiveRoom | None,
+    product_id: str,
+    now: datetime,
 ) -> dict[str, Any]:
-    """The attribution an order is placed with: the body's fields checked, and with a
-    promotion reference the promoting creator and the plan's commission, never the body's.
-    A reference that names no promotion, another product, another room or video, another
-    creator than the body's, or a plan no longer open is refused."""
+    """The attribution an order is placed with: the body's fields checked, a live room's
+    owner as its anchor, and with a promotion reference the promoting creator and the plan's
+    commission, never the body's. A room not live, a reference that names no promotion,
+    another product, another room or video, another creator than the room's or the body's,
+    or a plan no longer open is refused."""
     channel = fields["channel"]
     check_attribution(channel, fields)
+    if channel == "live_room":
+        fields = in_live_room(fields, room)
     attribution = {k: v for k, v in fields.items() if k != "promotion_ref"}
     if fields.get("promotion_ref") in (None, ""):
         return attribution

@@ -12,7 +12,7 @@ from laotie_common.db import Connection
 from laotie_common.problems import NotFound
 
 from laotie_orders.access import can_read_order
-from laotie_orders.domain import OPEN_REFUND_STATUSES, Promotion, RefundKind
+from laotie_orders.domain import OPEN_REFUND_STATUSES, LiveRoom, Promotion, RefundKind
 
 
 def active_restrictions(shop: str, now: str) -> str:
@@ -124,6 +124,26 @@ async def promotions_by_reference(conn: Connection, references: list[str]) -> di
     return {
         r["reference"]: Promotion(**{f: r[f] for f in Promotion.__dataclass_fields__}) for r in rows
     }
+
+
+# --- live rooms ----------------------------------------------------------------------------
+async def live_rooms(conn: Connection, room_ids: list[str]) -> dict[str, LiveRoom]:
+    """The live rooms these ids name, as ``live.room`` told of them (an unknown one is
+    absent): one query."""
+    if not room_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT room_id, owner_id, session_id FROM live_rooms WHERE room_id = ANY($1::text[])",
+        sorted(set(room_ids)),
+    )
+    return {r["room_id"]: LiveRoom(r["room_id"], r["owner_id"], r["session_id"]) for r in rows}
+
+
+async def live_room_view(conn: Connection, room_id: str) -> dict[str, Any]:
+    row = await conn.fetchrow("SELECT * FROM live_rooms WHERE room_id = $1", room_id)
+    if row is None:
+        raise NotFound(f"no live room {room_id} is known to orders")
+    return dict(row) | {"live": row["session_id"] is not None}
 
 
 # --- orders --------------------------------------------------------------------------------

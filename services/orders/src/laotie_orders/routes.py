@@ -106,8 +106,14 @@ class PlaceOrder(Body):
     sku_id: Id
     quantity: StrictInt = Field(default=1, ge=1, le=999)
     channel: Literal["live_room", "short_video", "shop_page", "distribution"]
-    room_id: Id | None = None
-    anchor_id: Id | None = None
+    room_id: Id | None = Field(
+        default=None, description="A live-room order's room: it must have a live session."
+    )
+    anchor_id: Id | None = Field(
+        default=None,
+        description="Optional: a live-room order's anchor is the room's owner; if given, it"
+        " must be that owner.",
+    )
     video_id: Id | None = None
     creator_id: Id | None = None
     promotion_ref: Id | None = Field(
@@ -360,6 +366,13 @@ async def place(body: PlaceOrder, command: Commands, who: Buyer) -> Any:
         # reservations of one SKU are decided and committed together
         lane=("place_order", body.sku_id, Reservation(who, body.quantity, attribution)),
     )
+
+
+@ordering.get(
+    "/live-rooms/{room_id}", summary="A live room as orders knows it: its owner, whether it is live"
+)
+async def live_room(room_id: str, who: Anyone, conn: Reading) -> dict[str, Any]:
+    return await queries.live_room_view(conn, room_id)
 
 
 @ordering.get("/orders/{order_id}", summary="One order")

@@ -37,7 +37,7 @@ from laotie_common.kafka import ensure_topics
 from laotie_common.metrics_text import samples
 from laotie_common.settings import KafkaSettings, ServiceSettings
 from laotie_contracts import TopicSpec, all_topics
-from laotie_evening.client import Actor, OrdersApi
+from laotie_evening.client import Actor, LiveApi, OrdersApi
 from laotie_evening.reconcile import reconcile, scrape
 from laotie_stack.procs import free_port, wait_until
 from laotie_stack.stack import StackPaths, project_root
@@ -145,10 +145,13 @@ def _growth(finished: list[float], started: float, windows: int = 4) -> dict[str
 async def pipeline(
     urls: dict[str, str], settings: ServiceSettings, orders: int, workers: int
 ) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=urls["live"], timeout=60) as live_http:
+        anchor, room, _ = await LiveApi(live_http, settings).anchor_live()
     async with httpx.AsyncClient(base_url=urls["orders"], timeout=60) as http:
         api = OrdersApi(http, settings)
         shop = await api.new_shop("brand")
         product = await api.new_product(shop, stock=10**6, price_fen=1990)
+        await api.until_live(room)
     sku = product["skus"][0]["sku_id"]
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(orders):
@@ -156,7 +159,7 @@ async def pipeline(
     latencies: list[float] = []
     finished: list[float] = []
     body = {"sku_id": sku, "quantity": 1, "channel": "live_room"}
-    body |= {"room_id": "bench-room", "anchor_id": "bench-anchor"}
+    body |= {"room_id": room, "anchor_id": anchor}
     async with LoadClient(urls["orders"], workers * 2) as load:
 
         async def worker() -> None:

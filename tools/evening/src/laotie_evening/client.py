@@ -5,6 +5,7 @@ Used by ``make run`` and by the integration tests, so both drive the real APIs t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,19 @@ class OrdersApi:
         )
         reference: str = taken.json()["reference"]
         return reference
+
+    async def until_live(self, room_id: str, timeout: float = 30.0) -> None:
+        """Wait until the orders service has read that ``room_id`` is live (from
+        ``live.room``): a live-room order is accepted only then."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        headers = self.headers(self.buyer("room-watcher"))
+        while True:
+            response = await self.client.get(f"/live-rooms/{room_id}", headers=headers)
+            if response.status_code == 200 and response.json()["live"]:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"orders did not see room {room_id} live: {response.text}")
+            await asyncio.sleep(0.1)
 
     @staticmethod
     def buyer(name: str | None = None) -> Actor:

@@ -93,6 +93,8 @@ async def orders_walkthrough(
             description="每人限购两件",
         )
         rooms = await prepare(str(brand.shop_id), [scarf, tea, flash])
+        for room_id, _ in rooms:
+            await api.until_live(room_id)
         # Distribution (达人分销): both shops offer their goods to creators at a commission;
         # each creator takes them into their shop window and gets a reference per product.
         regular_skus = [scarf["skus"][0]["sku_id"], tea["skus"][0]["sku_id"]]
@@ -154,6 +156,7 @@ async def orders_walkthrough(
         # The brand goes live (品牌自播): Chuanliu sends it the buyers the creators won over.
         # A flash sale (秒杀) with a per-buyer limit (限购): more buyers than stock, at once.
         flash_room = await brand_live()
+        await api.until_live(flash_room[0])
         flash_sku = flash["skus"][0]["sku_id"]
         crowd = [api.buyer(f"fan-{tag}-{i}") for i in range(40)] + fond_of_brand
         rng.shuffle(crowd)

@@ -25,10 +25,18 @@ from laotie_orders.access import (
     require_logistics,
     require_seller,
 )
-from laotie_orders.domain import OrderAction, Promotion, RefundKind, RuleViolation, Windows
+from laotie_orders.domain import (
+    LiveRoom,
+    OrderAction,
+    Promotion,
+    RefundKind,
+    RuleViolation,
+    Windows,
+)
 from laotie_orders.facts import order_facts
 from laotie_orders.queries import (
     active_restrictions,
+    live_rooms,
     open_refund,
     order_view,
     promotions_by_reference,
@@ -110,7 +118,9 @@ async def place_orders(
         return [NotFound(f"no SKU {sku_id}") for _ in wanted]
     references = [r.attribution.get("promotion_ref") for r in wanted]
     promotions = await promotions_by_reference(tx.conn, [r for r in references if r])
-    attributed = [attributed_as(sku, r, promotions, tx.now) for r in wanted]
+    room_ids = [r.attribution.get("room_id") for r in wanted]
+    rooms = await live_rooms(tx.conn, [r for r in room_ids if r])
+    attributed = [attributed_as(sku, r, promotions, rooms, tx.now) for r in wanted]
     outcomes: list[dict[str, Any] | Exception | None] = [
         refused(sku, r, tx.now) if isinstance(a, dict) else (may_place(r.buyer) or a)
         for r, a in zip(wanted, attributed, strict=True)
@@ -164,14 +174,19 @@ def refused(sku: asyncpg.Record, wanted: Reservation, now: datetime) -> Exceptio
 
 
 def attributed_as(
-    sku: asyncpg.Record, wanted: Reservation, promotions: dict[str, Promotion], now: datetime
+    sku: asyncpg.Record,
+    wanted: Reservation,
+    promotions: dict[str, Promotion],
+    rooms: dict[str, LiveRoom],
+    now: datetime,
 ) -> dict[str, Any] | RuleViolation:
-    """The reservation's attribution as the order takes it (a promotion's creator and
-    commission), or why it is refused."""
+    """The reservation's attribution as the order takes it (a live room's owner, a
+    promotion's creator and commission), or why it is refused."""
     reference = wanted.attribution.get("promotion_ref")
     promotion = promotions.get(reference) if reference else None
+    room = rooms.get(wanted.attribution.get("room_id") or "")
     try:
-        return domain.attribute(wanted.attribution, promotion, sku["product_id"], now)
+        return domain.attribute(wanted.attribution, promotion, room, sku["product_id"], now)
     except RuleViolation as refusal:
         return refusal
 
