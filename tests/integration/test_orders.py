@@ -591,8 +591,17 @@ async def test_distribution_credits_a_creator_only_through_a_promotion_at_the_pl
             "promotion_ref": in_room,
         },
         "room not live": {"channel": "live_room", "room_id": f"room-{creator}-never-opened"},
+        "video creator named": {
+            "channel": "short_video",
+            "video_id": "video-1",
+            "creator_id": "any-creator-i-like",
+        },
     }
-    reasons = {"named anchor": "attribution_inconsistent", "room not live": "room_not_live"}
+    reasons = {
+        "named anchor": "attribution_inconsistent",
+        "room not live": "room_not_live",
+        "video creator named": "attribution_inconsistent",
+    }
     for what, attribution in refusals.items():
         target = other["skus"][0]["sku_id"] if what == "other product" else sku
         response = await api.post("/orders", buyer, {"sku_id": target, **attribution})

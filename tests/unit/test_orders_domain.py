@@ -130,7 +130,8 @@ def test_refund_requests(
         ("live_room", {"room_id": "r", "anchor_id": "a"}, None),
         ("live_room", {"room_id": "r"}, None),  # the anchor is the room's owner
         ("live_room", {"anchor_id": "a"}, "attribution_incomplete"),
-        ("short_video", {"video_id": "v", "creator_id": "c"}, None),
+        ("short_video", {"video_id": "v"}, None),
+        ("short_video", {"creator_id": "c"}, "attribution_incomplete"),
         ("distribution", {"promotion_ref": "prm_x"}, None),
         ("distribution", {"creator_id": "c"}, "attribution_incomplete"),
         # the buyer never names the creator or the commission of a distribution order
@@ -197,6 +198,17 @@ def test_a_promotion_credits_its_creator_at_the_plans_commission() -> None:
     assert placed["creator_id"] == "creator-1"
     assert placed["commission_rate_bp"] == 1500
     assert attribute(room, None, live(room), "p-1", T0) == room  # no promotion needed
+
+
+def test_a_video_order_credits_a_creator_only_through_a_reference() -> None:
+    video = {"channel": "short_video", "video_id": "v-1"}
+    assert attribute(video, None, None, "p-1", T0) == video
+    with pytest.raises(RuleViolation) as caught:
+        attribute({**video, "creator_id": "any-creator-i-like"}, None, None, "p-1", T0)
+    assert caught.value.reason == "attribution_inconsistent"
+    in_video = Promotion(**{**PROMO.__dict__, "placement": "short_video", "placement_id": "v-1"})
+    placed = attribute({**video, "promotion_ref": "prm_v"}, in_video, None, "p-1", T0)
+    assert placed["creator_id"] == "creator-1"
 
 
 def test_a_live_room_order_is_credited_to_the_rooms_owner_while_it_is_live() -> None:

@@ -304,14 +304,15 @@ class SaleWindow:
 
 
 # The attribution an order's body must give, by channel: a live room (its anchor is the
-# room's owner; the body may name it, and then it must match), a video and its creator; a
+# room's owner; the body may name it, and then it must match), a video (its creator is credited
+# only through a promotion reference, and one named must be the reference's); a
 # distribution order (a creator's shop window, 橱窗) only its promotion reference. Live-room
 # and video orders may carry one too (a creator selling a shop's goods in their own room or
 # video); a shop-page order names nobody.
-OPTIONAL_ATTRIBUTION = {"live_room": ("anchor_id",)}
+OPTIONAL_ATTRIBUTION = {"live_room": ("anchor_id",), "short_video": ("creator_id",)}
 REQUIRED_ATTRIBUTION = {
     "live_room": ("room_id",),
-    "short_video": ("video_id", "creator_id"),
+    "short_video": ("video_id",),
     "distribution": ("promotion_ref",),
     "shop_page": (),
 }
@@ -404,6 +405,11 @@ def attribute(
         fields = in_live_room(fields, room)
     attribution = {k: v for k, v in fields.items() if k != "promotion_ref"}
     if fields.get("promotion_ref") in (None, ""):
+        if fields.get("creator_id") not in (None, ""):
+            raise RuleViolation(
+                "attribution_inconsistent",
+                "an order credits a creator only through a promotion reference",
+            )
         return attribution
     if promotion is None:
         raise RuleViolation("promotion_invalid", "no promotion has this reference")

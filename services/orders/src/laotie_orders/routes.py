@@ -115,7 +115,11 @@ class PlaceOrder(Body):
         " must be that owner.",
     )
     video_id: Id | None = None
-    creator_id: Id | None = None
+    creator_id: Id | None = Field(
+        default=None,
+        description="Optional, with a promotion reference only: it must be the reference's"
+        " creator (no order credits a creator the buyer names).",
+    )
     promotion_ref: Id | None = Field(
         default=None,
         description="A creator's promotion reference (POST /distribution-plans/{id}/promotions):"

@@ -23,11 +23,8 @@ def _attribution(
     if channel == "live_room":
         room_id, anchor_id = rng.choice(rooms)
         return {"room_id": room_id, "anchor_id": anchor_id}
-    if channel == "short_video":
-        return {
-            "video_id": f"video-{rng.randint(1, 9)}",
-            "creator_id": f"creator-{rng.randint(1, 4)}",
-        }
+    if channel == "short_video":  # a shop's own video: no creator is credited
+        return {"video_id": f"video-{rng.randint(1, 9)}"}
     if channel == "distribution":
         return {"promotion_ref": rng.choice(references)}
     return {}
