@@ -28,6 +28,20 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 
 def _cmd_topics(args: argparse.Namespace) -> int:
+    if args.action == "tail":
+        from laotie_ops import commands as ops
+
+        if not args.topic:
+            print("laotie topics tail needs a TOPIC")
+            return 2
+        return ops.tail_topic(
+            args.topic,
+            ce_type=args.type,
+            key=args.key,
+            from_beginning=args.from_beginning,
+            limit=args.max,
+            idle_s=args.idle,
+        )
     from laotie_stack import commands
 
     return commands.topics(args.action, probe=args.probe, quiet=args.quiet)
@@ -109,10 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_up)
     sub.add_parser("down", help="stop everything `up` started").set_defaults(func=_cmd_down)
     sub.add_parser("status", help="what runs and whether it answers").set_defaults(func=_cmd_status)
-    p = sub.add_parser("topics", help="create (idempotently) or list the registry's topics")
-    p.add_argument("action", choices=["create", "list"])
+    p = sub.add_parser(
+        "topics",
+        help="create (idempotently) or list the registry's topics; tail TOPIC as JSON lines",
+    )
+    p.add_argument("action", choices=["create", "list", "tail"])
+    p.add_argument("topic", nargs="?", help="tail: the topic to read")
     p.add_argument("--probe", action="store_true", help="include the probe's topics")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--type", help="tail: only this CloudEvents type (ce_type)")
+    p.add_argument("--key", help="tail: only records with this key")
+    p.add_argument("--from-beginning", action="store_true", help="tail: from the oldest record")
+    p.add_argument("--max", type=int, help="tail: stop after this many records")
+    p.add_argument("--idle", type=float, help="tail: stop after this many quiet seconds")
     p.set_defaults(func=_cmd_topics)
     p = sub.add_parser("token", help="mint a bearer token for local runs")
     p.add_argument(

@@ -55,3 +55,37 @@ def dlq(action: str, service: str, refs: list[str], *, reason: str | None, repla
         for line in asyncio.run(replay(settings, letters)):
             print(f"replayed {line}")
     return 0
+
+
+def tail_topic(
+    topic: str,
+    *,
+    ce_type: str | None,
+    key: str | None,
+    from_beginning: bool,
+    limit: int | None,
+    idle_s: float | None,
+) -> int:
+    from laotie_common.settings import KafkaSettings
+
+    from laotie_ops.tail import tail
+
+    try:
+        asyncio.run(
+            tail(
+                KafkaSettings(),
+                topic,
+                lambda line: print(line, flush=True),
+                ce_type=ce_type,
+                key=key,
+                from_beginning=from_beginning,
+                limit=limit,
+                idle_s=idle_s,
+            )
+        )
+    except LookupError as missing:
+        print(missing, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
