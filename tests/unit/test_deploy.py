@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import laotie_common.metrics  # noqa: F401  (registers the catalogue)
+import pytest
 from laotie_artefacts import deploy, observability
 from prometheus_client import REGISTRY
 
@@ -142,3 +143,26 @@ def test_every_pod_we_ship_meets_the_restricted_profile_with_bounded_memory() ->
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PGDATA"].startswith(mounts[claim["metadata"]["name"]] + "/")
+
+
+def test_every_dashboard_query_is_parsed_by_promtool_and_a_broken_one_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21, item 5: the dashboards' queries were checked for metric names only."""
+    import subprocess
+
+    def promtool_accepts(rules: dict[str, object]) -> bool:
+        path = tmp_path / "panels.yml"
+        path.write_text(deploy._dump([rules]))
+        run = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True)
+        return run.returncode == 0
+
+    rules = observability.panel_queries_as_rules()
+    targets = [
+        t for d in observability.dashboards().values() for p in d["panels"] for t in p["targets"]
+    ]
+    assert len(rules["groups"][0]["rules"]) == len(targets) > 20
+    assert promtool_accepts(rules)
+    broken = {"panels": [{"id": 1, "targets": [{"refId": "A", "expr": "sum(rate(x[5m])"}]}]}
+    monkeypatch.setattr(observability, "dashboards", lambda: {"broken": broken})
+    assert not promtool_accepts(observability.panel_queries_as_rules())

@@ -724,8 +724,12 @@ def validate(root: Path, say: Any = print) -> list[str]:
             f"overlay {overlay}: {len(docs)} resources; {len(core)} core kinds checked against"
             f" Kubernetes {KUBERNETES_VERSION}, {len(custom)} custom resources against their CRDs"
         )
+    panels = root / ".laotie" / "dashboard-panels.yml"
+    panels.parent.mkdir(parents=True, exist_ok=True)
+    panels.write_text(_dump([observability.panel_queries_as_rules()]))
     for args in (
         ["check", "rules", "deploy/prometheus/rules.yml"],
+        ["check", "rules", str(panels)],
         [
             "test",
             "rules",

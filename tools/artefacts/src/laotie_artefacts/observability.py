@@ -761,3 +761,18 @@ def queried_names() -> set[str]:
         for target in panel["targets"]
     ]
     return {name for expr in exprs for name in _NAME.findall(expr)}
+
+
+def panel_queries_as_rules() -> dict[str, Any]:
+    """Every dashboard panel's query as a recording rule, for ``promtool check rules`` to
+    parse: a query promtool refuses is not valid PromQL (``deploy.validate``)."""
+    rules = [
+        {
+            "record": f"dashboard:{name.replace('-', '_')}:{panel['id']}_{target['refId']}",
+            "expr": target["expr"],
+        }
+        for name, dashboard in dashboards().items()
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+    ]
+    return {"groups": [{"name": "dashboard-panels", "rules": rules}]}
