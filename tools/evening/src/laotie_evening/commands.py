@@ -44,10 +44,13 @@ def demo(*, events: int, seed: int | None) -> int:
     print_chuanliu_report(evening["chuanliu"], evening["chuanliu"]["impressions_this_evening"])
     oversold = evening["orders"]["flash_sale"]["oversold"]
     print_reconciliation(evening["reconciliation"], oversold)
+    from laotie_evening.report_html import render
+
+    report = {"seed": seed, "delivery": smoke, **evening}
     report_path = paths.home / "run-report.json"
-    report_path.write_text(
-        json.dumps({"seed": seed, "delivery": smoke, **evening}, indent=2, default=str)
-    )
+    report_path.write_text(json.dumps(report, indent=2, default=str))
+    page = paths.home / "run-report.html"
+    page.write_text(render(json.loads(report_path.read_text())), encoding="utf-8")
     ok = (
         smoke["ok"]
         and evening["orders"]["flash_sale"]["oversold"] == 0
@@ -56,5 +59,5 @@ def demo(*, events: int, seed: int | None) -> int:
         and all(case["ok"] for case in evening["cases"].values())
         and evening["orders"]["distribution"]["forged_reference_refused"] == "promotion_invalid"
     )
-    print(f"\nreport: {report_path}")
+    print(f"\nreport: {report_path} and, with its charts, {page}")
     return 0 if ok else 1
