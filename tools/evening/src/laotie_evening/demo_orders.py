@@ -155,7 +155,12 @@ async def orders_walkthrough(
         flash_room = await brand_live()
         await api.until_live(flash_room[0])
         flash_sku = flash["skus"][0]["sku_id"]
-        crowd = [api.buyer(f"fan-{tag}-{i}") for i in range(40)] + fond_of_brand
+        # The buyers Chuanliu sent arrive from the feed first (one unit each), then the crowd.
+        early = [
+            await api.order(b, flash_sku, channel="live_room", room_id=flash_room[0], expect=None)
+            for b in fond_of_brand
+        ]
+        crowd = [api.buyer(f"fan-{tag}-{i}") for i in range(40)]
         rng.shuffle(crowd)
         rush = await asyncio.gather(
             *(
@@ -171,6 +176,7 @@ async def orders_walkthrough(
                 for b in crowd
             )
         )
+        crowd, rush = fond_of_brand + crowd, early + list(rush)
         rejected = Counter(r.json().get("reason") for r in rush if r.status_code == 409)
         await settle(
             [(b, r.json()) for b, r in zip(crowd, rush, strict=True) if r.status_code == 201]
