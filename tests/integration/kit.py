@@ -585,3 +585,43 @@ async def live_session(
     await publish(bootstrap, live.RoomCreated(**room), live.SessionStarted(**session))
     await api.until_live(room_id)
     return room_id
+
+
+def session_ended(
+    room_id: str,
+    session_id: str,
+    owner_id: str,
+    *,
+    owner_type: str = "anchor",
+    shop_id: str | None = None,
+    title: str = "test room",
+) -> Any:
+    """The event live publishes when a session ends (its totals zero: nobody bought)."""
+    from laotie_contracts import live
+
+    now = datetime.now(UTC)
+    totals = live.SessionTotals(
+        gmv_fen=0,
+        refunded_fen=0,
+        net_gmv_fen=0,
+        orders=0,
+        buyers=0,
+        unique_viewers=0,
+        peak_viewers=0,
+        comments=0,
+        conversion=0.0,
+    )
+    return live.SessionEnded(
+        room_id=room_id,
+        owner_type=owner_type,
+        owner_id=owner_id,
+        shop_id=shop_id,
+        title=title,
+        occurred_at=now,
+        session_id=session_id,
+        self_broadcast=owner_type == "brand",
+        started_at=now,
+        ended_at=now,
+        reason="owner",
+        totals=totals,
+    )

@@ -39,6 +39,7 @@ from tests.integration.kit import (
     read_topic,
     republish,
     running_service,
+    session_ended,
     start_at_end,
 )
 
@@ -762,29 +763,8 @@ async def test_a_live_session_is_topped_up_in_rounds_until_it_ends(
         assert rounds[late] > 2, "a buyer who bought during the session is granted in a top-up"
         assert set(rounds) == {*first, late}
 
-        ended = lv.SessionEnded(
-            room_id=room,
-            owner_type="brand",
-            owner_id=brand,
-            shop_id=brand,
-            title="品牌自播",
-            occurred_at=datetime.now(UTC),
-            session_id=session,
-            self_broadcast=True,
-            started_at=datetime.now(UTC),
-            ended_at=datetime.now(UTC),
-            reason="owner",
-            totals=lv.SessionTotals(
-                gmv_fen=0,
-                refunded_fen=0,
-                net_gmv_fen=0,
-                orders=0,
-                buyers=0,
-                unique_viewers=0,
-                peak_viewers=0,
-                comments=0,
-                conversion=0.0,
-            ),
+        ended = session_ended(
+            room, session, brand, owner_type="brand", shop_id=brand, title="品牌自播"
         )
         await publish(infra.kafka_bootstrap, ended)
 

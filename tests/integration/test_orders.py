@@ -27,6 +27,7 @@ from tests.integration.kit import (
     publish,
     read_topic,
     running_service,
+    session_ended,
 )
 
 
@@ -714,7 +715,6 @@ async def test_a_live_room_order_is_the_rooms_while_it_is_live(
 ) -> None:
     """A buyer once named any room and any anchor; now the room must be live (as live.room
     says) and the order is credited to its owner (issue 20)."""
-    from laotie_contracts import live
 
     api, _, _ = orders
     seller = await api.new_shop("merchant")
@@ -725,31 +725,7 @@ async def test_a_live_room_order_is_the_rooms_while_it_is_live(
     assert placed["anchor_id"] == anchor
 
     view = await api.get(f"/live-rooms/{room}", api.buyer())
-    now = datetime.now(UTC)
-    totals = live.SessionTotals(
-        gmv_fen=0,
-        refunded_fen=0,
-        net_gmv_fen=0,
-        orders=0,
-        buyers=0,
-        unique_viewers=0,
-        peak_viewers=0,
-        comments=0,
-        conversion=0.0,
-    )
-    ended = live.SessionEnded(
-        room_id=room,
-        owner_type="anchor",
-        owner_id=anchor,
-        title="test room",
-        occurred_at=now,
-        session_id=view["session_id"],
-        self_broadcast=False,
-        started_at=now,
-        ended_at=now,
-        reason="owner",
-        totals=totals,
-    )
+    ended = session_ended(room, view["session_id"], anchor)
     await publish(infra.kafka_bootstrap, ended)
 
     async def refused() -> dict[str, object] | None:
